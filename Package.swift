@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+//
+// ExemplarPartitioning: Exemplar Partitioning (EP) feature dictionaries from language-model activations,
+// built natively on a CPU. Module layout (one job each; data flows one way):
+//
+//   EPTensors   row-major float buffers, the BLAS shim, SIMD kernels, half floats, selection
+//   EPFormats   array file formats: .npy, .safetensors, .npz (zip), atomic writes
+//   EPCore      the EP algorithm: calibration, streaming leader clustering, regions, metrics
+//   EPStore     the dictionary on disk: manifest + safetensors, versioning, checks
+//   EPRuntime   models: GGUF, tokenizers, architectures, hook points, generation
+//   EPCommands  the `ep` verbs (argument parsing and printing only)
+//   ep          the executable
+import PackageDescription
+
+/// Numeric code is compiled optimised and for an x86-64-v3 CPU (AVX2, FMA, F16C) even in debug builds, so that
+/// `swift test` runs kernels at full speed (see ../shared/spec/swift-stack.md §2.2 and §2.3).
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-O"]),
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+]
+
+let package = Package(
+    name: "ExemplarPartitioning",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .target(
+            name: "EPTensors",
+            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
+            swiftSettings: kernelSettings,
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
+        .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
+        .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

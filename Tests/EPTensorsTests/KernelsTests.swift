@@ -1,0 +1,75 @@
+import Testing
+@testable import EPTensors
+
+@Suite struct KernelsTests {
+    @Test func dotMatchesScalarLoop() {
+        for n in [0, 1, 15, 16, 17, 63, 64, 65, 576, 2304] {
+            let a = (0..<n).map { Float(($0 * 37) % 11) - 5 }
+            let b = (0..<n).map { Float(($0 * 13) % 7) * 0.5 }
+            let expected = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let got = Kernels.dot(a, b, count: n)
+            #expect(abs(Double(got) - expected) <= 1e-4 * max(1, abs(expected)))
+            #expect(abs(Kernels.dotDouble(a, b, count: n) - expected) <= 1e-9 * max(1, abs(expected)))
+        }
+    }
+
+    @Test func allFiniteDetectsNaNAndInfinity() {
+        var v = [Float](repeating: 1, count: 100)
+        #expect(Kernels.allFinite(v, count: v.count))
+        v[99] = .nan
+        #expect(!Kernels.allFinite(v, count: v.count))
+        v[99] = 1; v[3] = -.infinity
+        #expect(!Kernels.allFinite(v, count: v.count))
+    }
+
+    @Test func axpyScaleSubtract() {
+        let x: [Float] = (0..<37).map(Float.init)
+        var y = [Float](repeating: 1, count: 37)
+        Kernels.axpy(2, x, &y, count: 37)
+        #expect(y == x.map { 1 + 2 * $0 })
+        Kernels.scale(&y, by: 0.5, count: 37)
+        #expect(y == x.map { (1 + 2 * $0) * 0.5 })
+        var d = [Float](repeating: 0, count: 37)
+        Kernels.subtract(y, x, into: &d, count: 37)
+        #expect(d == (0..<37).map { _ in Float(0.5) })
+    }
+
+    @Test func gemmAgainstNaiveProduct() {
+        let m = 5, n = 7, k = 9
+        let a = (0..<(m * k)).map { Float($0 % 5) - 2 }
+        let b = (0..<(n * k)).map { Float($0 % 3) - 1 }
+        var c = [Float](repeating: 0, count: m * n)
+        // C = A · Bᵀ with B stored n×k.
+        BLAS.gemm(.asStored, .transposed, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Float = 0
+                for t in 0..<k { s += a[i * k + t] * b[j * k + t] }
+                #expect(c[i * n + j] == s)
+            }
+        }
+    }
+}
+
+@Suite struct HalfPrecisionTests {
+    @Test func halfRoundTripsAndSoftwarePathAgrees() {
+        for bits in stride(from: 0, through: 0xFFFF, by: 1) {
+            let h = UInt16(bits)
+            let hardware = HalfPrecision.float(fromHalfBits: h)
+            let software = HalfPrecision.softwareHalfToFloat(h)
+            if hardware.isNaN { #expect(software.isNaN); continue }
+            #expect(hardware == software)
+            #expect(HalfPrecision.halfBits(from: hardware) == h)
+            #expect(HalfPrecision.softwareFloatToHalf(hardware) == h)
+        }
+    }
+
+    @Test func bfloat16RoundsToNearestEven() {
+        #expect(HalfPrecision.float(fromBFloat16Bits: 0x3F80) == 1)
+        #expect(HalfPrecision.bfloat16Bits(from: 1) == 0x3F80)
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1).
+        #expect(HalfPrecision.bfloat16Bits(from: 1 + 1.0 / 256) == 0x3F80)
+        #expect(HalfPrecision.bfloat16Bits(from: 1 + 3.0 / 256) == 0x3F82)
+        #expect(HalfPrecision.float(fromBFloat16Bits: HalfPrecision.bfloat16Bits(from: .nan)).isNaN)
+    }
+}
