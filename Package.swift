@@ -23,6 +23,7 @@ let package = Package(
     name: "ExemplarPartitioning",
     platforms: [.macOS(.v14)],
     products: [
+        .executable(name: "ep", targets: ["ep"]),
         .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors"]),
     ],
     dependencies: [
@@ -38,6 +39,13 @@ let package = Package(
             swiftSettings: kernelSettings,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(
+            name: "EPCommands",
+            dependencies: [
+                "EPFormats", "EPTensors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "ep", dependencies: ["EPCommands"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
     ],

@@ -1,0 +1,22 @@
+import ArgumentParser
+
+/// The `ep` command: Exemplar Partitioning feature dictionaries from language-model activations.
+///
+/// Each verb lives in its own file and is a thin layer over the library modules: it parses arguments, calls one
+/// library entry point and prints the result.
+public struct EPCommand: ParsableCommand {
+    public static let toolVersion = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "ep",
+        abstract: "Build and use Exemplar Partitioning feature dictionaries from language-model activations.",
+        version: toolVersion,
+        subcommands: registeredSubcommands
+    )
+
+    /// Every verb of `ep`, in the order `ep --help` lists them.
+    static let registeredSubcommands: [ParsableCommand.Type] = [
+    ]
+
+    public init() {}
+}

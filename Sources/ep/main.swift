@@ -1,0 +1,3 @@
+import EPCommands
+
+EPCommand.main()
