@@ -24,7 +24,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ep", targets: ["ep"]),
-        .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors"]),
+        .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors", "EPRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,15 +39,17 @@ let package = Package(
             swiftSettings: kernelSettings,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPRuntime", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
         .target(
             name: "EPCommands",
             dependencies: [
-                "EPFormats", "EPTensors",
+                "EPFormats", "EPTensors", "EPRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
+        .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )
