@@ -8,6 +8,7 @@
 //   EPCore      the EP algorithm: calibration, streaming leader clustering, regions, metrics
 //   EPStore     the dictionary on disk: manifest + safetensors, versioning, checks
 //   EPRuntime   models: GGUF, tokenizers, architectures, hook points, generation
+//   EPEvals     evaluation statistics (AUROC, logistic-regression probes, DiffMean) and labelled datasets
 //   EPCommands  the `ep` verbs (argument parsing and printing only)
 //   ep          the executable
 import PackageDescription
@@ -24,7 +25,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ep", targets: ["ep"]),
-        .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors", "EPRuntime"]),
+        .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors", "EPRuntime", "EPEvals"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,6 +41,7 @@ let package = Package(
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPRuntime", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
+        .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(
             name: "EPCommands",
             dependencies: [
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
         .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"]),
+        .testTarget(name: "EPEvalsTests", dependencies: ["EPEvals", "EPTensors"], resources: [.copy("Goldens")]),
     ],
     swiftLanguageModes: [.v6]
 )
