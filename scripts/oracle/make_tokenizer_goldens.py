@@ -93,6 +93,7 @@ HANDWRITTEN = {
     "decomposed-words": "cafe\u0301 nai\u0308ve re\u0301sume\u0301",
     "precomposed-words": "café naïve résumé Ångström",
     "hangul-jamo": "\u1112\u1161\u11ab\u1100\u1173\u11af",
+    "nfc-reorder-exclusions": "a\u0302\u0323 a\u0323\u0302 \u0958 \u212b \u2126 \u1100\u1161\u11a8 \u0344 \u0f73 \u1e9b\u0323",
     "astral-letters": "𝐀𝐁𝐂 𠀀𠀁 𝔘𝔫𝔦",
     "titlecase-modifier": "ǅemal ʰello ǈ",
     "emoji-zwj": "family 👨‍👩‍👧‍👦 and 👩🏽‍💻 and 🏳️‍🌈",

@@ -211,7 +211,8 @@ public final class BPETokenizer: Sendable {
     /// Encodes `text[lo..<hi]`, which holds no special token.
     private func encodeOrdinary(_ text: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, into ids: inout [Int32], _ scratch: inout Scratch) {
         guard lo < hi else { return }
-        if preTokenizer.normalizesToNFC {
+        // Text of scalars below U+0300 (UTF-8 bytes below 0xCC) is already NFC: none of them decomposes or composes.
+        if preTokenizer.normalizesToNFC, text[lo..<hi].contains(where: { $0 >= 0xCC }) {
             var normalized = String(decoding: UnsafeBufferPointer(rebasing: text[lo..<hi]), as: UTF8.self)
                 .precomposedStringWithCanonicalMapping
             normalized.withUTF8 { encodePieces($0, 0, $0.count, into: &ids, &scratch) }
