@@ -1,4 +1,5 @@
 import ArgumentParser
+import EPFormats
 import EPRuntime
 import Foundation
 
@@ -57,12 +58,11 @@ struct TokenizeCommand: ParsableCommand {
     }
 }
 
-/// The contents of `path` as text, ill-formed UTF-8 replaced by U+FFFD.
+/// The contents of `path` as text, ill-formed UTF-8 replaced by U+FFFD; a file that cannot be read is a
+/// `FileFormatError` naming it.
 func readText(_ path: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("cannot read text file '\(path)'")
-    }
-    return String(decoding: data, as: UTF8.self)
+    let file = try ReadOnlyFile(path: path)
+    return String(decoding: try file.readBytes(count: file.size, at: 0), as: UTF8.self)
 }
 
 /// `rows` as lines of space-separated columns padded to their widest cell; the columns in `rightAligned` are
