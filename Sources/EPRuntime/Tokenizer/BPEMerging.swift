@@ -143,24 +143,33 @@ struct MergeScratch {
     }
 }
 
+/// The bytes of a piece as a dictionary key, hashed in one call rather than byte by byte.
+struct PieceKey: Hashable, Sendable {
+    let bytes: [UInt8]
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}
+
 /// The ids of recently merged pieces, shared by all encode calls (and threads) under a lock.
 final class WordCache: @unchecked Sendable {
     /// Pieces longer than this many bytes are not cached.
     static let maxPieceLength = 256
     private let lock = NSLock()
-    private var entries: [[UInt8]: [Int32]] = [:]
+    private var entries: [PieceKey: [Int32]] = [:]
     private let capacity: Int
 
     /// A cache that starts over once it holds `capacity` pieces.
     init(capacity: Int) { self.capacity = capacity }
 
-    func ids(for piece: [UInt8]) -> [Int32]? {
+    func ids(for piece: PieceKey) -> [Int32]? {
         lock.lock()
         defer { lock.unlock() }
         return entries[piece]
     }
 
-    func store(_ ids: [Int32], for piece: [UInt8]) {
+    func store(_ ids: [Int32], for piece: PieceKey) {
         lock.lock()
         defer { lock.unlock() }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }

@@ -35,7 +35,7 @@ public final class BPETokenizer: Sendable {
     private let byteTokens: [Int32]
     private let merges: MergeTable
     /// Byte strings of whole vocabulary entries, for `PreTokenizer.ignoresMerges`; empty otherwise.
-    private let wholePieces: [[UInt8]: Int32]
+    private let wholePieces: [PieceKey: Int32]
     private let specials: SpecialTokenMatcher
     /// The bytes each token decodes to: `decodedBytes[decodedOffsets[id]..<decodedOffsets[id + 1]]`.
     private let decodedBytes: [UInt8]
@@ -137,10 +137,12 @@ public final class BPETokenizer: Sendable {
 
         var decodedBytes: [UInt8] = []
         var decodedOffsets = [0]
-        var wholePieces: [[UInt8]: Int32] = [:]
+        var wholePieces: [PieceKey: Int32] = [:]
         for (id, token) in tokens.enumerated() {
             let mapped = ByteLevel.bytes(of: token)
-            if preTokenizer.ignoresMerges, let mapped, wholePieces[mapped] == nil { wholePieces[mapped] = Int32(id) }
+            if preTokenizer.ignoresMerges, let mapped, wholePieces[PieceKey(bytes: mapped)] == nil {
+                wholePieces[PieceKey(bytes: mapped)] = Int32(id)
+            }
             let special = types[id] == .control || types[id] == .userDefined
             decodedBytes.append(contentsOf: special ? Array(token.utf8) : mapped ?? Array(token.utf8))
             decodedOffsets.append(decodedBytes.count)
@@ -241,7 +243,7 @@ public final class BPETokenizer: Sendable {
             ids.append(contentsOf: scratch.merge(piece, byteTokens: byteTokens, merges: merges))
             return
         }
-        let key = Array(piece)
+        let key = PieceKey(bytes: Array(piece))
         if preTokenizer.ignoresMerges, let id = wholePieces[key] {
             ids.append(id)
         } else if let cached = cache.ids(for: key) {
