@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
-        .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"]),
+        .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"], resources: [.copy("Goldens")]),
         .testTarget(name: "EPEvalsTests", dependencies: ["EPEvals", "EPTensors"], resources: [.copy("Goldens")]),
     ],
     swiftLanguageModes: [.v6]

@@ -16,6 +16,8 @@ public struct EPCommand: ParsableCommand {
 
     /// Every verb of `ep`, in the order `ep --help` lists them.
     static let registeredSubcommands: [ParsableCommand.Type] = [
+        TokenizeCommand.self,
+        BenchCommand.self,
     ]
 
     public init() {}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import EPFormats
+import EPRuntime
+import Foundation
+
+/// `ep tokenize MODEL (--text T | --text-file F) [--json] [--special | --no-special]`: the token ids and pieces of a
+/// text under a model's tokenizer, BOS/EOS included when the model adds them.
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Show the token ids and pieces of a text under a model's tokenizer.",
+        discussion: """
+            Text files are read as UTF-8; ill-formed bytes become U+FFFD before tokenizing. The table shows each \
+            token's id, its vocabulary entry, and the text it stands for (bytes in hex when they are not whole \
+            UTF-8 characters).
+            """)
+
+    @Argument(help: "A GGUF file, or a short name (smollm2).")
+    var model: String
+
+    @Option(help: "The text to tokenize.")
+    var text: String?
+
+    @Option(help: "A file whose contents to tokenize.")
+    var textFile: String?
+
+    @Flag(help: "Print JSON {\"ids\": [...], \"tokens\": [...]} instead of a table.")
+    var json = false
+
+    @Flag(inversion: .prefixedNo, help: "Match special tokens such as <|im_start|> written in the text.")
+    var special = true
+
+    func validate() throws {
+        guard (text == nil) != (textFile == nil) else { throw ValidationError("give exactly one of --text and --text-file") }
+    }
+
+    func run() throws {
+        let tokenizer = try BPETokenizer(gguf: GGUFFile(path: ModelLocator.resolve(model)))
+        let input = try text ?? readText(textFile!)
+        let ids = tokenizer.encode(input, parseSpecial: special, addSpecial: true)
+        let pieces = ids.map { tokenizer.tokenPiece($0) ?? "" }
+        if json {
+            struct Output: Encodable { let ids: [Int32], tokens: [String] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(Output(ids: ids, tokens: pieces)), as: UTF8.self))
+            return
+        }
+        var rows = [["id", "piece", "text"]]
+        for (id, piece) in zip(ids, pieces) {
+            let bytes = tokenizer.tokenBytes(id) ?? []
+            let shown = String(bytes: bytes, encoding: .utf8).map { $0.debugDescription }
+                ?? "bytes " + bytes.map { String(format: "%02X", $0) }.joined(separator: " ")
+            rows.append([String(id), piece, shown])
+        }
+        print(alignedColumns(rows, rightAligned: [0]))
+        print("\(ids.count) tokens (\(tokenizer.preTokenizer.rawValue) pre-tokenizer\(special ? "" : ", specials as text"))")
+    }
+}
+
+/// The contents of `path` as text, ill-formed UTF-8 replaced by U+FFFD; a file that cannot be read is a
+/// `FileFormatError` naming it.
+func readText(_ path: String) throws -> String {
+    let file = try ReadOnlyFile(path: path)
+    return String(decoding: try file.readBytes(count: file.size, at: 0), as: UTF8.self)
+}
+
+/// `rows` as lines of space-separated columns padded to their widest cell; the columns in `rightAligned` are
+/// padded on the left.
+func alignedColumns(_ rows: [[String]], rightAligned: Set<Int> = []) -> String {
+    let columns = rows.map(\.count).max() ?? 0
+    let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { c, cell in
+            let pad = String(repeating: " ", count: widths[c] - cell.count)
+            if rightAligned.contains(c) { return pad + cell }
+            return c == row.count - 1 ? cell : cell + pad
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
