@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPRuntime", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
         .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPPipeline", dependencies: ["EPRuntime", "EPFormats", "EPTensors"]),
         .target(
             name: "EPCommands",
             dependencies: [
@@ -51,6 +52,7 @@ let package = Package(
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
+        .testTarget(name: "EPPipelineTests", dependencies: ["EPPipeline"]),
         .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"], resources: [.copy("Goldens")]),
         .testTarget(name: "EPEvalsTests", dependencies: ["EPEvals", "EPTensors"], resources: [.copy("Goldens")]),
     ],
