@@ -112,3 +112,19 @@ func readAll(_ reader: CorpusReader) throws -> [Document] {
         #expect(reader.statistics.skippedBinaryFiles == 1)
     }
 }
+
+@Suite struct LineReaderTests {
+    @Test func linesLongerThanTheBufferAndManyLines() throws {
+        let dir = temporaryFolder()
+        let long = String(repeating: "x", count: 300_000)
+        var text = "{\"text\": \"\(long)\"}\r\n"
+        for i in 0..<5000 { text += "{\"text\": \"line \(i)\"}\n" }
+        write(text + "{\"text\": \"no newline at end\"}", to: dir + "/big.jsonl")
+        let docs = try readAll(CorpusReader(paths: [dir + "/big.jsonl"]))
+        #expect(docs.count == 5002)
+        #expect(docs[0].text == long)
+        #expect(docs[4000].text == "line 3999")
+        #expect(docs[4000].origin == dir + "/big.jsonl:4001")
+        #expect(docs.last?.text == "no newline at end")
+    }
+}
