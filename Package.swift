@@ -24,7 +24,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ep", targets: ["ep"]),
-        .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors"]),
+        .library(name: "ExemplarPartitioning", targets: ["EPCore", "EPFormats", "EPTensors"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +39,7 @@ let package = Package(
             swiftSettings: kernelSettings,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPCore", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(
             name: "EPCommands",
             dependencies: [
@@ -48,6 +49,8 @@ let package = Package(
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
+        .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),
+        .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
