@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "EPCommands",
             dependencies: [
-                "EPFormats", "EPTensors",
+                "EPCore", "EPFormats", "EPTensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),

@@ -192,8 +192,8 @@ public struct CenterEstimator: Sendable {
 /// Pass 2 of calibration: θ = the unweighted mean over batches (of at least 2 rows) of the within-batch p-th
 /// percentile of pairwise cosine distances between centered unit rows (spec §3.1).
 ///
-/// Each batch's `n(n−1)/2` distances are materialised as `Float` (the only large allocation: 537 MB at n = 16,384)
-/// from similarities computed by BLAS in row strips; the percentile's one or two order statistics are then found
+/// Each batch's `n(n−1)/2` distances are materialised as `Float` (537 MB at n = 16,384, plus a 1024-row strip of
+/// similarities, 67 MB) from similarities computed by BLAS in row strips; the percentile's one or two order statistics are then found
 /// by ``Selection`` in O(M), never by sorting.
 public struct ThresholdEstimator {
     /// The center the rows are measured from.
@@ -210,7 +210,7 @@ public struct ThresholdEstimator {
     private var strip: [Float] = []
 
     /// Rows per strip of the similarity computation.
-    static let stripRows = 512
+    static let stripRows = 1024
 
     /// An estimator measuring from `center`. Checks the settings and the center.
     public init(center: [Float], settings: CalibrationSettings) throws {
@@ -229,23 +229,19 @@ public struct ThresholdEstimator {
         batchRowCounts.append(n)
         largestBatch = max(largestBatch, n)
         guard n >= 2 else { return }
-        try batch.storage.withUnsafeBufferPointer { x in
-            if let bad = Directions.firstNonFiniteRow(x.baseAddress!, rows: n, width: d) {
-                throw EPError.nonFiniteValue(row: batchRowCounts.dropLast().reduce(0, +) + bad)
-            }
-        }
         if units.count < n * d { units = [Float](repeating: 0, count: n * d) }
         let pairs = n * (n - 1) / 2
         if distances.count < pairs { distances = [Float](repeating: 0, count: pairs) }
         let stripRows = min(Self.stripRows, n)
         if strip.count < stripRows * n { strip = [Float](repeating: 0, count: stripRows * n) }
-        batch.storage.withUnsafeBufferPointer { x in
+        let bad = batch.storage.withUnsafeBufferPointer { x in
             center.withUnsafeBufferPointer { c in
                 units.withUnsafeMutableBufferPointer { u in
                     Directions.centeredUnit(x.baseAddress!, rows: n, width: d, center: c.baseAddress!, into: u.baseAddress!)
                 }
             }
         }
+        if let bad { throw EPError.nonFiniteValue(row: batchRowCounts.dropLast().reduce(0, +) + bad) }
         units.withUnsafeBufferPointer { u in
             strip.withUnsafeMutableBufferPointer { s in
                 distances.withUnsafeMutableBufferPointer { out in
@@ -283,7 +279,7 @@ public struct ThresholdEstimator {
 enum PairwiseDistances {
     /// Writes `1 − u_i·u_j` for all `i < j` in condensed order ((0,1), (0,2), …, (1,2), …) into `out`
     /// (`n(n−1)/2` values). Similarities come from BLAS in strips of `stripRows` rows against the rows from the
-    /// strip's first row on; `strip` holds `stripRows·n` floats.
+    /// strip's first row on (so only the upper triangle is computed); `strip` holds `stripRows·n` floats.
     static func condensed(
         units u: UnsafePointer<Float>, rows n: Int, width d: Int, strip: UnsafeMutablePointer<Float>, stripRows: Int,
         into out: UnsafeMutablePointer<Float>
@@ -293,9 +289,13 @@ enum PairwiseDistances {
         while first < n - 1 {
             let last = min(n, first + stripRows)
             let columns = n - first
-            BLAS.gemm(
-                .asStored, .transposed, m: last - first, n: columns, k: d, a: u + first * d, lda: d, b: u + first * d,
-                ldb: d, c: strip, ldc: columns)
+            // The strip's own triangle by SYRK (upper part only), the rest of its rows by GEMM.
+            BLAS.syrkUpper(n: last - first, k: d, a: u + first * d, lda: d, c: strip, ldc: columns)
+            if last < n {
+                BLAS.gemm(
+                    .asStored, .transposed, m: last - first, n: n - last, k: d, a: u + first * d, lda: d, b: u + last * d,
+                    ldb: d, c: strip + (last - first), ldc: columns)
+            }
             for i in first..<last {
                 let count = n - 1 - i
                 if count > 0 {

@@ -11,7 +11,8 @@ public enum EPError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidCenter(String)
     /// No calibration batch had at least two rows, so no pairwise distance exists.
     case calibrationBatchesTooSmall(largest: Int)
-    /// A row contains NaN or an infinity; `row` counts from 0 within the batch or stream that was passed.
+    /// A row contains NaN or an infinity (or values whose squares overflow `Float`); `row` counts from 0 within the
+    /// batch or stream that was passed.
     case nonFiniteValue(row: Int)
     /// A batch's width differs from the dictionary's or calibration's width.
     case widthMismatch(expected: Int, found: Int)
@@ -33,7 +34,7 @@ public enum EPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .calibrationBatchesTooSmall(let largest):
             return "calibration needs batches of at least 2 rows to measure pairwise distances; the largest batch had \(largest)"
         case .nonFiniteValue(let row):
-            return "row \(row) contains NaN or an infinity; activations must be finite"
+            return "row \(row) is not finite (NaN, an infinity, or values too large to square in Float); activations must be finite"
         case .widthMismatch(let expected, let found):
             return "width mismatch: expected rows of \(expected) values, found \(found)"
         case .invalidSetting(let name, let value, let expected):

@@ -31,8 +31,12 @@ public final class ExemplarDictionary {
 
     private let units: RowBuffer
     private let gathered: RowBuffer
-    private let accumulator: RowBuffer
+    private let slotAccumulators: RowBuffer
+    private var slotOfRegion: [Int32] = []
+    private var touched: [Int] = []
+    private var slotSums: [(members: Int, sum: Double, squares: Double)] = []
     private let similarities = RowBuffer(width: 1)
+    private let workerSimilarities = (0..<Parallel.workerCount).map { _ in RowBuffer(width: 1) }
     private let leaderSimilarities = RowBuffer(width: 1)
     private var nearestIndex: [Int] = []
     private var nearestDistance: [Float] = []
@@ -54,8 +58,7 @@ public final class ExemplarDictionary {
         if let reservoirSeed { regions.reservoir = MemberReservoir(width: center.count, seed: reservoirSeed) }
         units = RowBuffer(width: width)
         gathered = RowBuffer(width: width)
-        accumulator = RowBuffer(width: width, capacity: 1)
-        accumulator.resize(rows: 1)
+        slotAccumulators = RowBuffer(width: width)
     }
 
     /// An empty dictionary from a calibration.
@@ -104,20 +107,19 @@ public final class ExemplarDictionary {
             throw EPError.invalidSetting(name: "row references", value: "\(references.count) entries", expected: "one per row (\(n))")
         }
         guard n > 0 else { return BatchAssignment(regions: [], distances: [], newRegions: 0) }
-        try x.storage.withUnsafeBufferPointer { p in
-            if let bad = Directions.firstNonFiniteRow(p.baseAddress!, rows: n, width: width) { throw EPError.nonFiniteValue(row: bad) }
-        }
         let d = width
         let batch = Int64(batchHistory.count)
         let firstRow = rowsSeen
         let regionsBefore = regions.count
 
         units.resize(rows: n)
-        x.storage.withUnsafeBufferPointer { p in
+        let bad = x.storage.withUnsafeBufferPointer { p in
             center.withUnsafeBufferPointer { c in
                 Directions.centeredUnit(p.baseAddress!, rows: n, width: d, center: c.baseAddress!, into: units.base)
             }
         }
+        if let bad { throw EPError.nonFiniteValue(row: bad) }
+        timings.directionSeconds += (clock.now - started).seconds
         var regionOf = [Int](repeating: -1, count: n)
         var distance = [Float](repeating: 0, count: n)
 
@@ -131,7 +133,7 @@ public final class ExemplarDictionary {
 
         // Step 3: nearest existing exemplar of every other row.
         var unmatched: [Int] = []
-        var matched: [UInt64] = []
+        var matched: [Int] = []
         if start < n {
             let nearestStarted = clock.now
             let rows = n - start
@@ -145,7 +147,7 @@ public final class ExemplarDictionary {
                     nearestDistance.withUnsafeMutableBufferPointer { dist in
                         Self.nearest(
                             units: units.row(start), rows: rows, width: d, exemplars: e.baseAddress!, count: k,
-                            scratch: similarities, indices: index.baseAddress!, distances: dist.baseAddress!)
+                            scratch: workerSimilarities, indices: index.baseAddress!, distances: dist.baseAddress!)
                     }
                 }
             }
@@ -160,7 +162,7 @@ public final class ExemplarDictionary {
                         if dist[i] <= theta {
                             regionOf[row] = index[i]
                             distance[row] = dist[i]
-                            matched.append(UInt64(index[i]) << 32 | UInt64(row))
+                            matched.append(row)
                         } else {
                             unmatched.append(row)
                         }
@@ -170,19 +172,23 @@ public final class ExemplarDictionary {
         }
 
         // Step 4: record matched rows, grouped by region in ascending order.
-        recordGroups(&matched, distances: distance, batch: batch)
+        let recordStarted = clock.now
+        recordMembers(matched, regionOf: regionOf, distances: distance, batch: batch)
+        timings.bookkeepingSeconds += (clock.now - recordStarted).seconds
 
         // Steps 5–7: leader clustering of the unmatched rows, in row order.
         if !unmatched.isEmpty {
             let leaderStarted = clock.now
-            var followers = clusterLeaders(unmatched, regionOf: &regionOf, distance: &distance, firstRow: firstRow, batch: batch)
-            recordGroups(&followers, distances: distance, batch: batch)
+            let followers = clusterLeaders(unmatched, regionOf: &regionOf, distance: &distance, firstRow: firstRow, batch: batch)
+            recordMembers(followers, regionOf: regionOf, distances: distance, batch: batch)
             timings.leaderSeconds += (clock.now - leaderStarted).seconds
         }
 
         // Provenance of the closest and farthest members, then the optional reservoir, both in row order.
+        let referencesStarted = clock.now
         regions.offerReferences(regionOf: regionOf, distances: distance, references: references, firstRow: firstRow)
         if regions.reservoir != nil { regions.offerToReservoir(regionOf: regionOf, units: units) }
+        timings.bookkeepingSeconds += (clock.now - referencesStarted).seconds
 
         let created = regions.count - regionsBefore
         rowsSeen += Int64(n)
@@ -192,39 +198,57 @@ public final class ExemplarDictionary {
         return BatchAssignment(regions: regionOf, distances: distance, newRegions: created)
     }
 
-    /// Records the members listed in `pairs` (`region << 32 | row`), one `record_membership` per region in
-    /// ascending region order with its rows in row order.
-    private func recordGroups(_ pairs: inout [UInt64], distances: [Float], batch: Int64) {
-        guard !pairs.isEmpty else { return }
-        pairs.sort()
-        var rows: [Int] = []
-        var groupStart = 0
-        while groupStart < pairs.count {
-            let region = Int(pairs[groupStart] >> 32)
-            var groupEnd = groupStart
-            rows.removeAll(keepingCapacity: true)
-            while groupEnd < pairs.count && Int(pairs[groupEnd] >> 32) == region {
-                rows.append(Int(pairs[groupEnd] & 0xFFFF_FFFF))
-                groupEnd += 1
+    /// Records the member rows `rows` (in row order) of their regions `regionOf[row]`: one `record_membership`
+    /// per region (spec §6.2), whose new members are summed in row order, exactly as NumPy's `U[R].sum(axis=0)`.
+    ///
+    /// The rows are streamed once in order and added into one accumulator per touched region (rather than
+    /// gathered region by region, which reads the batch's directions in random order).
+    private func recordMembers(_ rows: [Int], regionOf: [Int], distances: [Float], batch: Int64) {
+        guard !rows.isEmpty else { return }
+        let d = width
+        if slotOfRegion.count < regions.count { slotOfRegion += [Int32](repeating: -1, count: regions.count - slotOfRegion.count) }
+        touched.removeAll(keepingCapacity: true)
+        slotSums.removeAll(keepingCapacity: true)
+        slotAccumulators.resize(rows: 0)
+        slotOfRegion.withUnsafeMutableBufferPointer { slotOf in
+            for row in rows {
+                let region = regionOf[row]
+                var slot = Int(slotOf[region])
+                if slot < 0 {
+                    slot = touched.count
+                    slotOf[region] = Int32(slot)
+                    touched.append(region)
+                    slotSums.append((0, 0, 0))
+                    slotAccumulators.resize(rows: slot + 1)
+                    slotAccumulators.row(slot).update(repeating: 0, count: d)
+                }
+                Kernels.add(units.row(row), into: slotAccumulators.row(slot), count: d)
+                let delta = Double(distances[row])
+                slotSums[slot].members += 1
+                slotSums[slot].sum += delta
+                slotSums[slot].squares += delta * delta
             }
-            regions.recordMembership(
-                region: region, rows: rows, distances: distances, units: units, accumulator: accumulator.base, batch: batch)
-            groupStart = groupEnd
+            for (slot, region) in touched.enumerated() {
+                regions.recordMembership(
+                    region: region, memberSum: slotAccumulators.row(slot), members: slotSums[slot].members,
+                    distanceSum: slotSums[slot].sum, squaredDistanceSum: slotSums[slot].squares, batch: batch)
+                slotOf[region] = -1
+            }
         }
     }
 
     /// The mini leader clustering of spec §6.1 step 5 over `unmatched` (row indices in order). Leaders become
-    /// regions at once (in leader order, as step 6 spawns them); followers are returned as `leader << 32 | row`
-    /// pairs for recording.
+    /// regions at once (in leader order, as step 6 spawns them); the followers' rows are returned in row order for
+    /// recording.
     ///
     /// Rows are taken in blocks: a block's similarities to the leaders of earlier blocks come from one GEMM, its
     /// similarities among themselves from another, then the block is walked row by row.
     private func clusterLeaders(
         _ unmatched: [Int], regionOf: inout [Int], distance: inout [Float], firstRow: Int64, batch: Int64
-    ) -> [UInt64] {
+    ) -> [Int] {
         let d = width
         let firstLeader = regions.count
-        var followers: [UInt64] = []
+        var followers: [Int] = []
         var blockLeaders: [(position: Int, region: Int)] = []
         var blockStart = 0
         while blockStart < unmatched.count {
@@ -260,7 +284,7 @@ public final class ExemplarDictionary {
                 if bestRegion >= 0 && best >= leaderSimilarity {
                     regionOf[r] = bestRegion
                     distance[r] = max(0, 1 - best)
-                    followers.append(UInt64(bestRegion) << 32 | UInt64(r))
+                    followers.append(r)
                 } else {
                     let region = regions.count
                     regions.createRegion(from: gathered.row(j), row: firstRow + Int64(r), batch: batch)
@@ -274,13 +298,40 @@ public final class ExemplarDictionary {
     }
 
     /// For each of `rows` unit rows, the first index and value of the smallest clamped distance to the `count`
-    /// exemplars: `U·Eᵀ` by BLAS in row blocks whose similarity buffer stays within ``similarityBudget`` floats
-    /// (at least 256 rows), then a SIMD arg-min per row.
+    /// exemplars: `U·Eᵀ` by BLAS in row blocks, then a SIMD arg-min per row. `scratch` holds one similarity buffer
+    /// per worker (``Parallel/workerCount``).
+    ///
+    /// With a large exemplar table (K·D ≥ ``rowParallelLimit``) one multi-threaded GEMM per block uses every core.
+    /// With a small one the GEMM is too thin for BLAS to split well, so each worker takes a contiguous share of the
+    /// rows and runs single-threaded BLAS and the arg-min on it.
     static func nearest(
+        units: UnsafePointer<Float>, rows: Int, width d: Int, exemplars: UnsafePointer<Float>, count k: Int,
+        scratch: [RowBuffer], indices: UnsafeMutablePointer<Int>, distances: UnsafeMutablePointer<Float>
+    ) {
+        guard k * d < rowParallelLimit, Parallel.workerCount > 1 else {
+            nearestBlocks(units: units, rows: rows, width: d, exemplars: exemplars, count: k, scratch: scratch[0], indices: indices, distances: distances)
+            return
+        }
+        Parallel.withSingleThreadedBLAS {
+            Parallel.forEachRange(count: rows, minimumPerWorker: 256) { range, worker in
+                let first = range.lowerBound
+                nearestBlocks(
+                    units: units + first * d, rows: range.count, width: d, exemplars: exemplars, count: k, scratch: scratch[worker],
+                    indices: indices + first, distances: distances + first)
+            }
+        }
+    }
+
+    /// Exemplar tables smaller than this many floats (K·D) take the row-parallel path of ``nearest``.
+    static let rowParallelLimit = 1 << 21
+
+    /// The nearest-exemplar step on one thread's rows: blocks of at most 2048 rows whose similarity buffer stays
+    /// within ``similarityBudget`` floats (but at least 256 rows).
+    static func nearestBlocks(
         units: UnsafePointer<Float>, rows: Int, width d: Int, exemplars: UnsafePointer<Float>, count k: Int,
         scratch: RowBuffer, indices: UnsafeMutablePointer<Int>, distances: UnsafeMutablePointer<Float>
     ) {
-        let blockRows = min(rows, max(256, similarityBudget / max(k, 1)))
+        let blockRows = min(rows, 2048, max(256, similarityBudget / max(k, 1)))
         scratch.resize(rows: blockRows * k)
         var first = 0
         while first < rows {
@@ -310,28 +361,31 @@ public final class ExemplarDictionary {
     /// The nearest region and its clamped distance for every row of `x` (spec §6.6); region −1 and distance +∞
     /// when the dictionary is empty. Does not change the dictionary.
     public func assign(_ x: Matrix) throws -> Assignment {
-        try checkRows(x)
+        guard x.columns == width else { throw EPError.widthMismatch(expected: width, found: x.columns) }
         let n = x.rows
         let k = regions.count
-        guard k > 0 else { return Assignment(regions: [Int64](repeating: -1, count: n), distances: [Float](repeating: .infinity, count: n)) }
-        var indices = [Int](repeating: 0, count: n)
-        var result = [Float](repeating: 0, count: n)
+        var indices = [Int](repeating: -1, count: n)
+        var result = [Float](repeating: .infinity, count: n)
         let blockRows = 4096
         let blockUnits = RowBuffer(width: width, capacity: min(n, blockRows))
-        let scratch = RowBuffer(width: 1)
-        x.storage.withUnsafeBufferPointer { p in
-            center.withUnsafeBufferPointer { c in
-                regions.exemplarDirections.withUnsafeBufferPointer { e in
-                    indices.withUnsafeMutableBufferPointer { index in
-                        result.withUnsafeMutableBufferPointer { dist in
+        let scratch = (0..<Parallel.workerCount).map { _ in RowBuffer(width: 1) }
+        try x.storage.withUnsafeBufferPointer { p in
+            try center.withUnsafeBufferPointer { c in
+                try regions.exemplarDirections.withUnsafeBufferPointer { e in
+                    try indices.withUnsafeMutableBufferPointer { index in
+                        try result.withUnsafeMutableBufferPointer { dist in
                             var first = 0
                             while first < n {
                                 let m = min(blockRows, n - first)
                                 blockUnits.resize(rows: m)
-                                Directions.centeredUnit(p.baseAddress! + first * width, rows: m, width: width, center: c.baseAddress!, into: blockUnits.base)
-                                Self.nearest(
-                                    units: blockUnits.base, rows: m, width: width, exemplars: e.baseAddress!, count: k, scratch: scratch,
-                                    indices: index.baseAddress! + first, distances: dist.baseAddress! + first)
+                                if let bad = Directions.centeredUnit(p.baseAddress! + first * width, rows: m, width: width, center: c.baseAddress!, into: blockUnits.base) {
+                                    throw EPError.nonFiniteValue(row: first + bad)
+                                }
+                                if k > 0 {
+                                    Self.nearest(
+                                        units: blockUnits.base, rows: m, width: width, exemplars: e.baseAddress!, count: k, scratch: scratch,
+                                        indices: index.baseAddress! + first, distances: dist.baseAddress! + first)
+                                }
                                 first += m
                             }
                         }
@@ -345,17 +399,18 @@ public final class ExemplarDictionary {
     /// The full `N × K` matrix of clamped cosine distances from the rows of `x` to every exemplar (spec §6.6);
     /// `N × 0` when the dictionary is empty.
     public func distances(_ x: Matrix) throws -> Matrix {
-        try checkRows(x)
+        guard x.columns == width else { throw EPError.widthMismatch(expected: width, found: x.columns) }
         let n = x.rows
         let k = regions.count
         var out = Matrix(rows: n, columns: k)
-        guard k > 0, n > 0 else { return out }
         var u = [Float](repeating: 0, count: n * width)
-        x.storage.withUnsafeBufferPointer { p in
+        let bad = x.storage.withUnsafeBufferPointer { p in
             center.withUnsafeBufferPointer { c in
                 u.withUnsafeMutableBufferPointer { Directions.centeredUnit(p.baseAddress!, rows: n, width: width, center: c.baseAddress!, into: $0.baseAddress!) }
             }
         }
+        if let bad { throw EPError.nonFiniteValue(row: bad) }
+        guard k > 0, n > 0 else { return out }
         regions.exemplarDirections.withUnsafeBufferPointer { e in
             out.storage.withUnsafeMutableBufferPointer { s in
                 BLAS.gemm(.asStored, .transposed, m: n, n: k, k: width, a: u, lda: width, b: e.baseAddress!, ldb: width, c: s.baseAddress!, ldc: k)
@@ -363,15 +418,6 @@ public final class ExemplarDictionary {
             }
         }
         return out
-    }
-
-    private func checkRows(_ x: Matrix) throws {
-        guard x.columns == width else { throw EPError.widthMismatch(expected: width, found: x.columns) }
-        try x.storage.withUnsafeBufferPointer { p in
-            if x.rows > 0, let bad = Directions.firstNonFiniteRow(p.baseAddress!, rows: x.rows, width: width) {
-                throw EPError.nonFiniteValue(row: bad)
-            }
-        }
     }
 }
 
@@ -402,35 +448,27 @@ extension RegionTable {
         count += 1
     }
 
-    /// `record_membership` (spec §6.2) of `rows` (indices into `units`, in order) with their recorded distances:
-    /// the running sum of member directions is rebuilt as `coherence · n · mean`, the new members are added, and
-    /// mean and coherence are recomputed, in `Float` as the reference does.
+    /// `record_membership` (spec §6.2) of `members` new members whose directions sum to `memberSum` (which is
+    /// overwritten): the running sum of member directions is rebuilt as `coherence · n · mean`, the new members'
+    /// sum is added, and mean and coherence are recomputed, in `Float` as the reference does.
     mutating func recordMembership(
-        region r: Int, rows: [Int], distances: [Float], units: RowBuffer, accumulator: UnsafeMutablePointer<Float>, batch: Int64
+        region r: Int, memberSum: UnsafeMutablePointer<Float>, members: Int, distanceSum: Double, squaredDistanceSum: Double, batch: Int64
     ) {
         let d = width
-        accumulator.update(repeating: 0, count: d)
-        var sum = 0.0, sumSquares = 0.0
-        for row in rows {
-            Kernels.add(units.row(row), into: accumulator, count: d)
-            let delta = Double(distances[row])
-            sum += delta
-            sumSquares += delta * delta
-        }
         let previous = memberCounts[r]
-        let total = previous + Int64(rows.count)
+        let total = previous + Int64(members)
         let scale = Float(memberCoherences[r]) * Float(previous)
         meanMemberDirections.withUnsafeMutableBufferPointer { means in
             let mean = means.baseAddress! + r * d
-            Kernels.axpy(scale, mean, accumulator, count: d)
-            Kernels.divide(accumulator, by: Float(total), into: accumulator, count: d)
-            let coherence = Kernels.sumOfSquares(accumulator, count: d).squareRoot()
-            Kernels.divide(accumulator, by: coherence + 1e-12, into: mean, count: d)
+            Kernels.axpy(scale, mean, memberSum, count: d)
+            Kernels.divide(memberSum, by: Float(total), into: memberSum, count: d)
+            let coherence = Kernels.sumOfSquares(memberSum, count: d).squareRoot()
+            Kernels.divide(memberSum, by: coherence + 1e-12, into: mean, count: d)
             memberCoherences[r] = Double(coherence)
         }
         memberCounts[r] = total
-        sumDistances[r] += sum
-        sumSquaredDistances[r] += sumSquares
+        sumDistances[r] += distanceSum
+        sumSquaredDistances[r] += squaredDistanceSum
         if lastBatches[r] != batch {
             lastBatches[r] = batch
             batchCounts[r] += 1

@@ -127,6 +127,10 @@ public struct ClusteringTimings: Sendable, Equatable {
     public var nearestFlops: Double = 0
     /// Seconds in the leader clustering of unmatched rows.
     public var leaderSeconds: Double = 0
+    /// Seconds computing centered unit directions.
+    public var directionSeconds: Double = 0
+    /// Seconds updating region statistics, closest/farthest members and reservoirs.
+    public var bookkeepingSeconds: Double = 0
 
     public init() {}
 }
