@@ -24,7 +24,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ep", targets: ["ep"]),
-        .library(name: "ExemplarPartitioning", targets: ["EPCore", "EPFormats", "EPTensors"]),
+        .library(name: "ExemplarPartitioning", targets: ["EPCore", "EPStore", "EPFormats", "EPTensors"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,10 +40,11 @@ let package = Package(
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPCore", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPStore", dependencies: ["EPCore", "EPFormats"]),
         .target(
             name: "EPCommands",
             dependencies: [
-                "EPCore", "EPFormats", "EPTensors",
+                "EPCore", "EPStore", "EPFormats", "EPTensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
@@ -51,6 +52,8 @@ let package = Package(
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
         .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),
         .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPTestSupport"]),
+        .testTarget(name: "EPStoreTests", dependencies: ["EPStore", "EPTestSupport"]),
+        .testTarget(name: "EPCommandsTests", dependencies: ["EPCommands", "EPStore", "EPTestSupport", "ep"]),
     ],
     swiftLanguageModes: [.v6]
 )

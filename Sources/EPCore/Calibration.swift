@@ -82,7 +82,10 @@ public struct Calibration: Sendable, Equatable {
     }
 
     /// ‖center‖₂.
-    public var centerNorm: Double { center.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot() }
+    public var centerNorm: Double { Self.norm(center) }
+
+    /// The Euclidean norm of a vector, accumulated in `Double`.
+    public static func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot() }
 
     /// Checks that a center is non-empty and finite and that θ is finite and > 0.
     public static func validate(center: [Float], threshold: Double) throws {
