@@ -51,9 +51,10 @@ let package = Package(
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
         .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),
-        .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPTestSupport"]),
-        .testTarget(name: "EPStoreTests", dependencies: ["EPStore", "EPTestSupport"]),
-        .testTarget(name: "EPCommandsTests", dependencies: ["EPCommands", "EPStore", "EPTestSupport", "ep"]),
+        .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
+        .testTarget(name: "EPStoreTests", dependencies: ["EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
+        .testTarget(
+            name: "EPCommandsTests", dependencies: ["ep", "EPCommands", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

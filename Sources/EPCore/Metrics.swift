@@ -34,6 +34,12 @@ public struct DistanceDistributions: Sendable, Equatable {
     public var inter: [Float]
     /// Per qualifying region, `min_{j≠i} 1 − clamp(e_i·e_j, −1, 1)`.
     public var nearestInter: [Double]
+
+    public init(intra: [Double], inter: [Float], nearestInter: [Double]) {
+        self.intra = intra
+        self.inter = inter
+        self.nearestInter = nearestInter
+    }
 }
 
 extension ExemplarDictionary {

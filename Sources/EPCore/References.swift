@@ -151,6 +151,11 @@ public struct ReferenceTable: Sendable, Equatable {
         return result
     }
 
+    /// Tables are equal when they keep the same members for every region (whatever their heap layout).
+    public static func == (a: ReferenceTable, b: ReferenceTable) -> Bool {
+        a.kind == b.kind && a.regionCount == b.regionCount && (0..<a.regionCount).allSatisfy { a.members(of: $0) == b.members(of: $0) }
+    }
+
     /// Keeps only the regions whose `keep` flag is set, in order.
     mutating func keepRegions(_ keep: [Bool]) {
         var next = ReferenceTable(kind: kind)
