@@ -14,21 +14,27 @@ enum Directions {
         firstBad.withUnsafeMutableBufferPointer { bad in
             let badRows = bad.baseAddress!
             Parallel.forEachRange(count: rows, minimumPerWorker: max(1, 32_768 / max(width, 1))) { range, worker in
-                for r in range {
-                    let source = x + r * width
-                    let target = out + r * width
-                    Kernels.subtract(source, center, into: target, count: width)
-                    let squares = Kernels.sumOfSquares(target, count: width)
-                    if !squares.isFinite {
-                        badRows[worker] = min(badRows[worker], r)
-                        continue
-                    }
-                    Kernels.divide(target, by: squares.squareRoot() + 1e-12, into: target, count: width)
+                let first = range.lowerBound
+                if let r = centeredUnitOnOneThread(x + first * width, rows: range.count, width: width, center: center, into: out + first * width) {
+                    badRows[worker] = first + r
                 }
             }
         }
         let bad = firstBad.min()!
         return bad == Int.max ? nil : bad
+    }
+
+    /// ``centeredUnit(_:rows:width:center:into:)`` on the calling thread, stopping at the first non-finite row.
+    static func centeredUnitOnOneThread(
+        _ x: UnsafePointer<Float>, rows: Int, width: Int, center: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
+    ) -> Int? {
+        for r in 0..<rows {
+            let target = out + r * width
+            let squares = Kernels.subtractAndSumSquares(x + r * width, center, into: target, count: width)
+            guard squares.isFinite else { return r }
+            Kernels.divide(target, by: squares.squareRoot() + 1e-12, into: target, count: width)
+        }
+        return nil
     }
 
     /// The index of the first row of `x` (`rows`×`width`) holding NaN or an infinity, if any.

@@ -31,16 +31,18 @@ public final class ExemplarDictionary {
 
     private let units: RowBuffer
     private let gathered: RowBuffer
-    private let slotAccumulators: RowBuffer
-    private var slotOfRegion: [Int32] = []
-    private var touched: [Int] = []
-    private var slotSums: [(members: Int, sum: Double, squares: Double)] = []
-    private let similarities = RowBuffer(width: 1)
-    private let workerSimilarities = (0..<Parallel.workerCount).map { _ in RowBuffer(width: 1) }
+    private let partitionSums: [MemberSums]
+    private let mergedSum: RowBuffer
+    private let partitionSimilarities = (0..<memberPartitions).map { _ in RowBuffer(width: 1) }
     private let leaderSimilarities = RowBuffer(width: 1)
+    private let blockSimilarities = RowBuffer(width: 1)
+    private var partitionBadRows = [Int](repeating: Int.max, count: memberPartitions)
     private var nearestIndex: [Int] = []
     private var nearestDistance: [Float] = []
 
+    /// The fixed number of contiguous row partitions a batch's member sums are formed over (see ``MemberSums``);
+    /// also the units of parallel work of the small-table nearest-exemplar pass.
+    static let memberPartitions = 4
     /// Bound on the similarity block of the nearest-exemplar step, in floats (64 MB).
     static let similarityBudget = 1 << 24
     /// Unmatched rows per block of the leader clustering.
@@ -58,7 +60,9 @@ public final class ExemplarDictionary {
         if let reservoirSeed { regions.reservoir = MemberReservoir(width: center.count, seed: reservoirSeed) }
         units = RowBuffer(width: width)
         gathered = RowBuffer(width: width)
-        slotAccumulators = RowBuffer(width: width)
+        partitionSums = (0..<Self.memberPartitions).map { _ in MemberSums(width: center.count) }
+        mergedSum = RowBuffer(width: width, capacity: 1)
+        mergedSum.resize(rows: 1)
     }
 
     /// An empty dictionary from a calibration.
@@ -96,7 +100,8 @@ public final class ExemplarDictionary {
 
     /// Adds one batch of raw activations (`n × D`) by the leader clustering of spec §6.1–6.2 and returns each
     /// row's region and distance. `references` gives each row's provenance for the closest/farthest members; by
-    /// default a row's source is its global row index and its position 0. An empty batch changes nothing.
+    /// default a row's source is its global row index and its position 0. An empty batch changes nothing; a batch
+    /// with a non-finite row is refused whole, leaving the dictionary as it was.
     @discardableResult
     public func addBatch(_ x: Matrix, references: BatchReferences? = nil) throws -> BatchAssignment {
         let clock = ContinuousClock()
@@ -111,58 +116,46 @@ public final class ExemplarDictionary {
         let batch = Int64(batchHistory.count)
         let firstRow = rowsSeen
         let regionsBefore = regions.count
-
+        let before = regions
         units.resize(rows: n)
-        let bad = x.storage.withUnsafeBufferPointer { p in
-            center.withUnsafeBufferPointer { c in
-                Directions.centeredUnit(p.baseAddress!, rows: n, width: d, center: c.baseAddress!, into: units.base)
-            }
-        }
-        if let bad { throw EPError.nonFiniteValue(row: bad) }
-        timings.directionSeconds += (clock.now - started).seconds
-        var regionOf = [Int](repeating: -1, count: n)
-        var distance = [Float](repeating: 0, count: n)
 
         // Step 2: an empty dictionary is founded by row 0.
         var start = 0
         if regions.count == 0 {
+            let bad = x.storage.withUnsafeBufferPointer { p in
+                center.withUnsafeBufferPointer { Directions.centeredUnit(p.baseAddress!, rows: 1, width: d, center: $0.baseAddress!, into: units.base) }
+            }
+            if bad != nil { throw EPError.nonFiniteValue(row: 0) }
             regions.createRegion(from: units.row(0), row: firstRow, batch: batch)
-            regionOf[0] = 0
             start = 1
         }
+        for sums in partitionSums { sums.reset(regionCount: regions.count) }
 
-        // Step 3: nearest existing exemplar of every other row.
+        // Step 3: directions and the nearest existing exemplar of every other row; members' sums are gathered on
+        // the way (see ``MemberSums``).
+        var regionOf = [Int](repeating: -1, count: n)
+        var distance = [Float](repeating: 0, count: n)
+        regionOf[0] = start == 1 ? 0 : -1
         var unmatched: [Int] = []
-        var matched: [Int] = []
         if start < n {
-            let nearestStarted = clock.now
-            let rows = n - start
-            if nearestIndex.count < rows {
-                nearestIndex = [Int](repeating: 0, count: rows)
-                nearestDistance = [Float](repeating: 0, count: rows)
+            if nearestIndex.count < n {
+                nearestIndex = [Int](repeating: 0, count: n)
+                nearestDistance = [Float](repeating: 0, count: n)
             }
-            let k = regions.count
-            regions.exemplarDirections.withUnsafeBufferPointer { e in
-                nearestIndex.withUnsafeMutableBufferPointer { index in
-                    nearestDistance.withUnsafeMutableBufferPointer { dist in
-                        Self.nearest(
-                            units: units.row(start), rows: rows, width: d, exemplars: e.baseAddress!, count: k,
-                            scratch: workerSimilarities, indices: index.baseAddress!, distances: dist.baseAddress!)
-                    }
-                }
+            let bad = try x.storage.withUnsafeBufferPointer { p in
+                try nearestPass(p.baseAddress!, rows: start..<n, clock: clock)
             }
-            timings.nearestSeconds += (clock.now - nearestStarted).seconds
-            timings.nearestFlops += 2 * Double(rows) * Double(k) * Double(d)
-            matched.reserveCapacity(rows)
+            if let bad {
+                regions = before
+                throw EPError.nonFiniteValue(row: bad)
+            }
             let theta = thresholdFloat
             nearestIndex.withUnsafeBufferPointer { index in
                 nearestDistance.withUnsafeBufferPointer { dist in
-                    for i in 0..<rows {
-                        let row = start + i
-                        if dist[i] <= theta {
-                            regionOf[row] = index[i]
-                            distance[row] = dist[i]
-                            matched.append(row)
+                    for row in start..<n {
+                        if dist[row] <= theta {
+                            regionOf[row] = index[row]
+                            distance[row] = dist[row]
                         } else {
                             unmatched.append(row)
                         }
@@ -171,16 +164,19 @@ public final class ExemplarDictionary {
             }
         }
 
-        // Step 4: record matched rows, grouped by region in ascending order.
+        // Step 4: record matched rows, one region at a time in ascending order.
         let recordStarted = clock.now
-        recordMembers(matched, regionOf: regionOf, distances: distance, batch: batch)
+        recordPartitionSums(batch: batch)
         timings.bookkeepingSeconds += (clock.now - recordStarted).seconds
 
-        // Steps 5–7: leader clustering of the unmatched rows, in row order.
+        // Steps 5–7: leader clustering of the unmatched rows, in row order, then their followers.
         if !unmatched.isEmpty {
             let leaderStarted = clock.now
             let followers = clusterLeaders(unmatched, regionOf: &regionOf, distance: &distance, firstRow: firstRow, batch: batch)
-            recordMembers(followers, regionOf: regionOf, distances: distance, batch: batch)
+            let sums = partitionSums[0]
+            sums.reset(regionCount: regions.count)
+            for row in followers { sums.add(region: regionOf[row], unit: units.row(row), distance: distance[row]) }
+            recordPartitionSums(batch: batch)
             timings.leaderSeconds += (clock.now - leaderStarted).seconds
         }
 
@@ -198,43 +194,102 @@ public final class ExemplarDictionary {
         return BatchAssignment(regions: regionOf, distances: distance, newRegions: created)
     }
 
-    /// Records the member rows `rows` (in row order) of their regions `regionOf[row]`: one `record_membership`
-    /// per region (spec §6.2), whose new members are summed in row order, exactly as NumPy's `U[R].sum(axis=0)`.
+    /// Directions of `rows` of `x` into ``units``, their nearest exemplars into ``nearestIndex`` /
+    /// ``nearestDistance``, and the member sums of the rows within θ into ``partitionSums``. Returns the first
+    /// row whose direction is not finite, if any (the caller then discards everything).
     ///
-    /// The rows are streamed once in order and added into one accumulator per touched region (rather than
-    /// gathered region by region, which reads the batch's directions in random order).
-    private func recordMembers(_ rows: [Int], regionOf: [Int], distances: [Float], batch: Int64) {
-        guard !rows.isEmpty else { return }
-        let d = width
-        if slotOfRegion.count < regions.count { slotOfRegion += [Int32](repeating: -1, count: regions.count - slotOfRegion.count) }
-        touched.removeAll(keepingCapacity: true)
-        slotSums.removeAll(keepingCapacity: true)
-        slotAccumulators.resize(rows: 0)
-        slotOfRegion.withUnsafeMutableBufferPointer { slotOf in
-            for row in rows {
-                let region = regionOf[row]
-                var slot = Int(slotOf[region])
-                if slot < 0 {
-                    slot = touched.count
-                    slotOf[region] = Int32(slot)
-                    touched.append(region)
-                    slotSums.append((0, 0, 0))
-                    slotAccumulators.resize(rows: slot + 1)
-                    slotAccumulators.row(slot).update(repeating: 0, count: d)
+    /// With a small exemplar table (K·D < ``rowParallelLimit``) each of the fixed row partitions is processed as
+    /// one task (directions, single-threaded GEMM and arg-min on cache-sized chunks, member sums), on all cores.
+    /// With a large table, one multi-threaded GEMM per row block uses every core instead.
+    private func nearestPass(_ x: UnsafePointer<Float>, rows: Range<Int>, clock: ContinuousClock) throws -> Int? {
+        let d = width, k = regions.count, theta = thresholdFloat
+        let partitions = Self.memberPartitions
+        let bounds = (0...partitions).map { rows.lowerBound + rows.count * $0 / partitions }
+        for p in 0..<partitions { partitionBadRows[p] = Int.max }
+        var started = clock.now
+        let units = self.units, sums = partitionSums, scratch = partitionSimilarities
+        let small = k * d < Self.rowParallelLimit
+        regions.exemplarDirections.withUnsafeBufferPointer { e in
+            center.withUnsafeBufferPointer { c in
+                nearestIndex.withUnsafeMutableBufferPointer { index in
+                    nearestDistance.withUnsafeMutableBufferPointer { dist in
+                        partitionBadRows.withUnsafeMutableBufferPointer { badRows in
+                            let e = e.baseAddress!, c = c.baseAddress!, index = index.baseAddress!, dist = dist.baseAddress!
+                            let badRows = badRows.baseAddress!
+                            if small {
+                                Parallel.withSingleThreadedBLAS {
+                                    Parallel.forEach(iterations: partitions) { p in
+                                        var chunk = bounds[p]
+                                        while chunk < bounds[p + 1] {
+                                            let m = min(Self.fusedChunkRows, bounds[p + 1] - chunk)
+                                            if let bad = Directions.centeredUnitOnOneThread(x + chunk * d, rows: m, width: d, center: c, into: units.row(chunk)) {
+                                                badRows[p] = chunk + bad
+                                                return
+                                            }
+                                            Self.nearestBlocks(
+                                                units: units.row(chunk), rows: m, width: d, exemplars: e, count: k, scratch: scratch[p],
+                                                indices: index + chunk, distances: dist + chunk)
+                                            for row in chunk..<(chunk + m) where dist[row] <= theta {
+                                                sums[p].add(region: index[row], unit: units.row(row), distance: dist[row])
+                                            }
+                                            chunk += m
+                                        }
+                                    }
+                                }
+                                timings.nearestSeconds += (clock.now - started).seconds
+                            } else {
+                                if let bad = Directions.centeredUnit(x + rows.lowerBound * d, rows: rows.count, width: d, center: c, into: units.row(rows.lowerBound)) {
+                                    badRows[0] = rows.lowerBound + bad
+                                    return
+                                }
+                                timings.directionSeconds += (clock.now - started).seconds
+                                started = clock.now
+                                Self.nearestBlocks(
+                                    units: units.row(rows.lowerBound), rows: rows.count, width: d, exemplars: e, count: k, scratch: scratch[0],
+                                    indices: index + rows.lowerBound, distances: dist + rows.lowerBound)
+                                timings.nearestSeconds += (clock.now - started).seconds
+                                started = clock.now
+                                Parallel.forEach(iterations: partitions) { p in
+                                    for row in bounds[p]..<bounds[p + 1] where dist[row] <= theta {
+                                        sums[p].add(region: index[row], unit: units.row(row), distance: dist[row])
+                                    }
+                                }
+                                timings.bookkeepingSeconds += (clock.now - started).seconds
+                            }
+                        }
+                    }
                 }
-                Kernels.add(units.row(row), into: slotAccumulators.row(slot), count: d)
-                let delta = Double(distances[row])
-                slotSums[slot].members += 1
-                slotSums[slot].sum += delta
-                slotSums[slot].squares += delta * delta
-            }
-            for (slot, region) in touched.enumerated() {
-                regions.recordMembership(
-                    region: region, memberSum: slotAccumulators.row(slot), members: slotSums[slot].members,
-                    distanceSum: slotSums[slot].sum, squaredDistanceSum: slotSums[slot].squares, batch: batch)
-                slotOf[region] = -1
             }
         }
+        timings.nearestFlops += 2 * Double(rows.count) * Double(k) * Double(d)
+        let bad = partitionBadRows.min()!
+        return bad == Int.max ? nil : bad
+    }
+
+    /// Rows per chunk of the small-table pass (their directions stay in cache for the GEMM and the sums).
+    static let fusedChunkRows = 256
+
+    /// `record_membership` (spec §6.2) for every region with members in ``partitionSums``, in ascending region
+    /// order, each with the partitions' sums added in partition order.
+    private func recordPartitionSums(batch: Int64) {
+        var touched = Set<Int>()
+        for sums in partitionSums { touched.formUnion(sums.regions) }
+        let d = width
+        for region in touched.sorted() {
+            let total = mergedSum.base
+            total.update(repeating: 0, count: d)
+            var members = 0, distanceSum = 0.0, squareSum = 0.0
+            for sums in partitionSums {
+                guard let slot = sums.slot(of: region) else { continue }
+                Kernels.add(sums.sums.row(slot), into: total, count: d)
+                members += sums.counts[slot]
+                distanceSum += sums.distanceSums[slot]
+                squareSum += sums.squareSums[slot]
+            }
+            regions.recordMembership(
+                region: region, memberSum: total, members: members, distanceSum: distanceSum, squaredDistanceSum: squareSum, batch: batch)
+        }
+        for sums in partitionSums { sums.reset(regionCount: regions.count) }
     }
 
     /// The mini leader clustering of spec §6.1 step 5 over `unmatched` (row indices in order). Leaders become
@@ -264,8 +319,8 @@ public final class ExemplarDictionary {
                         b: e.baseAddress! + firstLeader * d, ldb: d, c: leaderSimilarities.base, ldc: earlier)
                 }
             }
-            similarities.resize(rows: m * m)
-            BLAS.gemm(.asStored, .transposed, m: m, n: m, k: d, a: gathered.base, lda: d, b: gathered.base, ldb: d, c: similarities.base, ldc: m)
+            blockSimilarities.resize(rows: m * m)
+            BLAS.gemm(.asStored, .transposed, m: m, n: m, k: d, a: gathered.base, lda: d, b: gathered.base, ldb: d, c: blockSimilarities.base, ldc: m)
             blockLeaders.removeAll(keepingCapacity: true)
             for j in 0..<m {
                 var best = -Float.infinity
@@ -275,7 +330,7 @@ public final class ExemplarDictionary {
                     best = value
                     bestRegion = firstLeader + index
                 }
-                let row = similarities.base + j * m
+                let row = blockSimilarities.base + j * m
                 for leader in blockLeaders where row[leader.position] > best {
                     best = row[leader.position]
                     bestRegion = leader.region
@@ -298,12 +353,9 @@ public final class ExemplarDictionary {
     }
 
     /// For each of `rows` unit rows, the first index and value of the smallest clamped distance to the `count`
-    /// exemplars: `U·Eᵀ` by BLAS in row blocks, then a SIMD arg-min per row. `scratch` holds one similarity buffer
-    /// per worker (``Parallel/workerCount``).
-    ///
-    /// With a large exemplar table (K·D ≥ ``rowParallelLimit``) one multi-threaded GEMM per block uses every core.
-    /// With a small one the GEMM is too thin for BLAS to split well, so each worker takes a contiguous share of the
-    /// rows and runs single-threaded BLAS and the arg-min on it.
+    /// exemplars (read-only inference): with a small table each worker takes a share of the rows with
+    /// single-threaded BLAS, with a large one multi-threaded GEMMs run block by block. `scratch` holds one
+    /// similarity buffer per worker (``Parallel/workerCount``).
     static func nearest(
         units: UnsafePointer<Float>, rows: Int, width d: Int, exemplars: UnsafePointer<Float>, count k: Int,
         scratch: [RowBuffer], indices: UnsafeMutablePointer<Int>, distances: UnsafeMutablePointer<Float>

@@ -121,13 +121,14 @@ public struct ClusteringTimings: Sendable, Equatable {
     public var rows: Int = 0
     /// Seconds in the whole of `addBatch`.
     public var totalSeconds: Double = 0
-    /// Seconds in the nearest-exemplar step (the `U·Eᵀ` GEMM blocks and the row minima).
+    /// Seconds in the nearest-exemplar step (the `U·Eᵀ` GEMM blocks and the row minima). With a small exemplar
+    /// table this pass also computes the directions and member sums of its rows, on cache-hot chunks.
     public var nearestSeconds: Double = 0
     /// Floating-point operations of the nearest-exemplar GEMMs (2·rows·K·D).
     public var nearestFlops: Double = 0
     /// Seconds in the leader clustering of unmatched rows.
     public var leaderSeconds: Double = 0
-    /// Seconds computing centered unit directions.
+    /// Seconds computing centered unit directions (apart from the small-table pass).
     public var directionSeconds: Double = 0
     /// Seconds updating region statistics, closest/farthest members and reservoirs.
     public var bookkeepingSeconds: Double = 0

@@ -96,6 +96,36 @@ public enum Kernels {
         while i < n { out[i] = a[i] - b[i]; i += 1 }
     }
 
+    /// out[i] = a[i] − b[i], returning Σ out[i]² (accumulated in `Float` like ``sumOfSquares(_:count:)``).
+    @inlinable
+    public static func subtractAndSumSquares(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int
+    ) -> Float {
+        var s0 = Vector(), s1 = Vector(), s2 = Vector(), s3 = Vector()
+        var i = 0
+        while i + 64 <= n {
+            let d0 = load(a, i) - load(b, i), d1 = load(a, i + 16) - load(b, i + 16)
+            let d2 = load(a, i + 32) - load(b, i + 32), d3 = load(a, i + 48) - load(b, i + 48)
+            store(d0, out, i); store(d1, out, i + 16); store(d2, out, i + 32); store(d3, out, i + 48)
+            s0.addProduct(d0, d0); s1.addProduct(d1, d1); s2.addProduct(d2, d2); s3.addProduct(d3, d3)
+            i += 64
+        }
+        while i + 16 <= n {
+            let d = load(a, i) - load(b, i)
+            store(d, out, i)
+            s0.addProduct(d, d)
+            i += 16
+        }
+        var total = ((s0 + s1) + (s2 + s3)).sum()
+        while i < n {
+            let d = a[i] - b[i]
+            out[i] = d
+            total += d * d
+            i += 1
+        }
+        return total
+    }
+
     /// True when every element is finite (no NaN, no ±Inf).
     @inlinable
     public static func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {

@@ -28,6 +28,18 @@ public enum Parallel {
         }
     }
 
+    /// Runs `body(i)` for every `i` in `0..<iterations`, concurrently on the workers (in order on one worker).
+    public static func forEach(iterations: Int, _ body: (Int) -> Void) {
+        if workerCount == 1 || iterations <= 1 {
+            for i in 0..<iterations { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { escapable in
+            let shared = UncheckedSendable(escapable)
+            DispatchQueue.concurrentPerform(iterations: iterations) { shared.value($0) }
+        }
+    }
+
     /// Runs `body` with BLAS limited to one thread per call (so that several workers may each call BLAS), then
     /// restores the previous thread count.
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
