@@ -321,13 +321,13 @@ public enum Percentile {
         switch method {
         case .nearestRank:
             let k = min(max(Int((q * Double(m - 1)).rounded(.toNearestOrEven)) + 1, 1), m)
-            return Double(Selection.select(values, count: m, k: k - 1))
+            return Double(Selection.orderStatistics(values, count: m, k: k - 1).0)
         case .linear:
             let virtual = Double(m - 1) * q
-            if virtual >= Double(m - 1) { return Double(Selection.select(values, count: m, k: m - 1)) }
+            if virtual >= Double(m - 1) { return Double(Selection.orderStatistics(values, count: m, k: m - 1).0) }
             let previous = Int(virtual.rounded(.down))
-            let a = Double(Selection.select(values, count: m, k: previous))
-            let b = Double(Kernels.minimum(values + previous + 1, count: m - previous - 1))
+            let (low, high) = Selection.orderStatistics(values, count: m, k: previous)
+            let a = Double(low), b = Double(high!)
             let gamma = virtual - Double(previous)
             // NumPy's _lerp: a + (b − a)·t, or b − (b − a)·(1 − t) when t ≥ 0.5.
             let difference = b - a

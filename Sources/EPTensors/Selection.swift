@@ -47,6 +47,68 @@ public enum Selection {
         return a[k]
     }
 
+    /// The k-th and (k+1)-th smallest values of `a[0..<count]` (0-based; the second is nil when `k` is the last
+    /// rank), reordering the buffer.
+    ///
+    /// Large inputs take one streaming pass: a sorted sample brackets rank `k` with a band `[lo, hi]`, the pass
+    /// counts the values below `lo` and copies the band out, and both ranks are selected within the band (a small
+    /// fraction of the input). When the sample misjudges the band — rare, and only costing time — the buffer is
+    /// handled by ``select(_:count:k:)``.
+    public static func orderStatistics(_ a: UnsafeMutablePointer<Float>, count n: Int, k: Int) -> (Float, Float?) {
+        precondition(n > 0 && k >= 0 && k < n, "Selection.orderStatistics: rank \(k) outside 0..<\(n)")
+        if n >= 1 << 20, let band = bandStatistics(a, count: n, k: k) { return band }
+        let v = select(a, count: n, k: k)
+        return (v, k + 1 < n ? Kernels.minimum(a + k + 1, count: n - k - 1) : nil)
+    }
+
+    private static func bandStatistics(_ a: UnsafeMutablePointer<Float>, count n: Int, k: Int) -> (Float, Float?)? {
+        let samples = 1 << 16
+        var sample = [Float](unsafeUninitializedCapacity: samples) { buffer, initialized in
+            for s in 0..<samples { buffer[s] = a[Int((Double(s) + 0.5) * Double(n) / Double(samples))] }
+            initialized = samples
+        }
+        sample.sort()
+        let q = (Double(k) + 0.5) / Double(n)
+        let spread = 5 * (Double(samples) * q * (1 - q)).squareRoot() + 16
+        let target = q * Double(samples)
+        let lo = sample[max(0, Int(target - spread))]
+        let hi = sample[min(samples - 1, Int(target + spread))]
+        var below = 0
+        var band: [Float] = []
+        band.reserveCapacity(Int(Double(n) * 2.5 * spread / Double(samples)) + 64)
+        typealias V = SIMD8<Float>
+        let vlo = V(repeating: lo), vhi = V(repeating: hi)
+        var counts = SIMD8<Int32>()
+        var i = 0
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(a + i).loadUnaligned(as: V.self)
+            counts &+= SIMD8<Int32>().replacing(with: 1, where: v .< vlo)
+            let inBand = (v .>= vlo) .& (v .<= vhi)
+            if any(inBand) {
+                for lane in 0..<8 where inBand[lane] { band.append(v[lane]) }
+            }
+            i += 8
+            if i & 0xFFFFF == 0 {  // fold the lane counters before they could overflow
+                below += Int(counts.wrappedSum())
+                counts = SIMD8<Int32>()
+            }
+        }
+        below += Int(counts.wrappedSum())
+        while i < n {
+            if a[i] < lo { below += 1 } else if a[i] <= hi { band.append(a[i]) }
+            i += 1
+        }
+        // Both ranks must fall inside the band (for k + 1 only when it exists).
+        let lastNeeded = min(k + 1, n - 1)
+        guard below <= k, lastNeeded < below + band.count else { return nil }
+        return band.withUnsafeMutableBufferPointer { b in
+            let m = b.count
+            let first = select(b.baseAddress!, count: m, k: k - below)
+            guard k + 1 < n else { return (first, nil) }
+            return (first, Kernels.minimum(b.baseAddress! + (k - below) + 1, count: m - (k - below) - 1))
+        }
+    }
+
     /// Ranges shorter than this are finished by insertion sort.
     private static let smallRange = 32
 

@@ -43,6 +43,29 @@ import Testing
         }
     }
 
+    /// Above 2^20 values the one-pass band method runs; these patterns have closed-form order statistics.
+    @Test func orderStatisticsOfLargeInputs() {
+        let n = (1 << 20) + 5
+        var generator = SeededGenerator(seed: 4)
+        var shuffled = (0..<n).map(Float.init)
+        for i in stride(from: n - 1, to: 0, by: -1) { shuffled.swapAt(i, Int(generator.uniform(below: UInt64(i + 1)))) }
+        let zeros = (n + 1) / 2
+        let patterns: [(String, [Float], (Int) -> Float)] = [
+            ("shuffled", shuffled, { Float($0) }),
+            ("reversed", (0..<n).map { Float(n - 1 - $0) }, { Float($0) }),
+            ("equal", [Float](repeating: 7, count: n), { _ in 7 }),
+            ("two values", (0..<n).map { Float($0 % 2) }, { $0 < zeros ? 0 : 1 }),
+        ]
+        for (name, values, expected) in patterns {
+            for k in [n / 100, n / 2, n - 1] {
+                var a = values
+                let (first, second) = a.withUnsafeMutableBufferPointer { Selection.orderStatistics($0.baseAddress!, count: n, k: k) }
+                #expect(first == expected(k), "\(name) k=\(k)")
+                #expect(second == (k + 1 < n ? expected(k + 1) : nil), "\(name) k+1=\(k + 1)")
+            }
+        }
+    }
+
     @Test func percentileMatchesNumPyFormulas() {
         var generator = SeededGenerator(seed: 9)
         let values = (0..<1001).map { _ in generator.unitFloat() }
