@@ -105,7 +105,7 @@ struct Build: ParsableCommand {
             try requirePercentile(percentile)
             try requirePositive(calibrationTokens, flag: "--calibration-tokens")
             let size = calibrationBatchSize ?? batchSize
-            try requirePositive(size, flag: "--calibration-batch-size")
+            try requireCalibrationBatch(size, flag: calibrationBatchSize == nil ? "--batch-size (the calibration batch size)" : "--calibration-batch-size")
             let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: size, method: method)
             let result = try calibrate(stream, settings: settings, progress: progress)
             let source = provenance.source(for: stream, rows: result.activationCount)

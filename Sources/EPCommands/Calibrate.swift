@@ -36,7 +36,7 @@ struct Calibrate: ParsableCommand {
     func run() throws {
         try requirePercentile(percentile)
         try requirePositive(calibrationTokens, flag: "--calibration-tokens")
-        try requirePositive(batchSize, flag: "--batch-size")
+        try requireCalibrationBatch(batchSize, flag: "--batch-size")
         let stream = try input.open()
         let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: batchSize, method: method)
         let progress = ProgressLine()

@@ -50,6 +50,16 @@ func requirePositive(_ value: Int, flag: String) throws {
     guard value > 0 else { throw CommandError("\(flag): expected a positive number of rows, found \(value)") }
 }
 
+/// Checks a calibration batch size: positive, and small enough that its n(n−1)/2 float distances fit (65,536
+/// rows already need 8.6 GB).
+func requireCalibrationBatch(_ value: Int, flag: String) throws {
+    try requirePositive(value, flag: flag)
+    guard value <= 65_536 else {
+        let gigabytes = Double(value) * Double(value - 1) / 2 * 4 / 1e9
+        throw CommandError("\(flag): \(value) rows per calibration batch would hold \(fixed(gigabytes, 1)) GB of pairwise distances; use at most 65536")
+    }
+}
+
 /// Checks a percentile given on the command line.
 func requirePercentile(_ p: Double) throws {
     guard p.isFinite, p > 0, p < 100 else { throw CommandError("--percentile: expected a number strictly between 0 and 100, found \(p)") }

@@ -130,6 +130,14 @@ public enum ClusterBenchmark {
         return ((clock.now - started).seconds, result)
     }
 
+    /// Floating-point operations of calibration's pairwise similarities (upper triangles only: n(n−1)·D per batch).
+    public static func pairwiseFlops(rows: Int, width: Int, batchSize: Int) -> Double {
+        stride(from: 0, to: rows, by: batchSize).reduce(0.0) { total, start in
+            let n = Double(min(batchSize, rows - start))
+            return total + n * (n - 1) * Double(width)
+        }
+    }
+
     private static func timedBatch(_ dictionary: ExemplarDictionary, _ batch: Matrix) throws -> BatchTiming {
         let before = dictionary.timings
         let regionsBefore = dictionary.regionCount

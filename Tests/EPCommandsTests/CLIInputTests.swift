@@ -84,6 +84,7 @@ struct Fixtures {
         (["calibrate", "good.npy", "--percentile", "150", "-o", "c.json"], ["--percentile", "150.0"], ["c.json"]),
         (["build", "good.npy", "--percentile", "5", "--threshold", "0.3", "-o", "d"], ["exactly one of"], ["d"]),
         (["build", "good.npy", "--percentile", "5", "--batch-size", "0", "-o", "d"], ["--batch-size", "positive"], ["d"]),
+        (["calibrate", "good.npy", "--percentile", "5", "--batch-size", "100000", "-o", "c.json"], ["--batch-size", "20.0 GB", "at most 65536"], ["c.json"]),
         (["build", "missing.npy", "--percentile", "5", "-o", "d"], ["missing.npy", "cannot open"], ["d"]),
         (["build", "good.txt", "--percentile", "5", "-o", "d"], ["good.txt", "expected a .npy or .safetensors file"], ["d"]),
         (["info", "nothing"], ["nothing", "no such dictionary folder"], []),
