@@ -135,7 +135,7 @@ public final class ExemplarDictionary {
         // the way (see ``MemberSums``).
         var regionOf = [Int](repeating: -1, count: n)
         var distance = [Float](repeating: 0, count: n)
-        regionOf[0] = start == 1 ? 0 : -1
+        if start == 1 { regionOf[0] = 0 }
         var unmatched: [Int] = []
         if start < n {
             if nearestIndex.count < n {

@@ -1,4 +1,9 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Coarse-grained data parallelism over the machine's cores, for work between BLAS calls.
 ///
@@ -6,10 +11,12 @@ import Dispatch
 /// ``forEachRange(count:minimumPerWorker:_:)`` never overlaps with multi-threaded BLAS because callers run it
 /// between BLAS calls, and ``withSingleThreadedBLAS(_:)`` drops BLAS to one thread while workers call it.
 public enum Parallel {
-    /// Workers used: the BLAS thread count when the process first asks (OpenBLAS takes it from
-    /// `OPENBLAS_NUM_THREADS` or the number of cores), so limiting BLAS to one thread makes the whole process
-    /// single-threaded.
-    public static let workerCount: Int = max(1, BLAS.threadCount)
+    /// Workers used: `OPENBLAS_NUM_THREADS` when set (as OpenBLAS reads it), otherwise the number of online CPUs;
+    /// so limiting BLAS to one thread makes the whole process single-threaded.
+    public static let workerCount: Int = {
+        if let text = getenv("OPENBLAS_NUM_THREADS"), let n = Int(String(cString: text)), n > 0 { return n }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }()
 
     /// Splits `0..<count` into one contiguous range per worker (fewer when a range would be shorter than
     /// `minimumPerWorker`) and runs `body(range, worker)` on them concurrently, returning when all are done.
