@@ -1,7 +1,7 @@
 import EPTensors
 
 /// How the threshold's within-batch percentile is read from the sorted pairwise distances (spec §3.1).
-public enum PercentileMethod: String, Sendable, CaseIterable, Codable {
+public enum PercentileMethod: String, Sendable, CaseIterable {
     /// NumPy's default `linear` method: position `h = (M − 1)·p/100`, interpolated between its neighbours.
     case linear
     /// Nearest rank: the `k`-th smallest with `k = clamp(round(p/100·(M − 1)) + 1, 1, M)` (banker's rounding), as
