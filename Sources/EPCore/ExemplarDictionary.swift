@@ -116,7 +116,6 @@ public final class ExemplarDictionary {
         let batch = Int64(batchHistory.count)
         let firstRow = rowsSeen
         let regionsBefore = regions.count
-        let before = regions
         units.resize(rows: n)
 
         // Step 2: an empty dictionary is founded by row 0.
@@ -142,11 +141,12 @@ public final class ExemplarDictionary {
                 nearestIndex = [Int](repeating: 0, count: n)
                 nearestDistance = [Float](repeating: 0, count: n)
             }
-            let bad = try x.storage.withUnsafeBufferPointer { p in
-                try nearestPass(p.baseAddress!, rows: start..<n, clock: clock)
+            let bad = x.storage.withUnsafeBufferPointer { p in
+                nearestPass(p.baseAddress!, rows: start..<n, clock: clock)
             }
             if let bad {
-                regions = before
+                // Nothing has changed yet except, for an empty dictionary, the region founded by row 0.
+                if regionsBefore == 0 { regions.keepRegions([false]) }
                 throw EPError.nonFiniteValue(row: bad)
             }
             let theta = thresholdFloat
@@ -201,7 +201,7 @@ public final class ExemplarDictionary {
     /// With a small exemplar table (K·D < ``rowParallelLimit``) each of the fixed row partitions is processed as
     /// one task (directions, single-threaded GEMM and arg-min on cache-sized chunks, member sums), on all cores.
     /// With a large table, one multi-threaded GEMM per row block uses every core instead.
-    private func nearestPass(_ x: UnsafePointer<Float>, rows: Range<Int>, clock: ContinuousClock) throws -> Int? {
+    private func nearestPass(_ x: UnsafePointer<Float>, rows: Range<Int>, clock: ContinuousClock) -> Int? {
         let d = width, k = regions.count, theta = thresholdFloat
         let partitions = Self.memberPartitions
         let bounds = (0...partitions).map { rows.lowerBound + rows.count * $0 / partitions }

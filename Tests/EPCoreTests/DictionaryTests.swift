@@ -224,5 +224,10 @@ func direction(_ x: [Float], _ c: [Float]) -> [Double] {
         #expect(throws: EPError.nonFiniteValue(row: 1)) { try dictionary.addBatch(Matrix(rowArrays: [[1, 0], [.nan, 1]])) }
         #expect(throws: EPError.nonFiniteValue(row: 0)) { try dictionary.assign(Matrix(rowArrays: [[.infinity, 0]])) }
         #expect(dictionary.regionCount == 0 && dictionary.rowsSeen == 0)
+        // A refused batch leaves a non-empty dictionary exactly as it was.
+        try dictionary.addBatch(Matrix(rowArrays: [[1, 0], [0, 1]]))
+        let regions = dictionary.regions
+        #expect(throws: EPError.nonFiniteValue(row: 2)) { try dictionary.addBatch(Matrix(rowArrays: [[1, 0.1], [0.1, 1], [1, .nan]])) }
+        #expect(dictionary.regions == regions && dictionary.rowsSeen == 2 && dictionary.batchHistory.count == 1)
     }
 }
