@@ -31,26 +31,7 @@ final class RowBuffer {
         rows = newRows
     }
 
-    /// Appends one row copied from `values`.
-    func append(_ values: UnsafePointer<Float>) {
-        reserve(rows: rows + 1)
-        (base + rows * width).update(from: values, count: width)
-        rows += 1
-    }
-
     /// Row `r`.
     @inline(__always)
     func row(_ r: Int) -> UnsafeMutablePointer<Float> { base + r * width }
-
-    /// The content as a row-major array.
-    var array: [Float] { Array(UnsafeBufferPointer(start: base, count: rows * width)) }
-
-    /// Replaces the content with `values` (`count` a multiple of the width).
-    func assign(_ values: [Float]) {
-        let n = width == 0 ? 0 : values.count / width
-        rows = 0
-        reserve(rows: n)
-        values.withUnsafeBufferPointer { if let p = $0.baseAddress { base.update(from: p, count: n * width) } }
-        rows = n
-    }
 }

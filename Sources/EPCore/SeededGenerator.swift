@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A small, fast, seedable pseudo-random generator (xoshiro256**, seeded through SplitMix64) whose output depends
 /// only on the seed, on every platform and Swift version. It drives the member reservoirs and the synthetic data.
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
@@ -61,13 +55,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     @inline(__always)
     public mutating func unitFloat() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216.0)
-    }
-
-    /// A standard normal `Double` (Box–Muller; one of each pair is discarded for simplicity).
-    public mutating func gaussian() -> Double {
-        let u1 = (Double(next() >> 11) + 1) * (1.0 / 9_007_199_254_740_992.0)
-        let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 
     @inline(__always)
