@@ -11,3 +11,4 @@ release: setup
 test: setup
 	swift build --build-tests
 	swift test --skip-build
+	python3 scripts/check_python_interop.py .build/debug/ep

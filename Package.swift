@@ -25,7 +25,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ep", targets: ["ep"]),
-        .library(name: "ExemplarPartitioning", targets: ["EPFormats", "EPTensors", "EPRuntime", "EPEvals"]),
+        .library(
+            name: "ExemplarPartitioning",
+            targets: ["EPTensors", "EPFormats", "EPCore", "EPStore", "EPRuntime", "EPPipeline", "EPEvals"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,13 +42,15 @@ let package = Package(
             swiftSettings: kernelSettings,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "EPFormats", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPCore", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPStore", dependencies: ["EPCore", "EPFormats"]),
         .target(name: "EPRuntime", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
         .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
-        .target(name: "EPPipeline", dependencies: ["EPRuntime", "EPFormats", "EPTensors"]),
+        .target(name: "EPPipeline", dependencies: ["EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
         .target(
             name: "EPCommands",
             dependencies: [
-                "EPFormats", "EPTensors", "EPRuntime",
+                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
@@ -55,6 +59,11 @@ let package = Package(
         .testTarget(name: "EPPipelineTests", dependencies: ["EPPipeline"]),
         .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"], resources: [.copy("Goldens")]),
         .testTarget(name: "EPEvalsTests", dependencies: ["EPEvals", "EPTensors"], resources: [.copy("Goldens")]),
+        .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),
+        .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
+        .testTarget(name: "EPStoreTests", dependencies: ["EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
+        .testTarget(
+            name: "EPCommandsTests", dependencies: ["ep", "EPCommands", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

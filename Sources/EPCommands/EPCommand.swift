@@ -1,11 +1,12 @@
 import ArgumentParser
+import EPCore
 
 /// The `ep` command: Exemplar Partitioning feature dictionaries from language-model activations.
 ///
 /// Each verb lives in its own file and is a thin layer over the library modules: it parses arguments, calls one
 /// library entry point and prints the result.
 public struct EPCommand: ParsableCommand {
-    public static let toolVersion = "0.1.0"
+    public static let toolVersion = EPVersion.current
 
     public static let configuration = CommandConfiguration(
         commandName: "ep",
@@ -16,8 +17,13 @@ public struct EPCommand: ParsableCommand {
 
     /// Every verb of `ep`, in the order `ep --help` lists them.
     static let registeredSubcommands: [ParsableCommand.Type] = [
-        TokenizeCommand.self,
-        BenchCommand.self,
+        Calibrate.self,
+        Build.self,
+        Info.self,
+        Assign.self,
+        Export.self,
+        Bench.self,
+        Tokenize.self,
     ]
 
     public init() {}

@@ -20,23 +20,9 @@ public enum AtomicOutput {
     /// Creates a temporary sibling of `path`, lets `body` fill it through a ``FileSink``, flushes it and renames
     /// it over `path`. If `body` throws, the temporary file is removed and `path` is untouched.
     public static func write(to path: String, _ body: (FileSink) throws -> Void) throws {
-        let temporary = temporarySibling(of: path)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw FileFormatError(path, "cannot create \(temporary): \(systemErrorMessage())") }
-        let sink = FileSink(descriptor: fd, path: path)
-        do {
-            try body(sink)
-            try sink.flush()
-            guard fsync(fd) == 0 else { throw FileFormatError(path, "cannot flush to disk: \(systemErrorMessage())") }
-            close(fd)
-            guard rename(temporary, path) == 0 else {
-                throw FileFormatError(path, "cannot move the finished file into place: \(systemErrorMessage())")
-            }
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
+        let file = try AtomicFile(path: path)
+        try body(file.sink)
+        try file.commit()
     }
 
     /// Builds a folder atomically: `body` fills a new temporary folder, which then replaces `path` in one step
@@ -92,7 +78,7 @@ public enum AtomicOutput {
 
     nonisolated(unsafe) private static var counter = 0
 
-    private static func temporarySibling(of path: String) -> String {
+    static func temporarySibling(of path: String) -> String {
         counter += 1
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
@@ -128,7 +114,57 @@ public enum AtomicOutput {
     }
 }
 
-/// A buffered writer over an open file descriptor, used inside ``AtomicOutput/write(to:_:)``.
+/// A file written in place of `path` that appears there only when ``commit()`` succeeds: the content goes to a
+/// temporary sibling, which is flushed to disk and renamed over `path`. Abandoned (deinitialised without a commit,
+/// e.g. because an error was thrown) it is removed, leaving `path` untouched. For outputs streamed while a long
+/// computation runs.
+public final class AtomicFile {
+    /// The final path.
+    public let path: String
+    /// Where to write the content.
+    public let sink: FileSink
+    private let temporary: String
+    private let descriptor: Int32
+    private var finished = false
+
+    /// Creates the temporary sibling of `path`.
+    public init(path: String) throws {
+        self.path = path
+        temporary = AtomicOutput.temporarySibling(of: path)
+        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard descriptor >= 0 else { throw FileFormatError(path, "cannot create \(temporary): \(systemErrorMessage())") }
+        sink = FileSink(descriptor: descriptor, path: path)
+    }
+
+    /// Flushes the content to disk and moves it into place.
+    public func commit() throws {
+        precondition(!finished, "AtomicFile.commit: already finished")
+        finished = true
+        do {
+            try sink.flush()
+            guard fsync(descriptor) == 0 else { throw FileFormatError(path, "cannot flush to disk: \(systemErrorMessage())") }
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        close(descriptor)
+        guard rename(temporary, path) == 0 else {
+            let message = systemErrorMessage()
+            unlink(temporary)
+            throw FileFormatError(path, "cannot move the finished file into place: \(message)")
+        }
+    }
+
+    deinit {
+        if !finished {
+            close(descriptor)
+            unlink(temporary)
+        }
+    }
+}
+
+/// A buffered writer over an open file descriptor, used through ``AtomicFile`` and ``AtomicOutput``.
 public final class FileSink {
     private let descriptor: Int32
     private let path: String

@@ -192,30 +192,9 @@ public enum NPY {
         return bytes + text
     }
 
-    /// Writes a float32 array atomically.
-    public static func write(_ values: [Float], shape: [Int], to path: String) throws {
-        try values.withUnsafeBytes { try AtomicOutput.write(encode(elementType: .float32, shape: shape, data: $0), to: path) }
-    }
-
-    /// Writes a float64 array atomically.
-    public static func write(_ values: [Double], shape: [Int], to path: String) throws {
-        try values.withUnsafeBytes { try AtomicOutput.write(encode(elementType: .float64, shape: shape, data: $0), to: path) }
-    }
-
-    /// Writes an int64 array atomically.
-    public static func write(_ values: [Int64], shape: [Int], to path: String) throws {
-        try values.withUnsafeBytes { try AtomicOutput.write(encode(elementType: .int64, shape: shape, data: $0), to: path) }
-    }
-
-    /// Writes an int32 array atomically.
-    public static func write(_ values: [Int32], shape: [Int], to path: String) throws {
-        try values.withUnsafeBytes { try AtomicOutput.write(encode(elementType: .int32, shape: shape, data: $0), to: path) }
-    }
-
-    /// Writes a boolean array atomically.
-    public static func write(_ values: [Bool], shape: [Int], to path: String) throws {
-        let bytes = values.map { UInt8($0 ? 1 : 0) }
-        try bytes.withUnsafeBytes { try AtomicOutput.write(encode(elementType: .bool, shape: shape, data: $0), to: path) }
+    /// Writes an array (float32, float64, int64, int32 or bool) atomically.
+    public static func write<T: NPYStorable>(_ values: [T], shape: [Int], to path: String) throws {
+        try values.withUnsafeBytes { try AtomicOutput.write(encode(elementType: T.npyElementType, shape: shape, data: $0), to: path) }
     }
 
     // MARK: header dictionary
@@ -297,5 +276,35 @@ private extension String {
         var s = Substring(self)
         while let last = s.last, last == " " || last == "\n" { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// A 1-D `.npy` array written while it is produced: the length is fixed up front (it goes in the header), values
+/// are appended in chunks, and the file appears at its path only on ``commit()`` (see ``AtomicFile``).
+public final class NPYStreamWriter<T: NPYStorable> {
+    private let file: AtomicFile
+    private let count: Int
+    private var written = 0
+
+    /// Starts `path` for `count` values.
+    public init(path: String, count: Int) throws {
+        file = try AtomicFile(path: path)
+        self.count = count
+        try file.sink.write(NPY.encodeHeader(elementType: T.npyElementType, shape: [count]))
+    }
+
+    /// Appends values.
+    public func append(_ values: [T]) throws {
+        guard written + values.count <= count else {
+            throw FileFormatError(file.path, "more than the announced \(count) values were written")
+        }
+        try values.withUnsafeBytes { try file.sink.write($0) }
+        written += values.count
+    }
+
+    /// Moves the finished file into place; every announced value must have been written.
+    public func commit() throws {
+        guard written == count else { throw FileFormatError(file.path, "only \(written) of the announced \(count) values were written") }
+        try file.commit()
     }
 }

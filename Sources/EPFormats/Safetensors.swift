@@ -184,39 +184,49 @@ public final class SafetensorsFile: @unchecked Sendable {
 }
 
 /// Collects tensors and writes them as one safetensors file (header padded to 8 bytes, data in insertion order).
+/// Arrays are kept by reference until ``write(to:)``, not copied.
 public struct SafetensorsWriter {
-    private var entries: [(name: String, dtype: SafetensorsDType, shape: [Int], bytes: [UInt8])] = []
+    private struct Entry {
+        var name: String
+        var dtype: SafetensorsDType
+        var shape: [Int]
+        var byteCount: Int
+        var withBytes: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    }
+
+    private var entries: [Entry] = []
     /// String metadata stored under `__metadata__`.
     public var metadata: [String: String] = [:]
 
     public init() {}
 
+    private mutating func append(_ name: String, _ dtype: SafetensorsDType, _ shape: [Int], _ byteCount: Int, _ withBytes: @escaping ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
+        precondition(byteCount == shape.reduce(1, *) * dtype.size, "SafetensorsWriter: '\(name)' size does not match its shape \(shape)")
+        precondition(!entries.contains { $0.name == name }, "SafetensorsWriter: duplicate tensor '\(name)'")
+        entries.append(Entry(name: name, dtype: dtype, shape: shape, byteCount: byteCount, withBytes: withBytes))
+    }
+
     /// Adds a tensor from raw little-endian element bytes.
     public mutating func add(_ name: String, dtype: SafetensorsDType, shape: [Int], bytes: [UInt8]) {
-        precondition(bytes.count == shape.reduce(1, *) * dtype.size, "SafetensorsWriter: '\(name)' size does not match its shape")
-        precondition(!entries.contains { $0.name == name }, "SafetensorsWriter: duplicate tensor '\(name)'")
-        entries.append((name, dtype, shape, bytes))
+        append(name, dtype, shape, bytes.count) { body in try bytes.withUnsafeBytes { try body($0) } }
+    }
+
+    /// Adds a tensor of `values` (F32, F64, I64, I32 or BOOL by element type).
+    public mutating func add<T: SafetensorsStorable>(_ name: String, shape: [Int], values: [T]) {
+        append(name, T.safetensorsDType, shape, values.count * MemoryLayout<T>.stride) { body in try values.withUnsafeBytes { try body($0) } }
     }
 
     /// Adds an F32 tensor.
-    public mutating func add(_ name: String, shape: [Int], float32 values: [Float]) {
-        add(name, dtype: .float32, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
-    }
+    public mutating func add(_ name: String, shape: [Int], float32 values: [Float]) { add(name, shape: shape, values: values) }
 
     /// Adds an F64 tensor.
-    public mutating func add(_ name: String, shape: [Int], float64 values: [Double]) {
-        add(name, dtype: .float64, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
-    }
+    public mutating func add(_ name: String, shape: [Int], float64 values: [Double]) { add(name, shape: shape, values: values) }
 
     /// Adds an I64 tensor.
-    public mutating func add(_ name: String, shape: [Int], int64 values: [Int64]) {
-        add(name, dtype: .int64, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
-    }
+    public mutating func add(_ name: String, shape: [Int], int64 values: [Int64]) { add(name, shape: shape, values: values) }
 
     /// Adds an I32 tensor.
-    public mutating func add(_ name: String, shape: [Int], int32 values: [Int32]) {
-        add(name, dtype: .int32, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
-    }
+    public mutating func add(_ name: String, shape: [Int], int32 values: [Int32]) { add(name, shape: shape, values: values) }
 
     /// The header JSON text (before padding).
     private func headerJSON() -> String {
@@ -228,24 +238,37 @@ public struct SafetensorsWriter {
         var offset = 0
         for e in entries {
             let shape = e.shape.map(String.init).joined(separator: ",")
-            parts.append("\(jsonString(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}")
-            offset += e.bytes.count
+            parts.append("\(jsonString(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.byteCount)]}")
+            offset += e.byteCount
         }
         return "{" + parts.joined(separator: ",") + "}"
     }
 
-    /// Writes the file atomically.
-    public func write(to path: String) throws {
+    /// Writes the file atomically and returns its size in bytes.
+    @discardableResult
+    public func write(to path: String) throws -> Int {
         var header = Array(headerJSON().utf8)
         while header.count % 8 != 0 { header.append(0x20) }
         let length = UInt64(header.count)
         try AtomicOutput.write(to: path) { sink in
             try sink.write((0..<8).map { UInt8((length >> (8 * UInt64($0))) & 0xFF) })
             try sink.write(header)
-            for e in entries { try sink.write(e.bytes) }
+            for e in entries { try e.withBytes { try sink.write($0) } }
         }
+        return 8 + header.count + entries.reduce(0) { $0 + $1.byteCount }
     }
 }
+
+/// Element types that ``SafetensorsWriter`` stores, with their safetensors dtype.
+public protocol SafetensorsStorable {
+    static var safetensorsDType: SafetensorsDType { get }
+}
+
+extension Float: SafetensorsStorable { public static var safetensorsDType: SafetensorsDType { .float32 } }
+extension Double: SafetensorsStorable { public static var safetensorsDType: SafetensorsDType { .float64 } }
+extension Int64: SafetensorsStorable { public static var safetensorsDType: SafetensorsDType { .int64 } }
+extension Int32: SafetensorsStorable { public static var safetensorsDType: SafetensorsDType { .int32 } }
+extension Bool: SafetensorsStorable { public static var safetensorsDType: SafetensorsDType { .bool } }
 
 /// A JSON string literal for `s` (quotes, backslashes and control characters escaped).
 public func jsonString(_ s: String) -> String {

@@ -73,6 +73,18 @@ public struct Matrix: Sendable, Equatable {
         Matrix(rows: range.count, columns: columns, storage: Array(storage[range.lowerBound * columns ..< range.upperBound * columns]))
     }
 
+    /// Changes the number of rows in place: the first `min(rows, newRows)` rows are kept, added rows are zero, and
+    /// the storage keeps its capacity (so a batch buffer can be refilled without reallocating).
+    public mutating func resizeRows(to newRows: Int) {
+        precondition(newRows >= 0, "Matrix.resizeRows: negative size")
+        if newRows < rows {
+            storage.removeLast((rows - newRows) * columns)
+        } else if newRows > rows {
+            storage.append(contentsOf: repeatElement(0, count: (newRows - rows) * columns))
+        }
+        rows = newRows
+    }
+
     /// Removes all rows, keeping the capacity.
     public mutating func removeAllRows() {
         storage.removeAll(keepingCapacity: true)

@@ -5,7 +5,7 @@ import Foundation
 
 /// `ep tokenize MODEL (--text T | --text-file F) [--json] [--special | --no-special]`: the token ids and pieces of a
 /// text under a model's tokenizer, BOS/EOS included when the model adds them.
-struct TokenizeCommand: ParsableCommand {
+struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Show the token ids and pieces of a text under a model's tokenizer.",

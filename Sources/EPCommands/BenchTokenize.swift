@@ -4,7 +4,7 @@ import Foundation
 
 /// `ep bench tokenize MODEL --text-file F…`: single-threaded encode throughput of a model's tokenizer, with an empty
 /// word cache (first pass) and a warm one (best of the later passes).
-struct BenchTokenizeCommand: ParsableCommand {
+struct BenchTokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Measure single-threaded tokenizer encode throughput (MB/s of UTF-8 text).")

@@ -1,0 +1,79 @@
+import ArgumentParser
+import EPCore
+import EPFormats
+import EPStore
+import Foundation
+
+/// `ep info`: what a dictionary is, how it was made, and its intrinsic metrics (spec §8).
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Summarise a dictionary and its intrinsic metrics.")
+
+    @Argument(help: "Dictionary folder.")
+    var dictionary: String
+
+    @Option(help: "Regions with fewer members are left out of the metrics (as the reference's min_members).")
+    var minMembers = 2
+
+    @Flag(help: "Print JSON (the manifest and the metrics; NaN as null).")
+    var json = false
+
+    func run() throws {
+        try requirePositive(minMembers, flag: "--min-members")
+        let loaded = try DictionaryStore.load(dictionary, reservoir: false)
+        let m = loaded.manifest
+        let metrics = loaded.dictionary.intrinsicMetrics(minMembers: minMembers)
+        if json {
+            var object = JSONObject()
+            for (name, value) in metrics.entries {
+                object[name] = IntrinsicMetrics.integerKeys.contains(name) ? .integer(Int64(value)) : .number(value)
+            }
+            print(JSONValue.object(JSONObject(["manifest": m.json, "metrics": .object(object)])).rendered())
+            return
+        }
+        let calibration = m.calibration
+        print("dictionary \(dictionary): format \(m.formatVersion), written by \(m.toolName) \(m.toolVersion) on \(m.created)")
+        print("  \(grouped(m.regionCount)) regions, d_model \(m.width), θ = \(fixed(m.threshold, 6))\(m.percentile.map { " (\(percentileLabel($0)), \(calibration.method))" } ?? " (given)"), ‖center‖ = \(fixed(m.centerNorm, 4))")
+        if calibration.method != "given" {
+            print("  calibration: \(grouped(calibration.activationCount)) activations in \(calibration.batchCount) batches of \(grouped(calibration.batchSize))\(describe(calibration.source))")
+        }
+        let b = m.build
+        print("  build: \(grouped(b.activationCount)) activations in \(b.batchCount) batches of \(grouped(b.batchSize)); reservoir \(b.reservoir ? "yes (seed \(b.seed ?? 0))" : "no"); last new-region rate \(fixed(b.newRegionRate ?? 0, 4)); saturated \(b.saturated ? "yes" : "no")\(describe(b.source))")
+        print("metrics (regions with ≥ \(minMembers) members):")
+        for line in summaryLines(metrics) { print("  \(line)") }
+        for (name, value) in metrics.entries {
+            let text = IntrinsicMetrics.integerKeys.contains(name) ? grouped(Int(value)) : value.isNaN ? "nan" : fixed(value, 6)
+            print("  \(name.padding(toLength: 28, withPad: " ", startingAt: 0))\(text)")
+        }
+    }
+
+    private func describe(_ source: ActivationSource?) -> String {
+        guard let source else { return "" }
+        var parts: [String] = []
+        if let model = source.model { parts.append("model \(model)") }
+        if let hook = source.hook { parts.append("hook \(hook)") }
+        if let extractor = source.extractor { parts.append(extractor) }
+        if let context = source.contextLength { parts.append("context \(context)") }
+        if !source.inputs.isEmpty { parts.append("inputs " + source.inputs.joined(separator: ", ")) }
+        return parts.isEmpty ? "" : "; " + parts.joined(separator: "; ")
+    }
+
+    /// The reference's `format_eval_summary` lines (spec §8), in its order, each only when its values exist.
+    private func summaryLines(_ m: IntrinsicMetrics) -> [String] {
+        guard let total = m["n_partitions"], total > 0 else { return ["Dictionary: empty"] }
+        func has(_ key: String) -> Double? { m[key].flatMap { $0.isNaN ? nil : $0 } }
+        var lines = ["Partitions: \(grouped(Int(m["n_partitions_nontrivial"] ?? 0))) nontrivial / \(grouped(Int(total))) total"]
+        if let v = has("coverage") { lines.append("Coverage: \(fixed(100 * v, 1))%") }
+        if let median = has("median_members"), let max = has("max_members") { lines.append("Members: median \(fixed(median, 0)), max \(grouped(Int(max)))") }
+        if let v = has("gini") { lines.append("Gini: \(fixed(v, 3))") }
+        if let e = has("effective_partitions"), let u = has("partition_utilisation") {
+            lines.append("Effective: \(fixed(e, 0)) partitions (\(fixed(100 * u, 1))% utilisation)")
+        }
+        if let v = has("mean_intra_dist") { lines.append("Cohesion: \(fixed(v, 4)) mean intra-dist") }
+        if let v = has("mean_nearest_inter_dist"), let s = has("separation_ratio") {
+            lines.append("Separation: \(fixed(v, 4)) mean nearest-inter (\(fixed(s, 1))x threshold)")
+        }
+        if let v = has("silhouette") { lines.append("Silhouette: \(fixed(v, 3))") }
+        if let v = has("max_exemplar_similarity") { lines.append("Redundancy: \(fixed(v, 3)) max exemplar similarity") }
+        return lines
+    }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import EPCore
+import EPFormats
+import EPStore
+import EPTensors
+import Foundation
+
+/// A problem with the command line or the inputs, printed as one line (`Error: …`) with a non-zero exit.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Activation files and how to read them, shared by every verb that reads activations.
+struct ActivationInput: ParsableArguments {
+    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
+    var activations: [String]
+
+    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
+    var tensor: String?
+
+    /// Opens the files; an empty stream is an error.
+    func open() throws -> ActivationStream {
+        let stream = try ActivationStream(paths: activations, tensor: tensor)
+        guard stream.totalRows > 0 else { throw CommandError("\(stream.pathList): no activation rows (the input is empty)") }
+        return stream
+    }
+}
+
+/// Optional provenance of activation files, recorded in calibration records and dictionary manifests.
+struct ProvenanceOptions: ParsableArguments {
+    @Option(help: "Model the activations came from (recorded as provenance).")
+    var model: String?
+
+    @Option(help: "Hook point the activations came from, e.g. blocks.12.hook_resid_post (recorded as provenance).")
+    var hook: String?
+
+    @Option(help: "Context length in tokens used when extracting (recorded as provenance).")
+    var contextLength: Int?
+
+    func source(for stream: ActivationStream, rows: Int) -> ActivationSource {
+        ActivationSource(
+            model: model, hook: hook, extractor: "activation-files", contextLength: contextLength, tokenCount: nil,
+            activationCount: rows, inputs: stream.files.map(\.path))
+    }
+}
+
+/// Checks a row count given on the command line.
+func requirePositive(_ value: Int, flag: String) throws {
+    guard value > 0 else { throw CommandError("\(flag): expected a positive number of rows, found \(value)") }
+}
+
+/// Checks a calibration batch size: positive, and small enough that its n(n−1)/2 float distances fit (65,536
+/// rows already need 8.6 GB).
+func requireCalibrationBatch(_ value: Int, flag: String) throws {
+    try requirePositive(value, flag: flag)
+    guard value <= 65_536 else {
+        let gigabytes = Double(value) * Double(value - 1) / 2 * 4 / 1e9
+        throw CommandError("\(flag): \(value) rows per calibration batch would hold \(fixed(gigabytes, 1)) GB of pairwise distances; use at most 65536")
+    }
+}
+
+/// Checks a percentile given on the command line.
+func requirePercentile(_ p: Double) throws {
+    guard p.isFinite, p > 0, p < 100 else { throw CommandError("--percentile: expected a number strictly between 0 and 100, found \(p)") }
+}
+
+/// Runs `body`, turning an `EPError` about a stream row into an error naming the file and the row in it.
+func naming<T>(_ stream: ActivationStream, batchStart: Int, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch EPError.nonFiniteValue(let row) {
+        let (file, index) = stream.location(ofRow: batchStart + row)
+        throw FileFormatError(file.path, "row \(index) is not finite (NaN, an infinity, or values too large to square in Float); activations must be finite (rows count from 0)")
+    }
+}
+
+/// Calibrates from the first rows of `stream` (both passes of spec §3.1, re-reading the same batches instead of
+/// holding them), leaving the stream rewound.
+func calibrate(_ stream: ActivationStream, settings: CalibrationSettings, progress: ProgressLine) throws -> Calibration {
+    var center = CenterEstimator(width: stream.width, settings: settings)
+    var batch = Matrix(rows: 0, columns: stream.width)
+    while !center.isComplete {
+        let start = stream.position
+        guard try stream.next(into: &batch, maxRows: settings.batchSize) else { break }
+        try naming(stream, batchStart: start) { try center.add(batch) }
+        progress.update("calibration, center: \(center.rowCount) rows")
+    }
+    stream.rewind()
+    var threshold = try ThresholdEstimator(center: try center.center(), settings: settings)
+    for (i, rows) in center.batchRowCounts.enumerated() {
+        let start = stream.position
+        _ = try stream.next(into: &batch, maxRows: rows)
+        try naming(stream, batchStart: start) { try threshold.add(batch) }
+        progress.update("calibration, threshold: batch \(i + 1)/\(center.batchRowCounts.count)")
+    }
+    stream.rewind()
+    return try threshold.finish(batchRowCounts: center.batchRowCounts)
+}
+
+/// A progress line on stderr: redrawn in place (`\r`) at most 5 times a second on a terminal, otherwise one line
+/// every 5 seconds (so logs stay readable).
+final class ProgressLine {
+    private let terminal = isatty(2) != 0
+    private var last = Date()
+    private var drawn = false
+
+    func update(_ text: String) {
+        let now = Date()
+        guard now.timeIntervalSince(last) >= (terminal ? 0.2 : 5) else { return }
+        last = now
+        if terminal {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+            drawn = true
+        } else {
+            FileHandle.standardError.write(Data("\(text)\n".utf8))
+        }
+    }
+
+    /// Ends the line (on a terminal) so later output starts on a fresh line.
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        drawn = false
+    }
+}
+
+/// `n` with thousands separators.
+func grouped(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return (n < 0 ? "-" : "") + out
+}
+
+/// A percentile as the paper writes it: `p1`, `p2.5`.
+func percentileLabel(_ p: Double) -> String {
+    p == p.rounded() ? "p\(Int(p))" : "p\(p)"
+}
+
+/// `x` with `digits` decimals.
+func fixed(_ x: Double, _ digits: Int) -> String {
+    x.isFinite ? String(format: "%.\(digits)f", x) : "\(x)"
+}
