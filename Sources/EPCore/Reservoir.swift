@@ -1,3 +1,5 @@
+import EPTensors
+
 /// An optional sample of each region's member directions (centered unit vectors), at most 30 per region.
 ///
 /// Deviation from the reference (spec §6.3, §28 item 3): the reference draws from an unseeded generator and uses

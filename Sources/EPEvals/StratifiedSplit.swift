@@ -1,7 +1,9 @@
+import EPTensors
+
 /// A deterministic, stratified train/test split of example indices.
 ///
 /// Within each class (in order of first appearance) the indices are shuffled with a Fisher–Yates shuffle driven by
-/// SplitMix64 seeded with `seed`, and the first `round(testFraction · classSize)` go to the test side — at least one
+/// a `SeededGenerator` seeded with `seed`, and the first `round(testFraction · classSize)` go to the test side — at least one
 /// and at most `classSize − 1` when the class has two or more examples, so both sides see every such class; a class
 /// of one example goes to training. The generator and shuffle are implemented here rather than taken from the
 /// standard library, so a seed gives the same split on every platform and Swift version.
@@ -20,7 +22,7 @@ public struct StratifiedSplit: Sendable, Equatable {
             if members[label] == nil { classOrder.append(label) }
             members[label, default: []].append(index)
         }
-        var generator = SplitMix64(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         var train: [Int] = [], test: [Int] = []
         for label in classOrder {
             var indices = members[label]!
@@ -47,37 +49,3 @@ public enum StratifiedSplitError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a tiny, fast, well-mixed 64-bit generator whose output depends only
-/// on its seed.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `0..<bound` (rejection sampling, so without modulo bias).
-    mutating func next(below bound: Int) -> Int {
-        let n = UInt64(bound)
-        let limit = UInt64.max - UInt64.max % n
-        while true {
-            let value = next()
-            if value < limit { return Int(value % n) }
-        }
-    }
-
-    /// Fisher–Yates shuffle in place.
-    mutating func shuffle<T>(_ elements: inout [T]) {
-        var i = elements.count - 1
-        while i > 0 {
-            elements.swapAt(i, next(below: i + 1))
-            i -= 1
-        }
-    }
-}

@@ -1,3 +1,5 @@
+import EPTensors
+
 /// A context window cut from the corpus: the token ids fed to the model in one sequence.
 public struct ContextWindow: Sendable, Equatable {
     /// Position of the window in the stream (0, 1, 2, …), the id that region references point to.
@@ -88,7 +90,7 @@ public final class WindowStream {
             buffer.append(pendingFromDocument.removeLast())
         }
         guard !buffer.isEmpty else { return nil }
-        let index = capacity > 1 ? generator.below(buffer.count) : 0
+        let index = capacity > 1 ? generator.uniform(below: buffer.count) : 0
         buffer.swapAt(index, buffer.count - 1)
         var window = buffer.removeLast()
         window.id = emitted

@@ -1,5 +1,6 @@
 /// A small, fast, seedable pseudo-random generator (xoshiro256**, seeded through SplitMix64) whose output depends
-/// only on the seed, on every platform and Swift version. It drives the member reservoirs and the synthetic data.
+/// only on the seed, on every platform and Swift version. It drives every seeded choice of the toolkit: member
+/// reservoirs, synthetic data, corpus shuffles and evaluation splits.
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     /// The four words of generator state; saving and restoring them continues the exact same sequence.
     public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
@@ -59,4 +60,21 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
 
     @inline(__always)
     private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
+
+extension SeededGenerator {
+    /// A uniform integer in `0..<bound` (`bound > 0`).
+    @inline(__always)
+    public mutating func uniform(below bound: Int) -> Int {
+        Int(uniform(below: UInt64(bound)))
+    }
+
+    /// Shuffles `elements` in place (Fisher–Yates, drawing with ``uniform(below:)-3ybq3``).
+    public mutating func shuffle<T>(_ elements: inout [T]) {
+        var i = elements.count - 1
+        while i > 0 {
+            elements.swapAt(i, uniform(below: i + 1))
+            i -= 1
+        }
+    }
 }
