@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
-        .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"]),
+        .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime", "EPFormats", "EPTensors"], exclude: ["Goldens"]),
     ],
     swiftLanguageModes: [.v6]
 )
