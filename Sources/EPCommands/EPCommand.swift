@@ -16,6 +16,7 @@ public struct EPCommand: ParsableCommand {
 
     /// Every verb of `ep`, in the order `ep --help` lists them.
     static let registeredSubcommands: [ParsableCommand.Type] = [
+        ModelCommand.self, ActivationsCommand.self, GenerateCommand.self, BenchCommand.self,
     ]
 
     public init() {}

@@ -49,6 +49,11 @@ public final class LanguageModel: @unchecked Sendable {
         }
     }
 
+    /// The end-of-sequence token id of the metadata (`tokenizer.ggml.eos_token_id`), if any.
+    public var eosTokenID: Int32? {
+        gguf.metadata["tokenizer.ggml.eos_token_id"]?.integer.flatMap { Int32(exactly: $0) }
+    }
+
     /// Every hook point of the model, in forward order.
     public var hookPoints: [HookPoint] { HookPoint.all(layerCount: config.layerCount) }
 

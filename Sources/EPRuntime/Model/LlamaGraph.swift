@@ -30,57 +30,57 @@ final class LlamaGraph: TransformerGraph {
     let lmHead: FloatBuffer
     let finalNorm: FloatBuffer
     let blocks: [Block]
-    let rope: RopeTables
 
     init(gguf: GGUFFile) throws {
         let c = try TransformerConfig(llama: gguf)
         config = c
-        var jobs: [(GGUFTensorInfo, UnsafeMutablePointer<Float>)] = []
-        func load(_ name: String, _ dims: [Int], into buffer: FloatBuffer, at offset: Int = 0) throws {
+        let d = c.modelWidth
+        func tensor(_ name: String, _ dims: [Int]) throws -> GGUFTensorInfo {
             let tensor = try gguf.requireTensor(name)
             guard tensor.dimensions == dims else {
                 throw FileFormatError(gguf.path, "tensor '\(name)' has shape \(tensor.dimensions), expected \(dims) for this configuration")
             }
             try gguf.checkDecodable(tensor)
-            precondition(offset + tensor.elementCount <= buffer.count)
-            jobs.append((tensor, buffer[offset]))
+            return tensor
         }
-        let d = c.modelWidth
-        func buffer(_ count: Int) -> FloatBuffer { FloatBuffer(count: count) }
-        embedding = buffer(c.vocabularySize * d)
-        try load("token_embd.weight", [d, c.vocabularySize], into: embedding)
-        if c.tiedEmbeddings {
-            lmHead = embedding
-        } else {
-            lmHead = buffer(c.vocabularySize * d)
-            try load("output.weight", [d, c.vocabularySize], into: lmHead)
-        }
-        finalNorm = buffer(d)
-        try load("output_norm.weight", [d], into: finalNorm)
-        var blocks: [Block] = []
-        for l in 0..<c.layerCount {
+        // Every tensor is checked before anything is allocated: the sizes come from the file's metadata.
+        let embeddingTensor = try tensor("token_embd.weight", [d, c.vocabularySize])
+        let outputTensor = c.tiedEmbeddings ? nil : try tensor("output.weight", [d, c.vocabularySize])
+        let finalNormTensor = try tensor("output_norm.weight", [d])
+        let blockTensors = try (0..<c.layerCount).map { l in
             let p = "blk.\(l)."
-            let block = Block(
-                attentionNorm: buffer(d), ffnNorm: buffer(d), qkv: buffer((c.queryWidth + 2 * c.kvWidth) * d),
-                output: buffer(d * c.queryWidth), gateUp: buffer(2 * c.ffnWidth * d), down: buffer(d * c.ffnWidth))
-            try load(p + "attn_norm.weight", [d], into: block.attentionNorm)
-            try load(p + "ffn_norm.weight", [d], into: block.ffnNorm)
-            try load(p + "attn_q.weight", [d, c.queryWidth], into: block.qkv)
-            try load(p + "attn_k.weight", [d, c.kvWidth], into: block.qkv, at: c.queryWidth * d)
-            try load(p + "attn_v.weight", [d, c.kvWidth], into: block.qkv, at: (c.queryWidth + c.kvWidth) * d)
-            try load(p + "attn_output.weight", [c.queryWidth, d], into: block.output)
-            try load(p + "ffn_gate.weight", [d, c.ffnWidth], into: block.gateUp)
-            try load(p + "ffn_up.weight", [d, c.ffnWidth], into: block.gateUp, at: c.ffnWidth * d)
-            try load(p + "ffn_down.weight", [c.ffnWidth, d], into: block.down)
-            blocks.append(block)
+            return try [
+                tensor(p + "attn_norm.weight", [d]), tensor(p + "ffn_norm.weight", [d]),
+                tensor(p + "attn_q.weight", [d, c.queryWidth]), tensor(p + "attn_k.weight", [d, c.kvWidth]),
+                tensor(p + "attn_v.weight", [d, c.kvWidth]), tensor(p + "attn_output.weight", [c.queryWidth, d]),
+                tensor(p + "ffn_gate.weight", [d, c.ffnWidth]), tensor(p + "ffn_up.weight", [d, c.ffnWidth]),
+                tensor(p + "ffn_down.weight", [c.ffnWidth, d]),
+            ]
         }
-        self.blocks = blocks
-        let work = jobs.map { (tensor: $0.0, destination: SharedPointer(pointer: $0.1)) }
+        var jobs: [(tensor: GGUFTensorInfo, destination: SharedPointer<Float>)] = []
+        /// A buffer for the tensors' rows one after the other, queued for decoding.
+        func decoded(_ tensors: [GGUFTensorInfo]) -> FloatBuffer {
+            let buffer = FloatBuffer(count: tensors.reduce(0) { $0 + $1.elementCount })
+            var offset = 0
+            for t in tensors {
+                jobs.append((t, SharedPointer(pointer: buffer[offset])))
+                offset += t.elementCount
+            }
+            return buffer
+        }
+        embedding = decoded([embeddingTensor])
+        lmHead = outputTensor.map { decoded([$0]) } ?? embedding
+        finalNorm = decoded([finalNormTensor])
+        blocks = blockTensors.map { t in
+            Block(
+                attentionNorm: decoded([t[0]]), ffnNorm: decoded([t[1]]), qkv: decoded([t[2], t[3], t[4]]),
+                output: decoded([t[5]]), gateUp: decoded([t[6], t[7]]), down: decoded([t[8]]))
+        }
+        let work = jobs
         DispatchQueue.concurrentPerform(iterations: work.count) { i in
             // Shapes and types were checked above, so decoding cannot fail.
             try! gguf.dequantize(work[i].tensor, into: work[i].destination.pointer)
         }
-        rope = RopeTables(config: c)
     }
 
     /// Scratch buffers of one group.
@@ -106,6 +106,8 @@ final class LlamaGraph: TransformerGraph {
         let maxKeys = group.slices.map { $0.past + $0.tokens.count }.max() ?? 0
         let ws = Workspace(rows: m, maxKeys: maxKeys, config: c)
         let hooks = HookRunner(group: group, plan: plan)
+        let firstPosition = group.slices.map(\.past).min() ?? 0
+        let rope = RopeTables(config: c, positions: firstPosition..<maxKeys)
         let x = ws.x.pointer
 
         for slice in group.slices {
@@ -183,29 +185,29 @@ final class LlamaGraph: TransformerGraph {
     }
 }
 
-/// Expanded cos/sin tables of RoPE for every position of the context: per position, `headDim` cosines (each
-/// pair's repeated twice) and sines as (−s, +s), with 1 and 0 beyond the rotated dimensions.
-struct RopeTables: Sendable {
+/// Expanded cos/sin tables of RoPE for a range of positions: per position, `headDim` cosines (each pair's
+/// repeated twice) and sines as (−s, +s), with 1 and 0 beyond the rotated dimensions.
+struct RopeTables {
     let headDim: Int
-    let positions: Int
+    let positions: Range<Int>
     let cos: [Float]
     let sin: [Float]
 
-    init(config c: TransformerConfig) {
+    init(config c: TransformerConfig, positions: Range<Int>) {
         headDim = c.headDim
-        positions = c.contextLength
-        var cos = [Float](repeating: 1, count: positions * headDim)
-        var sin = [Float](repeating: 0, count: positions * headDim)
+        self.positions = positions
+        var cos = [Float](repeating: 1, count: positions.count * headDim)
+        var sin = [Float](repeating: 0, count: positions.count * headDim)
         for i in 0..<(c.ropeDimensions / 2) {
             // θ_i = base^(−2i/n) in double precision, as the oracle (numpy) computes it.
             let frequency = Foundation.pow(c.ropeBase, -Double(2 * i) / Double(c.ropeDimensions))
-            for p in 0..<positions {
+            for (row, p) in positions.enumerated() {
                 let angle = Double(p) * frequency
                 let (co, si) = (Float(Foundation.cos(angle)), Float(Foundation.sin(angle)))
-                cos[p * headDim + 2 * i] = co
-                cos[p * headDim + 2 * i + 1] = co
-                sin[p * headDim + 2 * i] = -si
-                sin[p * headDim + 2 * i + 1] = si
+                cos[row * headDim + 2 * i] = co
+                cos[row * headDim + 2 * i + 1] = co
+                sin[row * headDim + 2 * i] = -si
+                sin[row * headDim + 2 * i + 1] = si
             }
         }
         self.cos = cos
@@ -218,9 +220,10 @@ struct RopeTables: Sendable {
         cos.withUnsafeBufferPointer { cosines in
             sin.withUnsafeBufferPointer { sines in
                 for i in 0..<rows {
-                    let p = (firstPosition + i) * headDim
-                    let row = qkv + i * stride
-                    VectorMath.rotate(row, heads: c.headCount + c.kvHeadCount, headDim: headDim, cos: cosines.baseAddress! + p, sin: sines.baseAddress! + p)
+                    let p = (firstPosition + i - positions.lowerBound) * headDim
+                    VectorMath.rotate(
+                        qkv + i * stride, heads: c.headCount + c.kvHeadCount, headDim: headDim,
+                        cos: cosines.baseAddress! + p, sin: sines.baseAddress! + p)
                 }
             }
         }

@@ -1,0 +1,133 @@
+import EPTensors
+import Foundation
+
+/// Throughput of the forward pass on batches of token windows (`ep bench forward`), with the machine's sgemm
+/// speed measured in the same run for scale, and the load other processes put on the machine meanwhile.
+public enum ForwardBenchmark {
+    /// What to measure.
+    public struct Options: Sendable {
+        /// Windows per forward call.
+        public var windows = 8
+        /// Tokens per window.
+        public var windowLength = 128
+        /// Timed calls per configuration (after one untimed warm-up call).
+        public var repeats = 3
+        /// The block whose `hook_resid_post` the early-exit run captures (nil: the middle block).
+        public var earlyExitLayer: Int?
+        /// Seed of the random token ids.
+        public var seed: UInt64 = 1
+
+        public init() {}
+    }
+
+    /// The timings of one configuration.
+    public struct Measurement: Sendable {
+        /// What ran.
+        public var label: String
+        /// Tokens per call.
+        public var tokens: Int
+        /// Floating-point operations per call.
+        public var flops: Double
+        /// Seconds of each timed call.
+        public var seconds: [Double]
+        /// Cores other processes kept busy during each timed call.
+        public var foreignCores: [Double]
+
+        /// Tokens per second of the fastest call.
+        public var bestTokensPerSecond: Double { Double(tokens) / seconds.min()! }
+        /// Tokens per second of the median call.
+        public var medianTokensPerSecond: Double { Double(tokens) / seconds.sorted()[seconds.count / 2] }
+        /// GFLOP/s of the fastest call.
+        public var bestGFLOPS: Double { flops / seconds.min()! / 1e9 }
+    }
+
+    /// Everything `ep bench forward` reports.
+    public struct Report: Sendable {
+        public var options: Options
+        public var threads: Int
+        public var blas: String
+        /// Load averages before the run, and the idle share of the second before it.
+        public var loadAverages: [Double]?
+        public var foreignCoresBefore: Double?
+        /// sgemm GFLOP/s on a projection-sized product: one call on `threads` BLAS threads, and `threads`
+        /// concurrent single-threaded calls (as the batched forward pass runs them).
+        public var sgemmMultiThreaded: Measurement
+        public var sgemmConcurrent: Measurement
+        public var full: Measurement
+        public var earlyExit: Measurement
+    }
+
+    /// Runs the benchmark on `model`.
+    public static func run(model: LanguageModel, options: Options) throws -> Report {
+        let c = model.config
+        var generator = SeededGenerator(seed: options.seed)
+        let batch = (0..<options.windows).map { _ in
+            (0..<options.windowLength).map { _ in Int32.random(in: 100..<Int32(min(c.vocabularySize, 40_000)), using: &generator) }
+        }
+        let before = MachineLoad.sample()
+        let loadAverages = MachineLoad.loadAverages()
+        Thread.sleep(forTimeInterval: 1)
+        let foreignBefore = before.flatMap { b in MachineLoad.sample().map { $0.foreignCores(since: b) } }
+
+        let tokens = options.windows * options.windowLength
+        let averageKeys = Double(options.windowLength + 1) / 2
+        let layer = options.earlyExitLayer ?? c.layerCount / 2
+        let point = HookPoint.residPost(layer: layer)
+        guard (0..<c.layerCount).contains(layer) else {
+            throw HookError(message: "early-exit layer \(layer) out of range 0..<\(c.layerCount)")
+        }
+
+        let (mm, kk, nn) = (tokens, c.modelWidth, 2 * c.ffnWidth)
+        let sgemm = sgemmMeasurements(m: mm, k: kk, n: nn, threads: model.threadCount, repeats: options.repeats)
+        let full = try measure("full model + logits at every position", tokens: tokens, flops: Double(tokens) * c.flopsPerToken(layers: c.layerCount, logits: true, averageKeys: averageKeys), repeats: options.repeats) {
+            _ = try model.forward(batch, logits: .all)
+        }
+        let early = try measure("early exit at \(point.name)", tokens: tokens, flops: Double(tokens) * c.flopsPerToken(layers: layer + 1, logits: false, averageKeys: averageKeys), repeats: options.repeats) {
+            _ = try model.activations(batch, at: point)
+        }
+        return Report(
+            options: options, threads: model.threadCount, blas: BLAS.implementationName, loadAverages: loadAverages,
+            foreignCoresBefore: foreignBefore, sgemmMultiThreaded: sgemm.0, sgemmConcurrent: sgemm.1, full: full, earlyExit: early)
+    }
+
+    /// Times `body` `repeats` times after one warm-up call.
+    static func measure(_ label: String, tokens: Int, flops: Double, repeats: Int, _ body: () throws -> Void) rethrows -> Measurement {
+        try body()
+        var result = Measurement(label: label, tokens: tokens, flops: flops, seconds: [], foreignCores: [])
+        for _ in 0..<max(1, repeats) {
+            let load = MachineLoad.sample()
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            result.seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            if let load, let now = MachineLoad.sample() { result.foreignCores.append(now.foreignCores(since: load)) }
+        }
+        return result
+    }
+
+    /// sgemm `C = A·Bᵀ` with A m×k and B n×k, on `threads` BLAS threads, and as `threads` concurrent
+    /// single-threaded calls on m/threads rows each.
+    static func sgemmMeasurements(m: Int, k: Int, n: Int, threads: Int, repeats: Int) -> (Measurement, Measurement) {
+        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
+        var generator = SeededGenerator(seed: 7)
+        for i in 0..<(m * k) { a.pointer[i] = Float.random(in: -1...1, using: &generator) }
+        for i in 0..<(n * k) { b.pointer[i] = Float.random(in: -1...1, using: &generator) }
+        let flops = 2 * Double(m) * Double(n) * Double(k)
+        let previous = BLAS.threadCount
+        defer { BLAS.threadCount = previous }
+        BLAS.threadCount = threads
+        let one = measure("sgemm \(m)×\(k)·\(k)×\(n), \(threads) BLAS threads", tokens: m, flops: flops, repeats: repeats) {
+            BLAS.gemm(.asStored, .transposed, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
+        }
+        BLAS.threadCount = 1
+        let rows = m / threads
+        let shared = (a: SharedPointer(pointer: a.pointer), b: SharedPointer(pointer: b.pointer), c: SharedPointer(pointer: c.pointer))
+        let split = measure("sgemm \(threads) × (\(rows)×\(k)·\(k)×\(n)) concurrently, 1 BLAS thread each", tokens: m, flops: flops, repeats: repeats) {
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                BLAS.gemm(
+                    .asStored, .transposed, m: rows, n: n, k: k, a: shared.a.pointer + t * rows * k, lda: k,
+                    b: shared.b.pointer, ldb: k, c: shared.c.pointer + t * rows * n, ldc: n)
+            }
+        }
+        return (one, split)
+    }
+}
