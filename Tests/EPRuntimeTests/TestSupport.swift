@@ -65,6 +65,12 @@ struct GGUFBuilder {
         metadataCount += 1
     }
 
+    /// Adds a value of any type from its type id and encoded bytes (for the reader's tests).
+    mutating func add(_ key: String, typeID: UInt32, bytes: [UInt8]) {
+        metadata.append(Self.string(key) + Self.le(typeID) + bytes)
+        metadataCount += 1
+    }
+
     mutating func add(_ key: String, strings values: [String]) {
         metadata.append(Self.string(key) + Self.le(UInt32(9)) + Self.le(UInt32(8)) + Self.le(UInt64(values.count)) + values.flatMap(Self.string))
         metadataCount += 1

@@ -18,11 +18,12 @@ public struct GenerationOptions: Sendable {
 extension LanguageModel {
     /// Generates tokens after `prompt` with a KV cache, `hooks` active at every position (prompt and generated
     /// tokens). `onToken` sees each new token as it is chosen (a stop token too) and returns false to stop early. Returns the
-    /// generated tokens (a stop token included).
+    /// generated tokens (a stop token included). Generation also ends when the context is full.
     public func generate(
         prompt: [Int32], options: GenerationOptions = GenerationOptions(), hooks: Hooks = Hooks(),
         onToken: (Int32) -> Bool = { _ in true }
     ) throws -> [Int32] {
+        try validate(prompt, past: 0, label: "prompt")
         let session = InferenceSession(model: self, hooks: hooks)
         var sampler = TokenSampler(options.sampling)
         var generated: [Int32] = []
