@@ -46,7 +46,8 @@ struct BenchForwardCommand: ParsableCommand {
         }
         for m in [report.full, report.earlyExit] {
             let rate = String(format: "%.0f / %.0f tokens/s", m.bestTokensPerSecond, m.medianTokensPerSecond)
-            print("  \(m.label): \(rate), \(gflops(m)), \(String(format: "%.0f%%", 100 * m.bestGFLOPS / report.sgemmConcurrent.bestGFLOPS)) of concurrent sgemm; other processes \(load(m))")
+            let ceiling = report.sgemmConcurrent.bestGFLOPS * 1e9 / (m.flops / Double(m.tokens))
+            print("  \(m.label): \(rate), \(gflops(m)); \(String(format: "%.0f%%", 100 * m.bestGFLOPS / report.sgemmConcurrent.bestGFLOPS)) of the concurrent sgemm rate, which would give \(String(format: "%.0f", ceiling)) tokens/s; other processes \(load(m))")
         }
     }
 

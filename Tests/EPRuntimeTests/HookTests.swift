@@ -158,4 +158,24 @@ func maxMagnitude(_ a: Matrix) -> Float { a.storage.map(abs).max() ?? 0 }
             #expect(maxDifference(last.rows(i..<(i + 1)), single.logits!.rows((sequence.count - 1)..<sequence.count)) <= 1e-3)
         }
     }
+
+    @Test func forwardIntoReusesOrResizesTheOutputs() throws {
+        let model = try SharedModel.smolLM2()
+        let point = HookPoint.residPost(layer: 3)
+        let hooks = Hooks(captures: [point])
+        var result = ForwardResult()
+        try model.forward([capitalPrompt], hooks: hooks, logits: .all, into: &result)
+        let kept = result
+        let other: [Int32] = [504, 1463, 282, 260, 7510]
+        try model.forward([other], hooks: hooks, logits: .all, into: &result)
+        #expect(kept.activations[point] == (try model.forward([capitalPrompt], hooks: hooks)).activations[point], "a copy the caller kept is not overwritten")
+        #expect(result.activations[point] == (try model.forward([other], hooks: hooks)).activations[point])
+        try model.forward([capitalPrompt, other, [1, 2]], hooks: hooks, logits: .last, into: &result)
+        #expect(result.rowOffsets == [0, 5, 10, 12])
+        #expect(result.activations[point]?.rows == 12)
+        #expect(result.logits?.rows == 3)
+        try model.forward([other], hooks: Hooks(captures: [.embed]), into: &result)
+        #expect(result.activations.keys.sorted() == [.embed])
+        #expect(result.logits == nil)
+    }
 }

@@ -79,11 +79,14 @@ public enum ForwardBenchmark {
 
         let (mm, kk, nn) = (tokens, c.modelWidth, 2 * c.ffnWidth)
         let sgemm = sgemmMeasurements(m: mm, k: kk, n: nn, threads: model.threadCount, repeats: options.repeats)
+        // Outputs are reused between calls, as a pipeline streaming batches would.
+        var result = ForwardResult()
         let full = try measure("full model + logits at every position", tokens: tokens, flops: Double(tokens) * c.flopsPerToken(layers: c.layerCount, logits: true, averageKeys: averageKeys), repeats: options.repeats) {
-            _ = try model.forward(batch, logits: .all)
+            try model.forward(batch, logits: .all, into: &result)
         }
+        result = ForwardResult()
         let early = try measure("early exit at \(point.name)", tokens: tokens, flops: Double(tokens) * c.flopsPerToken(layers: layer + 1, logits: false, averageKeys: averageKeys), repeats: options.repeats) {
-            _ = try model.activations(batch, at: point)
+            try model.forward(batch, hooks: Hooks(captures: [point]), into: &result)
         }
         return Report(
             options: options, threads: model.threadCount, blas: BLAS.implementationName, loadAverages: loadAverages,

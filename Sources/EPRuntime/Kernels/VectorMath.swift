@@ -15,7 +15,10 @@ enum VectorMath {
     /// clamped range). Inputs below −87.3 give ≈ 1e-38 rather than a denormal; above 88.37, +∞.
     @inline(__always)
     static func exp(_ x: V) -> V {
-        let x = x.clamped(lowerBound: V(repeating: -87.33654), upperBound: V(repeating: 88.37626))
+        // `clamped` would go through the scalarised pointwiseMin/Max; masks keep it in vector registers.
+        var x = x
+        x.replace(with: V(repeating: -87.33654), where: x .< V(repeating: -87.33654))
+        x.replace(with: V(repeating: 88.37626), where: x .> V(repeating: 88.37626))
         let k = (x * V(repeating: 1.442695041)).rounded(.toNearestOrEven)
         var r = x.addingProduct(k, V(repeating: -0.693359375))
         r = r.addingProduct(k, V(repeating: 2.12194440e-4))

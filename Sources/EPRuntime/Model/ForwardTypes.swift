@@ -19,6 +19,17 @@ public struct ForwardResult: Sendable {
     public var activations: [HookPoint: Matrix]
     /// Logits (vocabulary-wide rows), when requested.
     public var logits: Matrix?
+
+    /// An empty result (no rows), e.g. to pass to ``LanguageModel/forward(_:hooks:logits:into:)`` the first time.
+    public init() {
+        self.init(rowOffsets: [0], activations: [:], logits: nil)
+    }
+
+    init(rowOffsets: [Int], activations: [HookPoint: Matrix], logits: Matrix?) {
+        self.rowOffsets = rowOffsets
+        self.activations = activations
+        self.logits = logits
+    }
 }
 
 /// One sequence of a forward call as a group of rows sees it.

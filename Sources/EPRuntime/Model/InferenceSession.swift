@@ -27,7 +27,8 @@ public final class InferenceSession {
         try model.validate(newTokens, past: past, label: "session input")
         cache.reserve(past + newTokens.count)
         let slice = SequenceSlice(index: 0, tokens: newTokens, firstRow: 0, past: past, cache: cache)
-        let result = try model.execute([slice], hooks: hooks, logits: logits, fullDepth: true)
+        var result = ForwardResult()
+        try model.execute([slice], hooks: hooks, logits: logits, fullDepth: true, into: &result)
         cache.count = past + newTokens.count
         tokens += newTokens
         return result

@@ -70,12 +70,21 @@ public final class LanguageModel: @unchecked Sendable {
     ///
     /// Blocks after the last captured point are skipped when no logits are requested (early exit).
     public func forward(_ batch: [[Int32]], hooks: Hooks = Hooks(), logits: LogitsRequest = .none) throws -> ForwardResult {
+        var result = ForwardResult()
+        try forward(batch, hooks: hooks, logits: logits, into: &result)
+        return result
+    }
+
+    /// Like ``forward(_:hooks:logits:)``, but writes into `result`, reusing the storage of its matrices where the
+    /// shapes match (for streams of equally shaped batches: no fresh memory for large outputs such as logits at
+    /// every position). Storage that other copies still share is copied first, as any array would be.
+    public func forward(_ batch: [[Int32]], hooks: Hooks = Hooks(), logits: LogitsRequest = .none, into result: inout ForwardResult) throws {
         var slices: [SequenceSlice] = []
         for (i, tokens) in batch.enumerated() {
             try validate(tokens, past: 0, label: "sequence \(i)")
             slices.append(SequenceSlice(index: i, tokens: tokens, firstRow: 0, past: 0, cache: nil))
         }
-        return try execute(slices, hooks: hooks, logits: logits)
+        try execute(slices, hooks: hooks, logits: logits, into: &result)
     }
 
     /// The activations at `point` for every token of `batch`, rows stacked in batch order (early exit after
@@ -94,10 +103,10 @@ public final class LanguageModel: @unchecked Sendable {
         }
     }
 
-    /// Runs `slices` (their `firstRow` is set here) with the hooks, on one or several threads.
-    func execute(_ slices: [SequenceSlice], hooks: Hooks, logits: LogitsRequest, fullDepth: Bool = false) throws -> ForwardResult {
+    /// Runs `slices` (their `firstRow` is set here) with the hooks, on one or several threads, into `result`
+    /// (whose matrices' storage is reused where the sizes match).
+    func execute(_ slices: [SequenceSlice], hooks: Hooks, logits: LogitsRequest, fullDepth: Bool = false, into result: inout ForwardResult) throws {
         let c = config
-        guard !slices.isEmpty else { return ForwardResult(rowOffsets: [0], activations: [:], logits: nil) }
         var edits: [HookPoint: [PreparedEdit]] = [:]
         for point in hooks.points {
             guard HookPoint.all(layerCount: c.layerCount).contains(point) else {
@@ -117,22 +126,28 @@ public final class LanguageModel: @unchecked Sendable {
         case .all: sizes.append(rows * c.vocabularySize)
         case .last: sizes.append(slices.count * c.vocabularySize)
         }
-        let arrays = withUninitializedArrays(sizes[...]) { outputs in
-            var captures: [HookPoint: UnsafeMutablePointer<Float>] = [:]
-            for (point, output) in zip(captured, outputs) { captures[point] = output }
-            let plan = ForwardPlan(
-                stopOrder: stopOrder, logits: logits, edits: edits, captures: captures,
-                logitOutput: logits == .none ? nil : outputs.last)
-            run(groups(slices, rowOffsets: rowOffsets), plan: plan)
+        // Take the storage out of `result`, so that it is uniquely referenced when the caller kept no copy.
+        var arrays = captured.map { result.activations.removeValue(forKey: $0)?.storage ?? [] }
+        if logits != .none { arrays.append(result.logits?.storage ?? []) }
+        result = ForwardResult(rowOffsets: rowOffsets, activations: [:], logits: nil)
+        if slices.isEmpty {
+            arrays = sizes.map { _ in [] }
+        } else {
+            withOutputStorage(&arrays, sizes: sizes) { outputs in
+                var captures: [HookPoint: UnsafeMutablePointer<Float>] = [:]
+                for (point, output) in zip(captured, outputs) { captures[point] = output }
+                let plan = ForwardPlan(
+                    stopOrder: stopOrder, logits: logits, edits: edits, captures: captures,
+                    logitOutput: logits == .none ? nil : outputs.last)
+                run(groups(slices, rowOffsets: rowOffsets), plan: plan)
+            }
         }
-        var result = ForwardResult(rowOffsets: rowOffsets, activations: [:], logits: nil)
         for (i, point) in captured.enumerated() {
             result.activations[point] = Matrix(rows: rows, columns: width(of: point), storage: arrays[i])
         }
         if logits != .none {
             result.logits = Matrix(rows: logits == .all ? rows : slices.count, columns: c.vocabularySize, storage: arrays.last!)
         }
-        return result
     }
 
     /// Splits the slices into at most `threadCount` contiguous groups of about equal row counts.
@@ -171,20 +186,18 @@ public final class LanguageModel: @unchecked Sendable {
     }
 }
 
-/// Creates arrays of the given sizes whose storage `body` fills through raw pointers (it must write every
-/// element), without zero-filling them first.
-private func withUninitializedArrays(_ sizes: ArraySlice<Int>, _ body: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
-    func nest(_ sizes: ArraySlice<Int>, _ pointers: [UnsafeMutablePointer<Float>]) -> [[Float]] {
-        guard let size = sizes.first else {
-            body(pointers)
-            return []
-        }
-        var rest: [[Float]] = []
-        let array = [Float](unsafeUninitializedCapacity: size) { buffer, count in
-            rest = nest(sizes.dropFirst(), pointers + [buffer.baseAddress!])
-            count = size
-        }
-        return [array] + rest
+/// Gives `body` pointers to the storage of `arrays`, first resized to `sizes` (an array of the right size is kept,
+/// any other replaced by uninitialised storage), for `body` to fill: it must write every element.
+private func withOutputStorage(_ arrays: inout [[Float]], sizes: [Int], _ body: ([UnsafeMutablePointer<Float>]) -> Void) {
+    for (i, size) in sizes.enumerated() where arrays[i].count != size {
+        arrays[i] = [Float](unsafeUninitializedCapacity: size) { _, count in count = size }
     }
-    return nest(sizes, [])
+    func nest(_ i: Int, _ pointers: [UnsafeMutablePointer<Float>]) {
+        guard i < arrays.count else { return body(pointers) }
+        var current = arrays[i]
+        arrays[i] = []
+        current.withUnsafeMutableBufferPointer { nest(i + 1, pointers + [$0.baseAddress!]) }
+        arrays[i] = current
+    }
+    nest(0, [])
 }

@@ -95,7 +95,7 @@ final class LlamaGraph: TransformerGraph {
             projected = FloatBuffer(count: rows * c.modelWidth)
             gateUp = FloatBuffer(count: rows * 2 * c.ffnWidth)
             hidden = FloatBuffer(count: rows * c.ffnWidth)
-            scores = FloatBuffer(count: Attention.scratchCount(keys: maxKeys))
+            scores = FloatBuffer(count: Attention.scratchCount(Attention.Shape(c), keys: maxKeys))
         }
     }
 
@@ -127,7 +127,7 @@ final class LlamaGraph: TransformerGraph {
                 let rows = ws.qkv[slice.firstRow * qkvWidth]
                 rope.apply(rows, rows: slice.tokens.count, stride: qkvWidth, firstPosition: slice.past, config: c)
                 let attention = ws.attention[slice.firstRow * c.queryWidth]
-                let shape = Attention.Shape(heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim)
+                let shape = Attention.Shape(c)
                 if let cache = slice.cache {
                     let keys = cache.keys[l][slice.past * c.kvWidth], values = cache.values[l][slice.past * c.kvWidth]
                     for i in 0..<slice.tokens.count {
