@@ -35,7 +35,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Random seed of the sampler.")
     var seed: UInt64 = 0
 
-    @Flag(help: "Print token ids instead of text.")
+    @Flag(name: .customLong("print-ids"), help: "Print token ids instead of text.")
     var printIDs = false
 
     @Option(help: "Threads (default: all active processors).")

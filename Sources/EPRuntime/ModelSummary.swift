@@ -9,8 +9,9 @@ public struct ModelSummary: Sendable {
     public var fileBytes: Int
     /// GGUF version.
     public var version: Int
-    /// `general.architecture`, and `general.name` when present.
+    /// `general.architecture`.
     public var architecture: String
+    /// `general.name`, when present.
     public var name: String?
     /// The hyperparameters, when the architecture is one the runtime runs.
     public var config: TransformerConfig?
@@ -18,14 +19,17 @@ public struct ModelSummary: Sendable {
     public var configProblem: String?
     /// Tensor count and bytes by type, largest share first.
     public var tensorTypes: [(type: GGMLType, count: Int, bytes: Int)]
-    /// Total tensor count and elements.
+    /// Number of tensors.
     public var tensorCount: Int
+    /// Elements of all tensors together.
     public var elementCount: Int
-    /// `tokenizer.ggml.model` (e.g. `gpt2` for byte-level BPE) and `tokenizer.ggml.pre`.
+    /// `tokenizer.ggml.model` (e.g. `gpt2` for byte-level BPE).
     public var tokenizerModel: String?
+    /// `tokenizer.ggml.pre`, the pre-tokenizer (e.g. `smollm`).
     public var tokenizerPreTokenizer: String?
-    /// Vocabulary entries and merges in the tokenizer metadata.
+    /// Entries of `tokenizer.ggml.tokens`.
     public var tokenizerVocabulary: Int?
+    /// Entries of `tokenizer.ggml.merges`.
     public var tokenizerMerges: Int?
     /// Whether the metadata has a chat template.
     public var hasChatTemplate: Bool

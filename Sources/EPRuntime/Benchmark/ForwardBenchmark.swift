@@ -17,6 +17,7 @@ public enum ForwardBenchmark {
         /// Seed of the random token ids.
         public var seed: UInt64 = 1
 
+        /// 8 windows of 128 tokens, 3 timed calls, early exit at the middle block.
         public init() {}
     }
 
@@ -43,17 +44,24 @@ public enum ForwardBenchmark {
 
     /// Everything `ep bench forward` reports.
     public struct Report: Sendable {
+        /// What was measured.
         public var options: Options
+        /// Threads the model used.
         public var threads: Int
+        /// The BLAS library and its kernels.
         public var blas: String
-        /// Load averages before the run, and the idle share of the second before it.
+        /// Load averages before the run.
         public var loadAverages: [Double]?
+        /// Cores other processes kept busy in the second before the run.
         public var foreignCoresBefore: Double?
-        /// sgemm GFLOP/s on a projection-sized product: one call on `threads` BLAS threads, and `threads`
-        /// concurrent single-threaded calls (as the batched forward pass runs them).
+        /// sgemm on a projection-sized product (the MLP's gate and up projections of the whole batch) in one call
+        /// on `threads` BLAS threads.
         public var sgemmMultiThreaded: Measurement
+        /// The same product as `threads` concurrent single-threaded calls, as the batched forward pass runs them.
         public var sgemmConcurrent: Measurement
+        /// The full model with logits at every position.
         public var full: Measurement
+        /// Early exit after the chosen block's `hook_resid_post`.
         public var earlyExit: Measurement
     }
 
