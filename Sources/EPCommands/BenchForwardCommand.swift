@@ -12,13 +12,13 @@ struct BenchForwardCommand: ParsableCommand {
     var model = "smollm2"
 
     @Option(help: "Windows per forward call.")
-    var windows = 8
+    var windows = ForwardBenchmark.Options().windows
 
     @Option(help: "Tokens per window.")
-    var windowLength = 128
+    var windowLength = ForwardBenchmark.Options().windowLength
 
     @Option(help: "Timed calls per configuration (after one warm-up call).")
-    var repeats = 3
+    var repeats = ForwardBenchmark.Options().repeats
 
     @Option(help: "Block whose hook_resid_post the early-exit run captures (default: the middle block).")
     var layer: Int?

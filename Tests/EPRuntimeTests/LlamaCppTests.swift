@@ -6,7 +6,7 @@ import Testing
 /// The llama.cpp and numpy values recorded in ../shared/spec/golden/models-data-golden.json.
 let sharedGoldenPath = repositoryRoot + "/../shared/spec/golden/models-data-golden.json"
 
-@Suite(.enabled(if: FileManager.default.fileExists(atPath: sharedGoldenPath), "skipped: ../shared/spec/golden/models-data-golden.json is absent"))
+@Suite(.enabled(if: FileManager.default.fileExists(atPath: sharedGoldenPath), "../shared/spec/golden/models-data-golden.json is absent"))
 struct LlamaCppTests {
     struct Golden: Decodable {
         struct Engine: Decodable {

@@ -12,7 +12,8 @@ enum VectorMath {
     static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
     /// eˣ for each lane (Cephes `expf`: range reduction by ln 2 and a degree-6 polynomial; ≤ 2 ulp on the
-    /// clamped range). Inputs below −87.3 give ≈ 1e-38 rather than a denormal; above 88.37, +∞.
+    /// clamped range). Inputs are clamped to [−87.34, 88.38], so the result is always finite: ≈ 1.2e-38 below,
+    /// ≈ 2.4e38 above.
     @inline(__always)
     static func exp(_ x: V) -> V {
         // `clamped` would go through the scalarised pointwiseMin/Max; masks keep it in vector registers.
@@ -88,23 +89,53 @@ enum VectorMath {
         }
     }
 
+    /// The largest lane, by halving (`SIMD.max()` compares lane by lane with NaN rules).
+    @inline(__always)
+    static func horizontalMax(_ v: V) -> Float {
+        var a = v.lowHalf
+        a.replace(with: v.highHalf, where: v.highHalf .> a)
+        var b = a.lowHalf
+        b.replace(with: a.highHalf, where: a.highHalf .> b)
+        return Swift.max(b[0], b[1])
+    }
+
+    /// The sum of the lanes, by halving (pairwise, not lane by lane).
+    @inline(__always)
+    static func horizontalSum(_ v: V) -> Float {
+        let a = v.lowHalf + v.highHalf
+        let b = a.lowHalf + a.highHalf
+        return b[0] + b[1]
+    }
+
     /// Softmax of `row[0..<valid]` in place, with `row[valid..<count]` set to zero (the causal mask).
+    ///
+    /// Works on whole vectors: the row must have room for `valid` rounded up to a multiple of 8 values (lanes past
+    /// `valid` are read and written but left out of the result).
     static func maskedSoftmax(_ row: UnsafeMutablePointer<Float>, valid: Int, count: Int) {
+        let vectors = (valid + 7) / 8
+        let last = 8 * (vectors - 1)
+        let inLastVector = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int32>(repeating: Int32(valid - last))
         var m = V(repeating: -.greatestFiniteMagnitude)
-        var i = 0
-        while i + 8 <= valid { let v = load(row + i); m.replace(with: v, where: v .> m); i += 8 }
-        var maximum = m.max()
-        while i < valid { maximum = Swift.max(maximum, row[i]); i += 1 }
-        let vmax = V(repeating: maximum)
+        var tail = load(row + last)
+        tail.replace(with: m, where: .!inLastVector)
+        m = tail
+        for i in stride(from: 0, to: last, by: 8) {
+            let v = load(row + i)
+            m.replace(with: v, where: v .> m)
+        }
+        let vmax = V(repeating: horizontalMax(m))
         var sum = V()
-        i = 0
-        while i + 8 <= valid { let e = exp(load(row + i) - vmax); store(e, row + i); sum += e; i += 8 }
-        var total = sum.sum()
-        while i < valid { let e = exp(row[i] - maximum); row[i] = e; total += e; i += 1 }
-        let inv = V(repeating: 1 / total)
-        i = 0
-        while i + 8 <= valid { store(load(row + i) * inv, row + i); i += 8 }
-        while i < valid { row[i] *= 1 / total; i += 1 }
+        for i in stride(from: 0, to: last, by: 8) {
+            let e = exp(load(row + i) - vmax)
+            store(e, row + i)
+            sum += e
+        }
+        var e = exp(tail - vmax)
+        e.replace(with: 0, where: .!inLastVector)
+        sum += e
+        let inv = V(repeating: 1 / horizontalSum(sum))
+        for i in stride(from: 0, to: last, by: 8) { store(load(row + i) * inv, row + i) }
+        store(e * inv, row + last)
         (row + valid).update(repeating: 0, count: count - valid)
     }
 
