@@ -85,60 +85,81 @@ public enum ForwardBenchmark {
             throw HookError(message: "early-exit layer \(layer) out of range 0..<\(c.layerCount)")
         }
 
-        let (mm, kk, nn) = (tokens, c.modelWidth, 2 * c.ffnWidth)
-        let sgemm = sgemmMeasurements(m: mm, k: kk, n: nn, threads: model.threadCount, repeats: options.repeats)
+        // The products and the forward passes take turns, round after round, so that each round's figures
+        // share the machine's state (other processes, other virtual machines on the host).
+        var cases = sgemmCases(m: tokens, k: c.modelWidth, n: 2 * c.ffnWidth, threads: model.threadCount)
         // Outputs are reused between calls, as a pipeline streaming batches would.
-        var result = ForwardResult()
-        let full = try measure("full model + logits at every position", tokens: tokens, flops: Double(tokens) * c.flopsPerToken(layers: c.layerCount, logits: true, averageKeys: averageKeys), repeats: options.repeats) {
-            try model.forward(batch, logits: .all, into: &result)
-        }
-        result = ForwardResult()
-        let early = try measure("early exit at \(point.name)", tokens: tokens, flops: Double(tokens) * c.flopsPerToken(layers: layer + 1, logits: false, averageKeys: averageKeys), repeats: options.repeats) {
-            try model.forward(batch, hooks: Hooks(captures: [point]), into: &result)
-        }
+        var fullResult = ForwardResult(), earlyResult = ForwardResult()
+        cases.append(Case(
+            label: "full model + logits at every position", tokens: tokens,
+            flops: Double(tokens) * c.flopsPerToken(layers: c.layerCount, logits: true, averageKeys: averageKeys)
+        ) { try model.forward(batch, logits: .all, into: &fullResult) })
+        cases.append(Case(
+            label: "early exit at \(point.name)", tokens: tokens,
+            flops: Double(tokens) * c.flopsPerToken(layers: layer + 1, logits: false, averageKeys: averageKeys)
+        ) { try model.forward(batch, hooks: Hooks(captures: [point]), into: &earlyResult) })
+        let measured = try measureInTurns(cases, repeats: options.repeats)
         return Report(
             options: options, threads: model.threadCount, blas: BLAS.implementationName, loadAverages: loadAverages,
-            foreignCoresBefore: foreignBefore, sgemmMultiThreaded: sgemm.0, sgemmConcurrent: sgemm.1, full: full, earlyExit: early)
+            foreignCoresBefore: foreignBefore, sgemmMultiThreaded: measured[0], sgemmConcurrent: measured[1], full: measured[2],
+            earlyExit: measured[3])
     }
 
-    /// Times `body` `repeats` times after one warm-up call.
-    static func measure(_ label: String, tokens: Int, flops: Double, repeats: Int, _ body: () throws -> Void) rethrows -> Measurement {
-        try body()
-        var result = Measurement(label: label, tokens: tokens, flops: flops, seconds: [], foreignCores: [])
+    /// One timed configuration.
+    struct Case {
+        var label: String
+        var tokens: Int
+        var flops: Double
+        var body: () throws -> Void
+    }
+
+    /// Runs every case once untimed, then `repeats` rounds that time each case once.
+    static func measureInTurns(_ cases: [Case], repeats: Int) throws -> [Measurement] {
+        for c in cases { try c.body() }
+        var results = cases.map { Measurement(label: $0.label, tokens: $0.tokens, flops: $0.flops, seconds: [], foreignCores: []) }
         for _ in 0..<max(1, repeats) {
-            let load = MachineLoad.sample()
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            result.seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            if let load, let now = MachineLoad.sample() { result.foreignCores.append(now.foreignCores(since: load)) }
+            for (i, c) in cases.enumerated() {
+                let load = MachineLoad.sample()
+                let start = DispatchTime.now().uptimeNanoseconds
+                try c.body()
+                results[i].seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                if let load, let now = MachineLoad.sample() { results[i].foreignCores.append(now.foreignCores(since: load)) }
+            }
         }
-        return result
+        return results
     }
 
-    /// sgemm `C = A·Bᵀ` with A m×k and B n×k, on `threads` BLAS threads, and as `threads` concurrent
-    /// single-threaded calls on m/threads rows each.
-    static func sgemmMeasurements(m: Int, k: Int, n: Int, threads: Int, repeats: Int) -> (Measurement, Measurement) {
+    /// Products `C = A·Bᵀ` with A m×k and B n×k (the MLP's gate and up projections of the whole batch), repeated
+    /// `calls` times per timing: on `threads` BLAS threads, and as `threads` concurrent single-threaded products
+    /// of m/threads rows each.
+    static func sgemmCases(m: Int, k: Int, n: Int, threads: Int, calls: Int = 4) -> [Case] {
         let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
         var generator = SeededGenerator(seed: 7)
         for i in 0..<(m * k) { a.pointer[i] = Float.random(in: -1...1, using: &generator) }
         for i in 0..<(n * k) { b.pointer[i] = Float.random(in: -1...1, using: &generator) }
-        let flops = 2 * Double(m) * Double(n) * Double(k)
-        let previous = BLAS.threadCount
-        defer { BLAS.threadCount = previous }
-        BLAS.threadCount = threads
-        let one = measure("sgemm \(m)×\(k)·\(k)×\(n), \(threads) BLAS threads", tokens: m, flops: flops, repeats: repeats) {
-            BLAS.gemm(.asStored, .transposed, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
-        }
-        BLAS.threadCount = 1
+        let flops = 2 * Double(m) * Double(n) * Double(k) * Double(calls)
         let rows = m / threads
-        let shared = (a: SharedPointer(pointer: a.pointer), b: SharedPointer(pointer: b.pointer), c: SharedPointer(pointer: c.pointer))
-        let split = measure("sgemm \(threads) × (\(rows)×\(k)·\(k)×\(n)) concurrently, 1 BLAS thread each", tokens: m, flops: flops, repeats: repeats) {
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                BLAS.gemm(
-                    .asStored, .transposed, m: rows, n: n, k: k, a: shared.a.pointer + t * rows * k, lda: k,
-                    b: shared.b.pointer, ldb: k, c: shared.c.pointer + t * rows * n, ldc: n)
+        let one = Case(label: "sgemm \(m)×\(k)·\(k)×\(n), \(threads) BLAS threads", tokens: m * calls, flops: flops) {
+            let previous = BLAS.threadCount
+            defer { BLAS.threadCount = previous }
+            BLAS.threadCount = threads
+            for _ in 0..<calls {
+                BLAS.gemm(.asStored, .transposed, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
             }
         }
-        return (one, split)
+        let split = Case(label: "sgemm \(threads) × (\(rows)×\(k)·\(k)×\(n)) concurrently, 1 BLAS thread each", tokens: m * calls, flops: flops) {
+            let previous = BLAS.threadCount
+            defer { BLAS.threadCount = previous }
+            BLAS.threadCount = 1
+            let shared = (a: SharedPointer(pointer: a.pointer), b: SharedPointer(pointer: b.pointer), c: SharedPointer(pointer: c.pointer))
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                for _ in 0..<calls {
+                    BLAS.gemm(
+                        .asStored, .transposed, m: rows, n: n, k: k, a: shared.a.pointer + t * rows * k, lda: k,
+                        b: shared.b.pointer, ldb: k, c: shared.c.pointer + t * rows * n, ldc: n)
+                }
+            }
+        }
+        return [one, split]
     }
 }
