@@ -28,10 +28,14 @@ struct HookRunner {
     ) -> Bool {
         let hooked = plan.edits[point] != nil || plan.captures[point] != nil || point.order >= plan.stopOrder
         if !hooked {
-            BLAS.gemm(.asStored, .transposed, m: rows, n: modelWidth, k: width, a: input, lda: width, b: weight.pointer, ldb: width, beta: 1, c: x, ldc: modelWidth)
+            Projection.apply(
+                rows: rows, inputs: width, outputs: modelWidth, x: input, inputStride: width, weight: weight.pointer,
+                accumulate: true, y: x, outputStride: modelWidth)
             return true
         }
-        BLAS.gemm(.asStored, .transposed, m: rows, n: modelWidth, k: width, a: input, lda: width, b: weight.pointer, ldb: width, c: scratch, ldc: modelWidth)
+        Projection.apply(
+            rows: rows, inputs: width, outputs: modelWidth, x: input, inputStride: width, weight: weight.pointer,
+            y: scratch, outputStride: modelWidth)
         guard reach(point, scratch, width: modelWidth) else { return false }
         Kernels.add(scratch, into: x, count: rows * modelWidth)
         return true

@@ -176,7 +176,9 @@ public final class LanguageModel: @unchecked Sendable {
         let previous = BLAS.threadCount
         defer { BLAS.threadCount = previous }
         if groups.count == 1 {
-            BLAS.threadCount = threadCount
+            // One token (a generation step) is matrix-vector products, bound by memory: a second BLAS thread
+            // only adds its wake-up cost.
+            BLAS.threadCount = groups[0].rows == 1 ? 1 : threadCount
             graph.run(groups[0], plan: plan)
         } else {
             BLAS.threadCount = 1

@@ -122,7 +122,9 @@ final class LlamaGraph: TransformerGraph {
             guard hooks.reach(.residPre(layer: l), x, width: d) else { return }
 
             VectorMath.rmsNorm(x, into: ws.normed.pointer, rows: m, width: d, stride: d, weight: block.attentionNorm.pointer, epsilon: c.rmsEpsilon)
-            BLAS.gemm(.asStored, .transposed, m: m, n: qkvWidth, k: d, a: ws.normed.pointer, lda: d, b: block.qkv.pointer, ldb: d, c: ws.qkv.pointer, ldc: qkvWidth)
+            Projection.apply(
+                rows: m, inputs: d, outputs: qkvWidth, x: ws.normed.pointer, inputStride: d, weight: block.qkv.pointer,
+                y: ws.qkv.pointer, outputStride: qkvWidth)
             for slice in group.slices {
                 let rows = ws.qkv[slice.firstRow * qkvWidth]
                 rope.apply(rows, rows: slice.tokens.count, stride: qkvWidth, firstPosition: slice.past, config: c)
@@ -152,7 +154,9 @@ final class LlamaGraph: TransformerGraph {
             guard hooks.reach(.residMid(layer: l), x, width: d) else { return }
 
             VectorMath.rmsNorm(x, into: ws.normed.pointer, rows: m, width: d, stride: d, weight: block.ffnNorm.pointer, epsilon: c.rmsEpsilon)
-            BLAS.gemm(.asStored, .transposed, m: m, n: 2 * c.ffnWidth, k: d, a: ws.normed.pointer, lda: d, b: block.gateUp.pointer, ldb: d, c: ws.gateUp.pointer, ldc: 2 * c.ffnWidth)
+            Projection.apply(
+                rows: m, inputs: d, outputs: 2 * c.ffnWidth, x: ws.normed.pointer, inputStride: d,
+                weight: block.gateUp.pointer, y: ws.gateUp.pointer, outputStride: 2 * c.ffnWidth)
             VectorMath.swiGLU(ws.gateUp.pointer, into: ws.hidden.pointer, rows: m, width: c.ffnWidth)
             guard hooks.project(
                 ws.hidden.pointer, width: c.ffnWidth, through: block.down, at: .mlpOut(layer: l), into: x,
@@ -169,18 +173,18 @@ final class LlamaGraph: TransformerGraph {
         case .none:
             return
         case .all:
-            BLAS.gemm(
-                .asStored, .transposed, m: m, n: c.vocabularySize, k: d, a: normed, lda: d, b: lmHead.pointer, ldb: d,
-                c: output + group.firstOutputRow * c.vocabularySize, ldc: c.vocabularySize)
+            Projection.apply(
+                rows: m, inputs: d, outputs: c.vocabularySize, x: normed, inputStride: d, weight: lmHead.pointer,
+                y: output + group.firstOutputRow * c.vocabularySize, outputStride: c.vocabularySize)
         case .last:
             // Gather each sequence's last row (into the free projection buffer), then one product.
             let last = ws.projected.pointer
             for (i, slice) in group.slices.enumerated() {
                 (last + i * d).update(from: normed + (slice.firstRow + slice.tokens.count - 1) * d, count: d)
             }
-            BLAS.gemm(
-                .asStored, .transposed, m: group.slices.count, n: c.vocabularySize, k: d, a: last, lda: d,
-                b: lmHead.pointer, ldb: d, c: output + group.slices[0].index * c.vocabularySize, ldc: c.vocabularySize)
+            Projection.apply(
+                rows: group.slices.count, inputs: d, outputs: c.vocabularySize, x: last, inputStride: d,
+                weight: lmHead.pointer, y: output + group.slices[0].index * c.vocabularySize, outputStride: c.vocabularySize)
         }
     }
 }
