@@ -41,4 +41,22 @@ import Testing
         #expect(error.problem.contains("Q2_K"))
         #expect(error.problem.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K"))
     }
+
+    /// The fused dot products of single-row steps agree with decoding the row and summing in double precision.
+    @Test(arguments: [GGMLType.q4_1, .q8_0])
+    func fusedDotProductsMatchDecodedRows(type: GGMLType) throws {
+        let gguf = try GGUFFile(path: goldensFolder + "/quants.gguf")
+        let tensor = try gguf.requireTensor(type.description)
+        let decoded = try gguf.floats(tensor)
+        var generator = SeededGenerator(seed: 8)
+        let x = (0..<512).map { _ in Float.random(in: -2...2, using: &generator) }
+        let sums = (0..<16).map { b in x[(32 * b)..<(32 * b + 32)].reduce(0, +) }
+        let rowBytes = 512 / 32 * type.blockBytes
+        for row in 0..<2 {
+            let fused = BlockDecoders.dot(type, row: gguf.file.bytes + tensor.offset + row * rowBytes, x: x, blockSums: sums, blocks: 16)
+            let reference = (0..<512).reduce(0.0) { $0 + Double(decoded[512 * row + $1]) * Double(x[$1]) }
+            let scale = (0..<512).reduce(0.0) { $0 + abs(Double(decoded[512 * row + $1]) * Double(x[$1])) }
+            #expect(abs(Double(fused) - reference) <= 1e-6 * scale, "\(type) row \(row): \(fused) vs \(reference)")
+        }
+    }
 }

@@ -178,4 +178,15 @@ func maxMagnitude(_ a: Matrix) -> Float { a.storage.map(abs).max() ?? 0 }
         #expect(result.activations.keys.sorted() == [.embed])
         #expect(result.logits == nil)
     }
+
+    /// One token runs as matrix-vector products over the quantized rows, several as fp32 sgemm: same results.
+    @Test func singleTokensMatchBatchedRows() throws {
+        let model = try SharedModel.smolLM2()
+        let point = HookPoint.residPost(layer: 20)
+        let one = try model.forward([[504]], hooks: Hooks(captures: [point]), logits: .all)
+        let two = try model.forward([[504, 3575]], hooks: Hooks(captures: [point]), logits: .all)
+        let a = one.activations[point]!, b = two.activations[point]!.rows(0..<1)
+        #expect(maxDifference(a, b) <= 1e-4 * maxMagnitude(b))
+        #expect(maxDifference(one.logits!, two.logits!.rows(0..<1)) <= 1e-3)
+    }
 }

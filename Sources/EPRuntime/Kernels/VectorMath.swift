@@ -59,6 +59,14 @@ enum VectorMath {
         }
     }
 
+    /// Σ x[i] for `count` values (a multiple of 8).
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var acc = V()
+        for i in stride(from: 0, to: count, by: 8) { acc += load(x + i) }
+        return horizontalSum(acc)
+    }
+
     /// `x[r] *= weight` element-wise for `rows` rows of `width`, rows `stride` apart.
     static func multiplyRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int, by weight: UnsafePointer<Float>) {
         for r in 0..<rows {

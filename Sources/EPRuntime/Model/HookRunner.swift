@@ -19,23 +19,19 @@ struct HookRunner {
         return point.order < plan.stopOrder
     }
 
-    /// `x += input · weightᵀ` (the output projection of attention or of the MLP, `weight` with `modelWidth` rows
+    /// `x += input · weightᵀ` (the output projection of attention or of the MLP: `weight` has `modelWidth` rows
     /// of `width`), with the hooks of `point` on the product. Without hooks there, the product accumulates into
     /// `x` directly; with hooks it goes through `scratch`.
     func project(
-        _ input: UnsafePointer<Float>, width: Int, through weight: FloatBuffer, at point: HookPoint,
+        _ input: UnsafePointer<Float>, width: Int, through weight: WeightMatrix, at point: HookPoint,
         into x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, rows: Int, modelWidth: Int
     ) -> Bool {
         let hooked = plan.edits[point] != nil || plan.captures[point] != nil || point.order >= plan.stopOrder
         if !hooked {
-            Projection.apply(
-                rows: rows, inputs: width, outputs: modelWidth, x: input, inputStride: width, weight: weight.pointer,
-                accumulate: true, y: x, outputStride: modelWidth)
+            Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, accumulate: true, y: x, outputStride: modelWidth)
             return true
         }
-        Projection.apply(
-            rows: rows, inputs: width, outputs: modelWidth, x: input, inputStride: width, weight: weight.pointer,
-            y: scratch, outputStride: modelWidth)
+        Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, y: scratch, outputStride: modelWidth)
         guard reach(point, scratch, width: modelWidth) else { return false }
         Kernels.add(scratch, into: x, count: rows * modelWidth)
         return true

@@ -17,23 +17,26 @@ final class LlamaGraph: TransformerGraph {
         var attentionNorm: FloatBuffer
         var ffnNorm: FloatBuffer
         /// Rows: the query, key, then value projections (`queryWidth + 2·kvWidth` rows of `modelWidth`).
-        var qkv: FloatBuffer
+        var qkv: WeightMatrix
         /// `modelWidth` rows of `queryWidth`.
-        var output: FloatBuffer
+        var output: WeightMatrix
         /// Rows: the gate, then the up projection (`2·ffnWidth` rows of `modelWidth`).
-        var gateUp: FloatBuffer
+        var gateUp: WeightMatrix
         /// `modelWidth` rows of `ffnWidth`.
-        var down: FloatBuffer
+        var down: WeightMatrix
     }
 
+    /// The file, kept open: single-row products read its quantized rows.
+    let file: GGUFFile
     let embedding: FloatBuffer
-    let lmHead: FloatBuffer
+    let lmHead: WeightMatrix
     let finalNorm: FloatBuffer
     let blocks: [Block]
 
     init(gguf: GGUFFile) throws {
         let c = try TransformerConfig(llama: gguf)
         config = c
+        file = gguf
         let d = c.modelWidth
         func tensor(_ name: String, _ dims: [Int]) throws -> GGUFTensorInfo {
             let tensor = try gguf.requireTensor(name)
@@ -68,13 +71,17 @@ final class LlamaGraph: TransformerGraph {
             }
             return buffer
         }
-        embedding = decoded([embeddingTensor])
-        lmHead = outputTensor.map { decoded([$0]) } ?? embedding
+        func matrix(_ tensors: [GGUFTensorInfo]) -> WeightMatrix {
+            WeightMatrix(values: decoded(tensors), tensors: tensors, file: gguf)
+        }
+        let embedding = decoded([embeddingTensor])
+        self.embedding = embedding
+        lmHead = outputTensor.map { matrix([$0]) } ?? WeightMatrix(values: embedding, tensors: [embeddingTensor], file: gguf)
         finalNorm = decoded([finalNormTensor])
         blocks = blockTensors.map { t in
             Block(
-                attentionNorm: decoded([t[0]]), ffnNorm: decoded([t[1]]), qkv: decoded([t[2], t[3], t[4]]),
-                output: decoded([t[5]]), gateUp: decoded([t[6], t[7]]), down: decoded([t[8]]))
+                attentionNorm: decoded([t[0]]), ffnNorm: decoded([t[1]]), qkv: matrix([t[2], t[3], t[4]]),
+                output: matrix([t[5]]), gateUp: matrix([t[6], t[7]]), down: matrix([t[8]]))
         }
         let work = jobs
         DispatchQueue.concurrentPerform(iterations: work.count) { i in
@@ -123,8 +130,7 @@ final class LlamaGraph: TransformerGraph {
 
             VectorMath.rmsNorm(x, into: ws.normed.pointer, rows: m, width: d, stride: d, weight: block.attentionNorm.pointer, epsilon: c.rmsEpsilon)
             Projection.apply(
-                rows: m, inputs: d, outputs: qkvWidth, x: ws.normed.pointer, inputStride: d, weight: block.qkv.pointer,
-                y: ws.qkv.pointer, outputStride: qkvWidth)
+                rows: m, x: ws.normed.pointer, inputStride: d, weight: block.qkv, y: ws.qkv.pointer, outputStride: qkvWidth)
             for slice in group.slices {
                 let rows = ws.qkv[slice.firstRow * qkvWidth]
                 rope.apply(rows, rows: slice.tokens.count, stride: qkvWidth, firstPosition: slice.past, config: c)
@@ -155,8 +161,8 @@ final class LlamaGraph: TransformerGraph {
 
             VectorMath.rmsNorm(x, into: ws.normed.pointer, rows: m, width: d, stride: d, weight: block.ffnNorm.pointer, epsilon: c.rmsEpsilon)
             Projection.apply(
-                rows: m, inputs: d, outputs: 2 * c.ffnWidth, x: ws.normed.pointer, inputStride: d,
-                weight: block.gateUp.pointer, y: ws.gateUp.pointer, outputStride: 2 * c.ffnWidth)
+                rows: m, x: ws.normed.pointer, inputStride: d, weight: block.gateUp, y: ws.gateUp.pointer,
+                outputStride: 2 * c.ffnWidth)
             VectorMath.swiGLU(ws.gateUp.pointer, into: ws.hidden.pointer, rows: m, width: c.ffnWidth)
             guard hooks.project(
                 ws.hidden.pointer, width: c.ffnWidth, through: block.down, at: .mlpOut(layer: l), into: x,
@@ -174,8 +180,8 @@ final class LlamaGraph: TransformerGraph {
             return
         case .all:
             Projection.apply(
-                rows: m, inputs: d, outputs: c.vocabularySize, x: normed, inputStride: d, weight: lmHead.pointer,
-                y: output + group.firstOutputRow * c.vocabularySize, outputStride: c.vocabularySize)
+                rows: m, x: normed, inputStride: d, weight: lmHead, y: output + group.firstOutputRow * c.vocabularySize,
+                outputStride: c.vocabularySize)
         case .last:
             // Gather each sequence's last row (into the free projection buffer), then one product.
             let last = ws.projected.pointer
@@ -183,8 +189,8 @@ final class LlamaGraph: TransformerGraph {
                 (last + i * d).update(from: normed + (slice.firstRow + slice.tokens.count - 1) * d, count: d)
             }
             Projection.apply(
-                rows: group.slices.count, inputs: d, outputs: c.vocabularySize, x: last, inputStride: d,
-                weight: lmHead.pointer, y: output + group.slices[0].index * c.vocabularySize, outputStride: c.vocabularySize)
+                rows: group.slices.count, x: last, inputStride: d, weight: lmHead,
+                y: output + group.slices[0].index * c.vocabularySize, outputStride: c.vocabularySize)
         }
     }
 }
