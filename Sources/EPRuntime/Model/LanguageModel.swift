@@ -22,8 +22,8 @@ public struct ModelInputError: Error, CustomStringConvertible, Sendable {
 /// Each ``forward(_:hooks:logits:)`` call stacks its sequences into matrices with one row per token. With two or
 /// more sequences and `threadCount` ≥ 2, the sequences are split into `threadCount` groups run in parallel, each
 /// with single-threaded BLAS (no synchronisation inside the pass); a single sequence uses multi-threaded BLAS.
-/// The model sets OpenBLAS's thread count for its own calls and restores it afterwards, so it should not run
-/// concurrently with other BLAS work in the process.
+/// The model sets OpenBLAS's thread count for its own calls and restores it afterwards; forward calls from several
+/// threads run one after the other, and other BLAS work in the process should not run at the same time.
 public final class LanguageModel: @unchecked Sendable {
     /// The file the model was loaded from.
     public let gguf: GGUFFile
@@ -172,7 +172,13 @@ public final class LanguageModel: @unchecked Sendable {
         return groups
     }
 
+    /// Serialises forward calls in the process: OpenBLAS's thread count is global, and its results depend on it
+    /// in the last bits, so calls must not change it under each other. (Each call already uses every core.)
+    private static let executionLock = NSLock()
+
     private func run(_ groups: [ForwardGroup], plan: ForwardPlan) {
+        Self.executionLock.lock()
+        defer { Self.executionLock.unlock() }
         let previous = BLAS.threadCount
         defer { BLAS.threadCount = previous }
         if groups.count == 1 {

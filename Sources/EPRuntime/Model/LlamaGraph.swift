@@ -115,6 +115,7 @@ final class LlamaGraph: TransformerGraph {
         let hooks = HookRunner(group: group, plan: plan)
         let firstPosition = group.slices.map(\.past).min() ?? 0
         let rope = RopeTables(config: c, positions: firstPosition..<maxKeys)
+        let attentionShape = Attention.Shape(c)
         let x = ws.x.pointer
 
         for slice in group.slices {
@@ -134,24 +135,21 @@ final class LlamaGraph: TransformerGraph {
             for slice in group.slices {
                 let rows = ws.qkv[slice.firstRow * qkvWidth]
                 rope.apply(rows, rows: slice.tokens.count, stride: qkvWidth, firstPosition: slice.past, config: c)
-                let attention = ws.attention[slice.firstRow * c.queryWidth]
-                let shape = Attention.Shape(c)
+                // Keys and values: this call's rows, or (generation) the cache, after appending this call's rows.
+                var (k, ldk) = (UnsafePointer(rows + c.queryWidth), qkvWidth)
+                var (v, ldv) = (UnsafePointer(rows + c.queryWidth + c.kvWidth), qkvWidth)
                 if let cache = slice.cache {
-                    let keys = cache.keys[l][slice.past * c.kvWidth], values = cache.values[l][slice.past * c.kvWidth]
+                    let keys = cache.keys[l], values = cache.values[l]
                     for i in 0..<slice.tokens.count {
-                        (keys + i * c.kvWidth).update(from: rows + i * qkvWidth + c.queryWidth, count: c.kvWidth)
-                        (values + i * c.kvWidth).update(from: rows + i * qkvWidth + c.queryWidth + c.kvWidth, count: c.kvWidth)
+                        keys[(slice.past + i) * c.kvWidth].update(from: k + i * ldk, count: c.kvWidth)
+                        values[(slice.past + i) * c.kvWidth].update(from: v + i * ldv, count: c.kvWidth)
                     }
-                    Attention.run(
-                        shape, queries: slice.tokens.count, past: slice.past, q: rows, ldq: qkvWidth,
-                        k: cache.keys[l].pointer, ldk: c.kvWidth, v: cache.values[l].pointer, ldv: c.kvWidth,
-                        out: attention, ldo: c.queryWidth, scratch: ws.scores.pointer)
-                } else {
-                    Attention.run(
-                        shape, queries: slice.tokens.count, past: 0, q: rows, ldq: qkvWidth,
-                        k: rows + c.queryWidth, ldk: qkvWidth, v: rows + c.queryWidth + c.kvWidth, ldv: qkvWidth,
-                        out: attention, ldo: c.queryWidth, scratch: ws.scores.pointer)
+                    (k, ldk, v, ldv) = (UnsafePointer(keys.pointer), c.kvWidth, UnsafePointer(values.pointer), c.kvWidth)
                 }
+                Attention.run(
+                    attentionShape, queries: slice.tokens.count, past: slice.past, q: rows, ldq: qkvWidth, k: k, ldk: ldk,
+                    v: v, ldv: ldv, out: ws.attention[slice.firstRow * c.queryWidth], ldo: c.queryWidth,
+                    scratch: ws.scores.pointer)
             }
             guard hooks.project(
                 ws.attention.pointer, width: c.queryWidth, through: block.output, at: .attnOut(layer: l), into: x,
