@@ -41,15 +41,19 @@ struct BenchForwardCommand: ParsableCommand {
         if let l = report.loadAverages { print("load averages before: \(l.map { String(format: "%.2f", $0) }.joined(separator: " "))") }
         if let f = report.foreignCoresBefore { print("other processes in the second before: \(String(format: "%.2f", f)) cores busy") }
         print("windows: \(windows) × \(windowLength) tokens per call, \(repeats) timed calls each (best / median)")
-        for m in [report.sgemmMultiThreaded, report.sgemmConcurrent] {
+        for m in [report.fmaPeak, report.sgemmMultiThreaded, report.sgemmConcurrent] {
             print("  \(m.label): \(gflops(m))")
         }
         let sgemm = report.sgemmConcurrent
         for m in [report.full, report.earlyExit] {
             let rate = String(format: "%.0f / %.0f tokens/s", m.bestTokensPerSecond, m.medianTokensPerSecond)
-            // Each round times the concurrent sgemm just before the forward pass: compare within rounds.
-            let ratios = zip(m.seconds, sgemm.seconds).map { (m.flops / $0) / (sgemm.flops / $1) }.sorted()
-            print("  \(m.label): \(rate), \(gflops(m)); \(String(format: "%.0f%% / %.0f%%", 100 * ratios.last!, 100 * ratios[ratios.count / 2])) of the concurrent sgemm rate of the same round; other processes \(load(m))")
+            let perToken = String(format: "%.0f MFLOP per token", m.flops / Double(m.tokens) / 1e6)
+            // Each round times the FMA peak and the sgemm just before the forward pass: compare within rounds.
+            func share(_ reference: ForwardBenchmark.Measurement) -> String {
+                let ratios = zip(m.seconds, reference.seconds).map { (m.flops / $0) / (reference.flops / $1) }.sorted()
+                return String(format: "%.0f%% / %.0f%%", 100 * ratios.last!, 100 * ratios[ratios.count / 2])
+            }
+            print("  \(m.label): \(rate) (\(perToken)), \(gflops(m)); \(share(sgemm)) of the concurrent sgemm and \(share(report.fmaPeak)) of the FMA peak of the same round; other processes \(load(m))")
         }
     }
 

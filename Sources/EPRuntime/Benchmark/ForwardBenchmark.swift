@@ -1,5 +1,6 @@
 import EPTensors
 import Foundation
+import Synchronization
 
 /// Throughput of the forward pass on batches of token windows (`ep bench forward`), with the machine's sgemm
 /// speed measured in the same run for scale, and the load other processes put on the machine meanwhile.
@@ -54,6 +55,8 @@ public enum ForwardBenchmark {
         public var loadAverages: [Double]?
         /// Cores other processes kept busy in the second before the run.
         public var foreignCoresBefore: Double?
+        /// The FMA peak: `threads` threads each running independent fused multiply-add chains (no memory traffic).
+        public var fmaPeak: Measurement
         /// sgemm on a projection-sized product (the MLP's gate and up projections of the whole batch) in one call
         /// on `threads` BLAS threads.
         public var sgemmMultiThreaded: Measurement
@@ -87,7 +90,8 @@ public enum ForwardBenchmark {
 
         // The products and the forward passes take turns, round after round, so that each round's figures
         // share the machine's state (other processes, other virtual machines on the host).
-        var cases = sgemmCases(m: tokens, k: c.modelWidth, n: 2 * c.ffnWidth, threads: model.threadCount)
+        var cases = [fmaPeakCase(threads: model.threadCount)]
+        cases += sgemmCases(m: tokens, k: c.modelWidth, n: 2 * c.ffnWidth, threads: model.threadCount)
         // Outputs are reused between calls, as a pipeline streaming batches would.
         var fullResult = ForwardResult(), earlyResult = ForwardResult()
         cases.append(Case(
@@ -101,8 +105,8 @@ public enum ForwardBenchmark {
         let measured = try measureInTurns(cases, repeats: options.repeats)
         return Report(
             options: options, threads: model.threadCount, blas: BLAS.implementationName, loadAverages: loadAverages,
-            foreignCoresBefore: foreignBefore, sgemmMultiThreaded: measured[0], sgemmConcurrent: measured[1], full: measured[2],
-            earlyExit: measured[3])
+            foreignCoresBefore: foreignBefore, fmaPeak: measured[0], sgemmMultiThreaded: measured[1],
+            sgemmConcurrent: measured[2], full: measured[3], earlyExit: measured[4])
     }
 
     /// One timed configuration.
@@ -127,6 +131,29 @@ public enum ForwardBenchmark {
             }
         }
         return results
+    }
+
+    /// `threads` threads each running 12 independent chains of 8-lane fused multiply-adds (a ← a·b + c) for
+    /// `steps` steps.
+    static func fmaPeakCase(threads: Int, steps: Int = 4_000_000) -> Case {
+        Case(label: "FMA peak, \(threads) threads", tokens: 0, flops: Double(threads * steps * 12 * 8 * 2)) {
+            let sums = Mutex<Float>(0)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                typealias V = SIMD8<Float>
+                let b = V(repeating: 0.999_999), c = V(repeating: 1e-7)
+                var a0 = V(repeating: Float(t)), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
+                var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
+                for _ in 0..<steps {
+                    a0 = c.addingProduct(a0, b); a1 = c.addingProduct(a1, b); a2 = c.addingProduct(a2, b)
+                    a3 = c.addingProduct(a3, b); a4 = c.addingProduct(a4, b); a5 = c.addingProduct(a5, b)
+                    a6 = c.addingProduct(a6, b); a7 = c.addingProduct(a7, b); a8 = c.addingProduct(a8, b)
+                    a9 = c.addingProduct(a9, b); a10 = c.addingProduct(a10, b); a11 = c.addingProduct(a11, b)
+                }
+                let total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11))
+                sums.withLock { $0 += total.sum() }
+            }
+            precondition(sums.withLock { $0 }.isFinite)
+        }
     }
 
     /// Products `C = A·Bᵀ` with A m×k and B n×k (the MLP's gate and up projections of the whole batch), repeated

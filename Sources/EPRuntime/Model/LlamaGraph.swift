@@ -14,16 +14,16 @@ final class LlamaGraph: TransformerGraph {
 
     /// One block's weights, each matrix row-major with one row per output.
     struct Block {
-        var attentionNorm: FloatBuffer
-        var ffnNorm: FloatBuffer
+        let attentionNorm: FloatBuffer
+        let ffnNorm: FloatBuffer
         /// Rows: the query, key, then value projections (`queryWidth + 2·kvWidth` rows of `modelWidth`).
-        var qkv: WeightMatrix
+        let qkv: WeightMatrix
         /// `modelWidth` rows of `queryWidth`.
-        var output: WeightMatrix
+        let output: WeightMatrix
         /// Rows: the gate, then the up projection (`2·ffnWidth` rows of `modelWidth`).
-        var gateUp: WeightMatrix
+        let gateUp: WeightMatrix
         /// `modelWidth` rows of `ffnWidth`.
-        var down: WeightMatrix
+        let down: WeightMatrix
     }
 
     /// The file, kept open: single-row products read its quantized rows.
