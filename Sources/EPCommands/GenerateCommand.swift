@@ -52,7 +52,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let lm = try LanguageModel(path: try ModelLocator.resolve(model), threads: threads)
         let tokenizer = printIDs && prompt == nil ? nil : try makeTokenizer(gguf: lm.gguf)
-        var ids: [Int32]
+        let ids: [Int32]
         if let prompt, let tokenizer {
             ids = tokenizer.encode(chat ? try ChatTemplate(gguf: lm.gguf).render(user: prompt) : prompt)
         } else {
@@ -63,7 +63,10 @@ struct GenerateCommand: ParsableCommand {
         options.stopTokens = Set([tokenizer?.eosID ?? lm.eosTokenID].compactMap { $0 })
         var generated: [Int32] = []
         var printed = ""
+        let start = Date()
+        var firstToken = start
         _ = try lm.generate(prompt: ids, options: options) { token in
+            if generated.isEmpty { firstToken = Date() }
             generated.append(token)
             if let tokenizer, !printIDs {
                 // Decode everything so far and print what is new, so characters split across tokens come out whole.
@@ -77,5 +80,10 @@ struct GenerateCommand: ParsableCommand {
             return true
         }
         print()
+        let steps = Date().timeIntervalSince(firstToken)
+        let timing = String(
+            format: "prompt: %d tokens and the first new token in %.0f ms; then %d tokens in %.2f s (%.1f tokens/s)\n",
+            ids.count, 1000 * firstToken.timeIntervalSince(start), generated.count - 1, steps, Double(generated.count - 1) / steps)
+        FileHandle.standardError.write(Data(timing.utf8))
     }
 }
