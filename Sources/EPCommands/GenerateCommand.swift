@@ -61,29 +61,27 @@ struct GenerateCommand: ParsableCommand {
         var options = GenerationOptions(maxTokens: maxTokens)
         options.sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
         options.stopTokens = Set([tokenizer?.eosID ?? lm.eosTokenID].compactMap { $0 })
-        var generated: [Int32] = []
-        var printed = ""
+        var decoder = printIDs ? nil : tokenizer.map { StreamingDecoder($0) }
+        var count = 0
         let start = Date()
         var firstToken = start
         _ = try lm.generate(prompt: ids, options: options) { token in
-            if generated.isEmpty { firstToken = Date() }
-            generated.append(token)
-            if let tokenizer, !printIDs {
-                // Decode everything so far and print what is new, so characters split across tokens come out whole.
-                let text = tokenizer.decode(generated)
-                if text.hasPrefix(printed) { print(text.dropFirst(printed.count), terminator: "") }
-                printed = text
+            if count == 0 { firstToken = Date() }
+            count += 1
+            if decoder != nil {
+                print(decoder!.append(token), terminator: "")
             } else {
                 print(token, terminator: " ")
             }
             fflush(nil)
             return true
         }
+        if decoder != nil { print(decoder!.finish(), terminator: "") }
         print()
         let steps = Date().timeIntervalSince(firstToken)
         let timing = String(
             format: "prompt: %d tokens and the first new token in %.0f ms; then %d tokens in %.2f s (%.1f tokens/s)\n",
-            ids.count, 1000 * firstToken.timeIntervalSince(start), generated.count - 1, steps, Double(generated.count - 1) / steps)
+            ids.count, 1000 * firstToken.timeIntervalSince(start), count - 1, steps, Double(count - 1) / steps)
         FileHandle.standardError.write(Data(timing.utf8))
     }
 }
