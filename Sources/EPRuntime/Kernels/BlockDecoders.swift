@@ -134,29 +134,22 @@ enum BlockDecoders {
     /// Q4_K, 144 bytes: f16 d, f16 dmin, 12 bytes of scales/mins, 128 nibble bytes. Sub-block j (32 weights)
     /// takes the low (even j) or high (odd j) nibbles of bytes 32·(j/2)…; w = (d·sc)·q − dmin·m.
     static func q4_K(_ src: UnsafeRawPointer, blocks: Int, _ dst: UnsafeMutablePointer<Float>) {
-        for b in 0..<blocks {
-            let p = src + 144 * b, out = dst + 256 * b
-            let d = half(p, 0), dmin = half(p, 2)
-            let (sc, mn) = scalesAndMins(p + 4)
-            for c in 0..<4 {
-                for half in 0..<2 {
-                    let j = 2 * c + half
-                    let scale = Floats(repeating: d * Float(sc[j])), offset = Floats(repeating: dmin * Float(mn[j]))
-                    for k in 0..<2 {
-                        let q = bytes(p, 16 + 32 * c + 16 * k)
-                        let nibbles = half == 0 ? q & 0x0F : q &>> 4
-                        store(scale * floats(nibbles) - offset, out + 32 * j + 16 * k)
-                    }
-                }
-            }
-        }
+        kQuant(src, blocks: blocks, dst, blockBytes: 144, nibbles: 16, fifthBits: nil)
     }
 
     /// Q5_K, 176 bytes: f16 d, f16 dmin, 12 bytes of scales/mins, 32 bytes of fifth bits (bit j of byte l belongs
     /// to weight l of sub-block j), 128 nibble bytes laid out as in Q4_K. w = (d·sc)·q − dmin·m.
     static func q5_K(_ src: UnsafeRawPointer, blocks: Int, _ dst: UnsafeMutablePointer<Float>) {
+        kQuant(src, blocks: blocks, dst, blockBytes: 176, nibbles: 48, fifthBits: 16)
+    }
+
+    /// Q4_K and Q5_K: nibbles at byte `nibbles` of each block, and for Q5_K fifth bits at byte `fifthBits`.
+    @inline(__always)
+    private static func kQuant(
+        _ src: UnsafeRawPointer, blocks: Int, _ dst: UnsafeMutablePointer<Float>, blockBytes: Int, nibbles: Int, fifthBits: Int?
+    ) {
         for b in 0..<blocks {
-            let p = src + 176 * b, out = dst + 256 * b
+            let p = src + blockBytes * b, out = dst + 256 * b
             let d = half(p, 0), dmin = half(p, 2)
             let (sc, mn) = scalesAndMins(p + 4)
             for c in 0..<4 {
@@ -164,10 +157,10 @@ enum BlockDecoders {
                     let j = 2 * c + half
                     let scale = Floats(repeating: d * Float(sc[j])), offset = Floats(repeating: dmin * Float(mn[j]))
                     for k in 0..<2 {
-                        let q = bytes(p, 48 + 32 * c + 16 * k)
-                        let high = fifthBits(bytes(p, 16 + 16 * k), bit: UInt8(j))
-                        let nibbles = half == 0 ? q & 0x0F : q &>> 4
-                        store(scale * floats(nibbles | high) - offset, out + 32 * j + 16 * k)
+                        let q = bytes(p, nibbles + 32 * c + 16 * k)
+                        var values = half == 0 ? q & 0x0F : q &>> 4
+                        if let fifthBits { values |= Self.fifthBits(bytes(p, fifthBits + 16 * k), bit: UInt8(j)) }
+                        store(scale * floats(values) - offset, out + 32 * j + 16 * k)
                     }
                 }
             }
