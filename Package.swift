@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
         .testTarget(name: "EPPipelineTests", dependencies: ["EPPipeline"]),
-        .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime"], resources: [.copy("Goldens")]),
+        .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime", "EPFormats", "EPTensors"], resources: [.copy("Goldens")]),
         .testTarget(name: "EPEvalsTests", dependencies: ["EPEvals", "EPTensors"], resources: [.copy("Goldens")]),
         .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),
         .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),

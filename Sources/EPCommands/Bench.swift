@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure this machine's speed on EP workloads.",
-        subcommands: [BenchCluster.self, BenchTokenize.self])
+        subcommands: [BenchCluster.self, BenchForward.self, BenchTokenize.self])
 }
 
 /// `ep bench cluster`: SGEMM limit, clustering throughput and calibration time, with the machine's load.

@@ -24,6 +24,9 @@ public struct EPCommand: ParsableCommand {
         Export.self,
         Bench.self,
         Tokenize.self,
+        Model.self,
+        Activations.self,
+        Generate.self,
     ]
 
     public init() {}

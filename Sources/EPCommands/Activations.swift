@@ -1,0 +1,63 @@
+import ArgumentParser
+import EPFormats
+import EPRuntime
+import Foundation
+
+/// `ep activations`: one hook point's activations for every token, as a float32 `.npy` (one row per token).
+struct Activations: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "activations",
+        abstract: "Write a hook point's activations (float32, one row per token, all positions) to a .npy file.",
+        discussion: """
+            Hook names follow TransformerLens: hook_embed, blocks.L.hook_resid_pre, blocks.L.hook_attn_out, \
+            blocks.L.hook_resid_mid, blocks.L.hook_mlp_out, blocks.L.hook_resid_post, ln_final.hook_normalized. \
+            A (B, T) array of token ids runs as B windows; the rows of window b follow those of window b−1.
+            """)
+
+    @Argument(help: "A GGUF file or a short name (smollm2).")
+    var model: String
+
+    @Option(help: "Hook point, e.g. blocks.15.hook_resid_post.")
+    var hook: String
+
+    @Option(help: "Token ids: an int32/int64 .npy of shape (T,) or (B, T).")
+    var tokensFile: String?
+
+    @Option(help: "Text to tokenize.")
+    var text: String?
+
+    @Option(help: "A UTF-8 file whose text is tokenized.")
+    var textFile: String?
+
+    @Option(name: .shortAndLong, help: "Output .npy file.")
+    var output: String
+
+    @Option(help: "Also write the token ids (int32 .npy).")
+    var tokensOut: String?
+
+    @Option(help: "Threads (default: all active processors).")
+    var threads: Int?
+
+    func validate() throws {
+        guard [tokensFile, text, textFile].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --tokens-file, --text and --text-file")
+        }
+    }
+
+    func run() throws {
+        let lm = try LanguageModel(path: try ModelLocator.resolve(model), threads: threads)
+        let point = try lm.hookPoint(named: hook)
+        let sequences: [[Int32]], shape: [Int]
+        if let tokensFile {
+            (sequences, shape) = try TokenIDs.read(path: tokensFile)
+        } else {
+            let input = try text ?? String(contentsOfFile: textFile!, encoding: .utf8)
+            let ids = try makeTokenizer(gguf: lm.gguf).encode(input)
+            (sequences, shape) = ([ids], [ids.count])
+        }
+        let values = try lm.activations(sequences, at: point)
+        try NPY.write(values.storage, shape: [values.rows, values.columns], to: output)
+        if let tokensOut { try TokenIDs.write(sequences, shape: shape, to: tokensOut) }
+        print("\(output): \(point.name), \(values.rows) × \(values.columns) float32 (\(sequences.count) sequence\(sequences.count == 1 ? "" : "s"))")
+    }
+}

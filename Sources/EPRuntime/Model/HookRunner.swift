@@ -1,0 +1,48 @@
+import EPTensors
+
+/// Applies a forward plan's hooks to one group's rows: edits in order, then the capture copy, and tells the graph
+/// whether to go on (false once the plan's last needed point is done: early exit).
+struct HookRunner {
+    let group: ForwardGroup
+    let plan: ForwardPlan
+
+    /// Edits and captures at `point` on the group's `width`-wide rows at `x`; false when the forward stops here.
+    func reach(_ point: HookPoint, _ x: UnsafeMutablePointer<Float>, width: Int) -> Bool {
+        let rows = group.rows
+        if let edits = plan.edits[point] {
+            let view = activationRows(x, width: width)
+            for edit in edits { edit.apply(to: view) }
+        }
+        if let output = plan.captures[point] {
+            (output + group.firstOutputRow * width).update(from: x, count: rows * width)
+        }
+        return point.order < plan.stopOrder
+    }
+
+    /// `x += input · weightᵀ` (the output projection of attention or of the MLP: `weight` has `modelWidth` rows
+    /// of `width`), with the hooks of `point` on the product. Without hooks there, the product accumulates into
+    /// `x` directly; with hooks it goes through `scratch`.
+    func project(
+        _ input: UnsafePointer<Float>, width: Int, through weight: WeightMatrix, at point: HookPoint,
+        into x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, rows: Int, modelWidth: Int
+    ) -> Bool {
+        let hooked = plan.edits[point] != nil || plan.captures[point] != nil || point.order >= plan.stopOrder
+        if !hooked {
+            Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, accumulate: true, y: x, outputStride: modelWidth)
+            return true
+        }
+        Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, y: scratch, outputStride: modelWidth)
+        guard reach(point, scratch, width: modelWidth) else { return false }
+        Kernels.add(scratch, into: x, count: rows * modelWidth)
+        return true
+    }
+
+    private func activationRows(_ x: UnsafeMutablePointer<Float>, width: Int) -> ActivationRows {
+        var sequences: [Int] = [], positions: [Int] = []
+        for slice in group.slices {
+            sequences += Array(repeating: slice.index, count: slice.tokens.count)
+            positions += Array(slice.past..<(slice.past + slice.tokens.count))
+        }
+        return ActivationRows(values: x, count: group.rows, width: width, sequences: sequences, positions: positions)
+    }
+}

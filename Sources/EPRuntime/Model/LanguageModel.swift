@@ -1,0 +1,211 @@
+import EPFormats
+import EPTensors
+import Foundation
+
+/// The forward pass of one architecture over groups of stacked sequences (see ``LlamaGraph``).
+protocol TransformerGraph: AnyObject, Sendable {
+    var config: TransformerConfig { get }
+    /// Runs the plan on one group's rows, writing the plan's outputs; safe to call for different groups at once.
+    func run(_ group: ForwardGroup, plan: ForwardPlan)
+}
+
+/// Token ids or sequence lengths the model cannot take.
+public struct ModelInputError: Error, CustomStringConvertible, Sendable {
+    /// What was wrong with the input.
+    public let message: String
+    public var description: String { message }
+}
+
+/// A language model loaded from a GGUF file, weights decoded to fp32, ready to run batches of token windows with
+/// hooks, and to generate.
+///
+/// Each ``forward(_:hooks:logits:)`` call stacks its sequences into matrices with one row per token. With two or
+/// more sequences and `threadCount` ≥ 2, the sequences are split into `threadCount` groups run in parallel, each
+/// with single-threaded BLAS (no synchronisation inside the pass); a single sequence uses multi-threaded BLAS.
+/// The model sets OpenBLAS's thread count for its own calls and restores it afterwards; forward calls from several
+/// threads run one after the other, and other BLAS work in the process should not run at the same time.
+public final class LanguageModel: @unchecked Sendable {
+    /// The file the model was loaded from.
+    public let gguf: GGUFFile
+    /// Threads used per forward call.
+    public let threadCount: Int
+    let graph: TransformerGraph
+
+    /// The model's hyperparameters.
+    public var config: TransformerConfig { graph.config }
+
+    /// Loads the model at `path` (a GGUF file); `threads` defaults to the number of active processors.
+    public convenience init(path: String, threads: Int? = nil) throws {
+        try self.init(gguf: GGUFFile(path: path), threads: threads)
+    }
+
+    /// Loads the model of an opened GGUF file. Unknown architectures, missing or misshapen tensors and tensor
+    /// types the runtime cannot decode are errors that say so.
+    public init(gguf: GGUFFile, threads: Int? = nil) throws {
+        self.gguf = gguf
+        threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        switch try ModelArchitecture(gguf: gguf) {
+        case .llama: graph = try LlamaGraph(gguf: gguf)
+        }
+    }
+
+    /// The end-of-sequence token id of the metadata (`tokenizer.ggml.eos_token_id`), if any.
+    public var eosTokenID: Int32? {
+        gguf.metadata["tokenizer.ggml.eos_token_id"]?.integer.flatMap { Int32(exactly: $0) }
+    }
+
+    /// Every hook point of the model, in forward order.
+    public var hookPoints: [HookPoint] { HookPoint.all(layerCount: config.layerCount) }
+
+    /// The hook point named `name` (TransformerLens style), or a ``HookError`` listing the valid names.
+    public func hookPoint(named name: String) throws -> HookPoint {
+        try HookPoint(name: name, layerCount: config.layerCount)
+    }
+
+    /// Width of the activation at `point`.
+    public func width(of point: HookPoint) -> Int { config.modelWidth }
+
+    /// Runs `batch` (sequences of token ids, each starting at position 0, of any lengths up to the context
+    /// length) with `hooks`, returning the captured activations (all positions) and the requested logits.
+    ///
+    /// Blocks after the last captured point are skipped when no logits are requested (early exit).
+    public func forward(_ batch: [[Int32]], hooks: Hooks = Hooks(), logits: LogitsRequest = .none) throws -> ForwardResult {
+        var result = ForwardResult()
+        try forward(batch, hooks: hooks, logits: logits, into: &result)
+        return result
+    }
+
+    /// Like ``forward(_:hooks:logits:)``, but writes into `result`, reusing the storage of its matrices where the
+    /// shapes match (for streams of equally shaped batches: no fresh memory for large outputs such as logits at
+    /// every position). Storage that other copies still share is copied first, as any array would be.
+    public func forward(_ batch: [[Int32]], hooks: Hooks = Hooks(), logits: LogitsRequest = .none, into result: inout ForwardResult) throws {
+        var slices: [SequenceSlice] = []
+        for (i, tokens) in batch.enumerated() {
+            try validate(tokens, past: 0, label: "sequence \(i)")
+            slices.append(SequenceSlice(index: i, tokens: tokens, firstRow: 0, past: 0, cache: nil))
+        }
+        try execute(slices, hooks: hooks, logits: logits, into: &result)
+    }
+
+    /// The activations at `point` for every token of `batch`, rows stacked in batch order (early exit after
+    /// `point`).
+    public func activations(_ batch: [[Int32]], at point: HookPoint) throws -> Matrix {
+        try forward(batch, hooks: Hooks(captures: [point])).activations[point]!
+    }
+
+    func validate(_ tokens: [Int32], past: Int, label: String) throws {
+        guard !tokens.isEmpty else { throw ModelInputError(message: "\(label) is empty") }
+        guard past + tokens.count <= config.contextLength else {
+            throw ModelInputError(message: "\(label): \(past + tokens.count) positions exceed the context length \(config.contextLength)")
+        }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocabularySize }) {
+            throw ModelInputError(message: "\(label): token id \(bad) is outside the vocabulary 0..<\(config.vocabularySize)")
+        }
+    }
+
+    /// Runs `slices` (their `firstRow` is set here) with the hooks, on one or several threads, into `result`
+    /// (whose matrices' storage is reused where the sizes match).
+    func execute(_ slices: [SequenceSlice], hooks: Hooks, logits: LogitsRequest, fullDepth: Bool = false, into result: inout ForwardResult) throws {
+        let c = config
+        var edits: [HookPoint: [PreparedEdit]] = [:]
+        for point in hooks.points {
+            guard HookPoint.all(layerCount: c.layerCount).contains(point) else {
+                throw HookError(message: "hook point \(point.name) does not exist in a model with \(c.layerCount) blocks")
+            }
+        }
+        for (point, list) in hooks.edits {
+            edits[point] = try list.map { try PreparedEdit($0, point: point, width: width(of: point)) }
+        }
+        let rowOffsets = slices.reduce(into: [0]) { $0.append($0.last! + $1.tokens.count) }
+        let rows = rowOffsets.last!
+        let stopOrder = logits != .none || fullDepth ? Int.max : hooks.captures.map(\.order).max() ?? -1
+        let captured = hooks.captures.sorted()
+        var sizes = captured.map { rows * width(of: $0) }
+        switch logits {
+        case .none: break
+        case .all: sizes.append(rows * c.vocabularySize)
+        case .last: sizes.append(slices.count * c.vocabularySize)
+        }
+        // Take the storage out of `result`, so that it is uniquely referenced when the caller kept no copy.
+        var arrays = captured.map { result.activations.removeValue(forKey: $0)?.storage ?? [] }
+        if logits != .none { arrays.append(result.logits?.storage ?? []) }
+        result = ForwardResult(rowOffsets: rowOffsets, activations: [:], logits: nil)
+        if slices.isEmpty {
+            arrays = sizes.map { _ in [] }
+        } else {
+            withOutputStorage(&arrays, sizes: sizes) { outputs in
+                var captures: [HookPoint: UnsafeMutablePointer<Float>] = [:]
+                for (point, output) in zip(captured, outputs) { captures[point] = output }
+                let plan = ForwardPlan(
+                    stopOrder: stopOrder, logits: logits, edits: edits, captures: captures,
+                    logitOutput: logits == .none ? nil : outputs.last)
+                run(groups(slices, rowOffsets: rowOffsets), plan: plan)
+            }
+        }
+        for (i, point) in captured.enumerated() {
+            result.activations[point] = Matrix(rows: rows, columns: width(of: point), storage: arrays[i])
+        }
+        if logits != .none {
+            result.logits = Matrix(rows: logits == .all ? rows : slices.count, columns: c.vocabularySize, storage: arrays.last!)
+        }
+    }
+
+    /// Splits the slices into at most `threadCount` contiguous groups of about equal row counts.
+    private func groups(_ slices: [SequenceSlice], rowOffsets: [Int]) -> [ForwardGroup] {
+        let count = min(threadCount, slices.count)
+        let total = rowOffsets.last!
+        var groups: [ForwardGroup] = []
+        var start = 0
+        for g in 0..<count {
+            var end = start + 1
+            if g == count - 1 {
+                end = slices.count
+            } else {
+                let target = total * (g + 1) / count
+                while end < slices.count - (count - 1 - g), rowOffsets[end + 1] <= target { end += 1 }
+            }
+            var members = Array(slices[start..<end])
+            for i in members.indices { members[i].firstRow = rowOffsets[start + i] - rowOffsets[start] }
+            groups.append(ForwardGroup(slices: members, firstOutputRow: rowOffsets[start]))
+            start = end
+        }
+        return groups
+    }
+
+    /// Serialises forward calls in the process: OpenBLAS's thread count is global, and its results depend on it
+    /// in the last bits, so calls must not change it under each other. (Each call already uses every core.)
+    private static let executionLock = NSLock()
+
+    private func run(_ groups: [ForwardGroup], plan: ForwardPlan) {
+        Self.executionLock.lock()
+        defer { Self.executionLock.unlock() }
+        let previous = BLAS.threadCount
+        defer { BLAS.threadCount = previous }
+        if groups.count == 1 {
+            // One token (a generation step) is matrix-vector products, bound by memory: a second BLAS thread
+            // only adds its wake-up cost.
+            BLAS.threadCount = groups[0].rows == 1 ? 1 : threadCount
+            graph.run(groups[0], plan: plan)
+        } else {
+            BLAS.threadCount = 1
+            let graph = graph
+            DispatchQueue.concurrentPerform(iterations: groups.count) { graph.run(groups[$0], plan: plan) }
+        }
+    }
+}
+
+/// Gives `body` pointers to the storage of `arrays`, first resized to `sizes` (an array of the right size is kept,
+/// any other replaced by uninitialised storage), for `body` to fill: it must write every element.
+private func withOutputStorage(_ arrays: inout [[Float]], sizes: [Int], _ body: ([UnsafeMutablePointer<Float>]) -> Void) {
+    for (i, size) in sizes.enumerated() where arrays[i].count != size {
+        arrays[i] = [Float](unsafeUninitializedCapacity: size) { _, count in count = size }
+    }
+    func nest(_ i: Int, _ pointers: [UnsafeMutablePointer<Float>]) {
+        guard i < arrays.count else { return body(pointers) }
+        var current = arrays[i]
+        arrays[i] = []
+        current.withUnsafeMutableBufferPointer { nest(i + 1, pointers + [$0.baseAddress!]) }
+        arrays[i] = current
+    }
+    nest(0, [])
+}
