@@ -200,3 +200,20 @@ func maxMagnitude(_ a: Matrix) -> Float { a.storage.map(abs).max() ?? 0 }
         #expect(maxDifference(one.logits!, two.logits!.rows(0..<1)) <= 1e-3)
     }
 }
+
+@Suite struct LogitLensTests {
+    /// The logit lens of the last block's output is the model's own logits, and it ignores a row's scale.
+    @Test func lensOfTheFinalResidualIsTheModelsLogits() throws {
+        let model = try SharedModel.smolLM2()
+        let last = HookPoint.residPost(layer: model.config.layerCount - 1)
+        let result = try model.forward([capitalPrompt], hooks: Hooks(captures: [last]), logits: .all)
+        let residual = result.activations[last]!
+        let lens = try model.logitLens(residual)
+        let logits = result.logits!
+        #expect(maxDifference(lens, logits) <= 1e-4 * maxMagnitude(logits))
+        var scaled = residual
+        for i in scaled.storage.indices { scaled.storage[i] *= 3 }
+        #expect(maxDifference(try model.logitLens(scaled), lens) <= 1e-4 * maxMagnitude(logits))
+        #expect(throws: ModelInputError.self) { try model.logitLens(Matrix(rows: 1, columns: 3)) }
+    }
+}

@@ -7,6 +7,9 @@ protocol TransformerGraph: AnyObject, Sendable {
     var config: TransformerConfig { get }
     /// Runs the plan on one group's rows, writing the plan's outputs; safe to call for different groups at once.
     func run(_ group: ForwardGroup, plan: ForwardPlan)
+    /// The logits of `rows` residual-stream rows (`modelWidth` wide) as the end of the model makes them: the final
+    /// normalisation with its weight, then the LM head, into `rows × vocabularySize` floats at `logits`.
+    func unembed(_ x: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
 }
 
 /// Token ids or sequence lengths the model cannot take.
@@ -91,6 +94,28 @@ public final class LanguageModel: @unchecked Sendable {
     /// `point`).
     public func activations(_ batch: [[Int32]], at point: HookPoint) throws -> Matrix {
         try forward(batch, hooks: Hooks(captures: [point])).activations[point]!
+    }
+
+    /// The logit lens: the logits the model's final normalisation and LM head give each row of `x`, a residual-stream
+    /// vector (`modelWidth` wide) such as a region's direction (TransformerLens `unembed(ln_final(x))`). The final
+    /// RMSNorm divides by the row's RMS, so any positive multiple of a row gives the same logits.
+    public func logitLens(_ x: Matrix) throws -> Matrix {
+        guard x.columns == config.modelWidth else {
+            throw ModelInputError(message: "logit lens: rows of width \(x.columns), expected the model width \(config.modelWidth)")
+        }
+        var logits = Matrix(rows: x.rows, columns: config.vocabularySize)
+        guard x.rows > 0 else { return logits }
+        Self.executionLock.lock()
+        defer { Self.executionLock.unlock() }
+        let previous = BLAS.threadCount
+        defer { BLAS.threadCount = previous }
+        BLAS.threadCount = threadCount
+        x.storage.withUnsafeBufferPointer { input in
+            logits.storage.withUnsafeMutableBufferPointer { output in
+                graph.unembed(input.baseAddress!, rows: x.rows, into: output.baseAddress!)
+            }
+        }
+        return logits
     }
 
     func validate(_ tokens: [Int32], past: Int, label: String) throws {

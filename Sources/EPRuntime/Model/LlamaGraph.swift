@@ -193,6 +193,15 @@ final class LlamaGraph: TransformerGraph {
     }
 }
 
+extension LlamaGraph {
+    func unembed(_ x: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
+        let d = config.modelWidth
+        let normed = FloatBuffer(count: rows * d)
+        VectorMath.rmsNorm(x, into: normed.pointer, rows: rows, width: d, stride: d, weight: finalNorm.pointer, epsilon: config.rmsEpsilon)
+        Projection.apply(rows: rows, x: normed.pointer, inputStride: d, weight: lmHead, y: logits, outputStride: config.vocabularySize)
+    }
+}
+
 /// Expanded cos/sin tables of RoPE for a range of positions: per position, `headDim` cosines (each pair's
 /// repeated twice) and sines as (−s, +s), with 1 and 0 beyond the rotated dimensions.
 struct RopeTables {
