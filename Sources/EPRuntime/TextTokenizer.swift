@@ -4,10 +4,18 @@ public protocol TextTokenizer: Sendable {
     /// The ids of `text`, with control tokens written literally in the text (`<|im_start|>`) parsed as single
     /// tokens, and nothing prepended or appended that the model's metadata does not ask for.
     func encode(_ text: String) -> [Int32]
+    /// The ids of `text`. With `parseSpecial` false, control tokens written in the text are tokenized as ordinary
+    /// text; with `addSpecial`, BOS (and EOS) are added when ``addsBOS`` (and the metadata) say so.
+    func encode(_ text: String, parseSpecial: Bool, addSpecial: Bool) -> [Int32]
+    /// The bytes token `id` stands for (a special token's text), or nil for an id outside the vocabulary; a token
+    /// may hold part of a UTF-8 character.
+    func tokenBytes(_ id: Int32) -> [UInt8]?
     /// The text of `ids` (control tokens rendered as their text); invalid UTF-8 is replaced, not an error.
     func decode(_ ids: [Int32]) -> String
     /// The beginning-of-sequence id, if the model has one.
     var bosID: Int32? { get }
+    /// Whether the model expects BOS first (`tokenizer.ggml.add_bos_token`, or the tokenizer family's default).
+    var addsBOS: Bool { get }
     /// The end-of-sequence id (generation stops there), if the model has one.
     var eosID: Int32? { get }
 }
