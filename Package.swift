@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(name: "ep", dependencies: ["EPCommands"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
-        .testTarget(name: "EPPipelineTests", dependencies: ["EPPipeline", "EPStore", "EPRuntime", "EPCore", "EPFormats", "EPTensors"]),
+        .testTarget(name: "EPPipelineTests", dependencies: ["EPPipeline", "EPStore", "EPRuntime", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(name: "EPRuntimeTests", dependencies: ["EPRuntime", "EPFormats", "EPTensors"], resources: [.copy("Goldens")]),
         .testTarget(name: "EPEvalsTests", dependencies: ["EPEvals", "EPTensors"], resources: [.copy("Goldens")]),
         .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),

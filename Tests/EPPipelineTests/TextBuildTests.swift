@@ -4,6 +4,7 @@ import EPRuntime
 import EPStore
 import EPTensors
 import Foundation
+import EPTestSupport
 import Testing
 @testable import EPPipeline
 
@@ -23,34 +24,6 @@ enum SmolLM2 {
         cached = loaded
         return loaded
     }
-}
-
-/// A small corpus of prose, code and lists: `documents` JSONL lines from a seeded generator.
-func writeSmallCorpus(to path: String, documents: Int = 12, seed: UInt64 = 3) {
-    var g = SeededGenerator(seed: seed)
-    let subjects = ["The river", "A small cat", "Our new compiler", "The committee", "My grandmother", "This function"]
-    let verbs = ["carefully examines", "quietly returns", "never forgets", "slowly builds", "often ignores", "suddenly prints"]
-    let objects = ["the old bridge", "a list of numbers", "every open question", "the red door", "its own reflection", "the morning news"]
-    var lines: [String] = []
-    for d in 0..<documents {
-        var text = ""
-        switch d % 3 {
-        case 0:
-            for _ in 0..<12 {
-                text += "\(subjects[g.uniform(below: 6)]) \(verbs[g.uniform(below: 6)]) \(objects[g.uniform(below: 6)]). "
-            }
-        case 1:
-            for i in 0..<8 {
-                text += "def f\(i)(x, y):\n    total = x * \(g.uniform(below: 100)) + y\n    return total\n\n"
-            }
-        default:
-            for i in 0..<15 { text += "- item \(i): \(objects[g.uniform(below: 6)]) costs \(g.uniform(below: 1000)) dollars\n" }
-        }
-        let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-        lines.append("{\"text\": \"\(escaped)\"}")
-    }
-    write(lines.joined(separator: "\n") + "\n", to: path)
 }
 
 /// Settings of a small, fast build of the test corpus.
@@ -109,7 +82,7 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
     @Test func interruptedAndResumedBuildEqualsAnUninterruptedOne() throws {
         let (model, path, tokenizer) = try SmolLM2.load()
         let dir = temporaryFolder()
-        writeSmallCorpus(to: dir + "/corpus.jsonl")
+        try SmallCorpus.write(to: dir + "/corpus.jsonl")
         let settings = try smallBuildSettings(corpus: dir + "/corpus.jsonl", percentiles: [2, 8])
         let cache = CalibrationCache(folder: dir + "/cache")
 
@@ -153,7 +126,7 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
     @Test func builtDictionaryRecordsItsProvenanceAndContexts() throws {
         let (model, path, tokenizer) = try SmolLM2.load()
         let dir = temporaryFolder()
-        writeSmallCorpus(to: dir + "/corpus.jsonl")
+        try SmallCorpus.write(to: dir + "/corpus.jsonl")
         var settings = try smallBuildSettings(corpus: dir + "/corpus.jsonl")
         settings.maxTokens = 700
         let summary = try TextDictionaryBuilder(
@@ -194,7 +167,7 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
         settings.percentiles = [0]
         #expect(throws: PipelineError.self) { try run(settings) }
 
-        writeSmallCorpus(to: dir + "/corpus.jsonl", documents: 6)
+        try SmallCorpus.write(to: dir + "/corpus.jsonl", documents: 6)
         settings = try smallBuildSettings(corpus: dir + "/corpus.jsonl")
         _ = try run(settings)
         var other = settings
