@@ -53,7 +53,7 @@ let package = Package(
                 "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "ep", dependencies: ["EPCommands"]),
+        .executableTarget(name: "ep", dependencies: ["EPCommands", "EPTensors"]),
         .testTarget(name: "EPTensorsTests", dependencies: ["EPTensors"]),
         .testTarget(name: "EPFormatsTests", dependencies: ["EPFormats"]),
         .testTarget(name: "EPPipelineTests", dependencies: ["EPPipeline", "EPStore", "EPRuntime", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
