@@ -100,7 +100,7 @@ extension Build {
         lines.append("stopped: \(s.stopReason) after \(grouped(s.tokens)) tokens, \(grouped(s.activations)) activations, \(grouped(s.windows)) windows, \(s.batches) batches\(s.resumedAtBatch.map { " (resumed at batch \($0))" } ?? "")")
         if s.tokensThisRun > 0 {
             let forward = s.extractionSeconds > 0 ? Double(s.tokensThisRun) / s.extractionSeconds : 0
-            lines.append("this run: \(grouped(s.tokensThisRun)) tokens in \(fixed(s.seconds, 1)) s = \(grouped(Int(rate))) tokens/s; model forward \(fixed(s.extractionSeconds, 1)) s (\(grouped(Int(forward))) tokens/s), calibration \(fixed(s.calibrationSeconds, 1)) s\(s.calibrationReused ? " (reused)" : ""), clustering \(fixed(s.clusteringSeconds, 1)) s, writing \(fixed(s.writingSeconds, 1)) s")
+            lines.append("this run: \(grouped(s.tokensThisRun)) tokens in \(fixed(s.seconds, 1)) s = \(grouped(Int(rate))) tokens/s; model forward \(fixed(s.extractionSeconds, 1)) s (\(grouped(Int(forward))) tokens/s), calibration \(fixed(s.calibrationSeconds, 1)) s\(s.calibrationReused ? " (reused)" : ""), clustering \(fixed(s.clusteringSeconds, 1)) s, writing \(fixed(s.writingSeconds, 1)) s; peak memory \(peakMemoryMegabytes()) MB")
         }
         let c = s.corpus
         var corpus = "corpus: \(grouped(c.documents)) documents, \(fixed(Double(c.bytes) / 1e6, 1)) MB from \(c.files) file\(c.files == 1 ? "" : "s")"
@@ -110,6 +110,18 @@ extension Build {
         lines += c.examples.map { "  \($0)" }
         return lines.joined(separator: "\n")
     }
+}
+
+/// The process's peak resident memory in MB.
+func peakMemoryMegabytes() -> Int {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss / 1024
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    return usage.ru_maxrss / (1024 * 1024)
+    #endif
 }
 
 /// A duration as `1h 02m`, `3m 05s` or `42s`.
