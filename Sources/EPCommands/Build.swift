@@ -152,6 +152,7 @@ struct Build: ParsableCommand {
             throw CommandError("give exactly one of --percentile P, --calibration CALIB.json, or --center C.npy with --threshold T")
         }
         let stream = try ActivationInput.open(activations, tensor: tensor)
+        try AtomicOutput.prepareParent(of: output)
         let progress = ProgressLine()
         let (calibrated, calibrationProvenance) = try obtainCalibration(stream, percentile: percentile, progress: progress)
         guard calibrated.center.count == stream.width else {

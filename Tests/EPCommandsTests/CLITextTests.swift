@@ -136,11 +136,11 @@ func startEP(_ arguments: [String], in folder: String, environment: [String: Str
         #expect(noModel.status != 0 && noModel.stderr.contains("--corpus needs --model"))
         #expect(!listing(f.folder).contains("x") && !listing(f.folder).contains("y"))
 
-        // Skipped bad lines are counted and reported.
-        let skipped = try build(["--corpus", "bad.jsonl", "--corpus", "corpus.jsonl"], output: "ok")
+        // Skipped bad lines are counted and reported; missing folders above the output are created.
+        let skipped = try build(["--corpus", "bad.jsonl", "--corpus", "corpus.jsonl"], output: "deep/ok")
         #expect(skipped.status == 0, "\(skipped.stderr)")
         #expect(skipped.stdout.contains("2 JSONL lines skipped") && skipped.stdout.contains("bad.jsonl:2: not valid JSON"))
-        #expect(try DictionaryStore.readManifest(f.folder + "/ok").build.text?.corpus.skippedLines == 2)
+        #expect(try DictionaryStore.readManifest(f.folder + "/deep/ok").build.text?.corpus.skippedLines == 2)
 
         // A dictionary built for another hook or model is refused where the model runs again.
         let otherModel = try build(["--corpus", "corpus.jsonl", "--hook", "blocks.6.hook_resid_post", "--max-tokens", "800"], output: "l6")

@@ -46,7 +46,7 @@ public struct BuildProgress: Sendable {
     public var calibrationTarget: Int
     /// Seconds of this run (a resumed build counts from the resume).
     public var seconds: Double
-    /// Tokens this run has read, for the rate.
+    /// Tokens this run has read from the corpus (and run through the model), for the rate.
     public var tokensThisRun: Int
     /// Per dictionary: its label, regions, last batch's new-region rate and whether it stopped (saturated).
     public var dictionaries: [(label: String, regions: Int, newRegionRate: Double?, saturated: Bool)]
@@ -160,6 +160,7 @@ public final class TextDictionaryBuilder {
     /// Runs the build (or, with `resume`, continues the one in the output folder) and writes the dictionaries.
     public func run(resume: Bool = false) throws -> TextBuildSummary {
         let clock = Date()
+        try AtomicOutput.prepareParent(of: output.root)
         let modelSHA = try ModelIdentity.sha256(of: modelPath)
         let extractor = try ActivationExtractor(model: model, hook: settings.hook, settings: settings.extraction)
         let reader = try CorpusReader(paths: settings.corpus, options: settings.corpusOptions)
@@ -175,14 +176,15 @@ public final class TextDictionaryBuilder {
         var times = (extraction: 0.0, calibration: 0.0, clustering: 0.0, writing: 0.0)
         var calibrationReused = true
         var resumedAt: Int?
-        var resumedTokens = 0
+        /// Stream tokens skipped to resume (not read by this run's model).
+        var skippedTokens = 0
         var stopped = false
 
         func progress(_ phase: BuildProgress.Phase, calibrationRows: Int = 0, calibrationTokens: Int = 0) {
             onProgress?(BuildProgress(
                 phase: phase, tokens: phase == .calibrating ? calibrationTokens : totals.tokens, maxTokens: settings.maxTokens, activations: totals.activations,
                 calibrationRows: calibrationRows, calibrationTarget: settings.calibrationTokens,
-                seconds: Date().timeIntervalSince(clock), tokensThisRun: totals.tokens - resumedTokens,
+                seconds: Date().timeIntervalSince(clock), tokensThisRun: stream.emittedTokens - skippedTokens,
                 dictionaries: targets.map { ($0.label, $0.dictionary.regionCount, $0.dictionary.newRegionRate, $0.saturated) }))
         }
         /// The next batch of windows from the stream, extracted; nil at the end of the corpus or on a stop.
@@ -202,11 +204,11 @@ public final class TextDictionaryBuilder {
         if resume, let restored = try restore(fingerprint: fingerprint) {
             (targets, totals, contexts) = (restored.targets, restored.totals, restored.contexts)
             resumedAt = totals.batches
-            resumedTokens = totals.tokens
             if let finished = restored.finished {
-                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, stream: stream)
+                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: stream.corpusStatistics)
             }
             try stream.skip(Int64(totals.windows))
+            skippedTokens = stream.emittedTokens
         } else {
             let calibrationStarted = Date()
             let calibrations: [(Calibration, CalibrationProvenance)]
@@ -334,19 +336,21 @@ public final class TextDictionaryBuilder {
         let status: TextProvenance.Status = stopReason == "interrupted" ? .interrupted : .complete
         try write(targets, contexts: contexts, totals: totals, fingerprint: fingerprint, status: status, stopReason: stopReason, stream: stream)
         times.writing += Date().timeIntervalSince(started)
-        return summary(targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times, stream: stream)
+        return summary(
+            targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times,
+            tokensThisRun: stream.emittedTokens - skippedTokens, corpus: stream.corpusStatistics)
     }
 
     private func summary(
         _ targets: [Target], stopReason: String, totals: Totals, resumedAt: Int?, reused: Bool, clock: Date,
-        times: (extraction: Double, calibration: Double, clustering: Double, writing: Double), stream: WindowStream
+        times: (extraction: Double, calibration: Double, clustering: Double, writing: Double), tokensThisRun: Int, corpus: CorpusStatistics
     ) -> TextBuildSummary {
         TextBuildSummary(
             dictionaries: targets.map { ($0.label, $0.path, $0.dictionary.regionCount, $0.dictionary.threshold, $0.saturated) },
             stopReason: stopReason, tokens: totals.tokens, windows: totals.windows, activations: totals.activations,
             batches: totals.batches, resumedAtBatch: resumedAt, calibrationReused: reused, seconds: Date().timeIntervalSince(clock),
             extractionSeconds: times.extraction, calibrationSeconds: times.calibration, clusteringSeconds: times.clustering,
-            writingSeconds: times.writing, tokensThisRun: stream.emittedTokens, corpus: stream.corpusStatistics)
+            writingSeconds: times.writing, tokensThisRun: tokensThisRun, corpus: corpus)
     }
 
     /// The windows of `contexts` that some target's closest or farthest members point into.
