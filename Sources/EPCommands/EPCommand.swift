@@ -21,6 +21,8 @@ public struct EPCommand: ParsableCommand {
         Build.self,
         Info.self,
         Inspect.self,
+        Steer.self,
+        Ablate.self,
         Assign.self,
         Export.self,
         Bench.self,
