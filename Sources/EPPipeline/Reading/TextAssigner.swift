@@ -110,6 +110,16 @@ public final class TextAssigner {
     public func assign(_ text: String) throws -> [TokenAssignment] {
         let windows = windows(tokenizer.encode(text, parseSpecial: true, addSpecial: false))
         guard !windows.isEmpty, let batch = try extractor.extract(windows) else { return [] }
+        return try assign(batch, windows: windows)
+    }
+
+    /// The activations of `text` as the dictionary's extraction takes them, with their windows and positions.
+    public func activations(_ text: String) throws -> ActivationBatch? {
+        let windows = windows(tokenizer.encode(text, parseSpecial: true, addSpecial: false))
+        return windows.isEmpty ? nil : try extractor.extract(windows)
+    }
+
+    private func assign(_ batch: ActivationBatch, windows: [ContextWindow]) throws -> [TokenAssignment] {
         let result = try loaded.dictionary.assign(batch.activations)
         var byReference: [RowReference: Int] = [:]
         for (i, r) in batch.references.enumerated() { byReference[r] = i }
