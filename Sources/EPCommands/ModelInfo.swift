@@ -8,7 +8,7 @@ struct ModelInfo: ParsableCommand {
         commandName: "info",
         abstract: "Show a model's architecture, sizes, tensor types and tokenizer.")
 
-    @Argument(help: "A GGUF file or a short name (smollm2).")
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
     var model: String
 
     func run() throws {

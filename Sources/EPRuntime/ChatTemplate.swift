@@ -1,4 +1,5 @@
 import EPFormats
+import Foundation
 
 /// Renders a one-turn chat prompt the way a model's `tokenizer.chat_template` does, for the template families
 /// the runtime knows (ChatML: `<|im_start|>role\n…<|im_end|>\n`). Jinja itself is not evaluated: the default
@@ -12,6 +13,23 @@ public struct ChatTemplate: Sendable, Equatable {
         guard let template = gguf.metadata["tokenizer.chat_template"]?.string else {
             throw ModelInputError(message: "the model has no chat template (tokenizer.chat_template)")
         }
+        try self.init(template: template)
+    }
+
+    /// The template of a loaded model: its GGUF metadata's, or the `chat_template` of its folder's
+    /// `tokenizer_config.json`.
+    public init(model: LanguageModel) throws {
+        if let gguf = model.gguf { try self.init(gguf: gguf); return }
+        let path = model.path + "/tokenizer_config.json"
+        guard FileManager.default.fileExists(atPath: path),
+              let template = try JSONFields(try JSONValue.read(path: path), path: path).optionalString("chat_template") else {
+            throw ModelInputError(message: "the model has no chat template (chat_template in tokenizer_config.json)")
+        }
+        try self.init(template: template)
+    }
+
+    /// The template whose Jinja text is `template`, or an error when it is not ChatML.
+    public init(template: String) throws {
         guard template.contains("<|im_start|>") else {
             throw ModelInputError(message: "unsupported chat template (only ChatML, with <|im_start|> turns, is supported)")
         }

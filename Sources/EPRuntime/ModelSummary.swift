@@ -42,9 +42,7 @@ public struct ModelSummary: Sendable {
         architecture = gguf.metadata["general.architecture"]?.string ?? "unknown"
         name = gguf.metadata["general.name"]?.string
         do {
-            switch try ModelArchitecture(gguf: gguf) {
-            case .llama: config = try TransformerConfig(llama: gguf)
-            }
+            config = try TransformerConfig(gguf: gguf)
         } catch {
             configProblem = "\(error)"
         }
