@@ -193,7 +193,9 @@ public struct CenterEstimator: Sendable {
 }
 
 /// Pass 2 of calibration: θ = the unweighted mean over batches (of at least 2 rows) of the within-batch p-th
-/// percentile of pairwise cosine distances between centered unit rows (spec §3.1).
+/// percentile of pairwise cosine distances between centered unit rows (spec §3.1). Several percentiles can be
+/// read from the same distances (one GEMM per batch for all of them): each gives the θ a calibration at that
+/// percentile alone would give.
 ///
 /// Each batch's `n(n−1)/2` distances are materialised as `Float` (537 MB at n = 16,384, plus a 1024-row strip of
 /// similarities, 67 MB) from similarities computed by BLAS in row strips; the percentile's one or two order statistics are then found
@@ -203,8 +205,10 @@ public struct ThresholdEstimator {
     public let center: [Float]
     /// The settings it was created with.
     public let settings: CalibrationSettings
-    /// Each qualifying batch's percentile, in order.
-    public private(set) var batchThresholds: [Double] = []
+    /// The percentiles read from every batch: `settings.percentile` first, then any others asked for.
+    public let percentiles: [Double]
+    /// For each of ``percentiles``, each qualifying batch's percentile, in order.
+    public private(set) var batchThresholds: [[Double]]
     /// Rows of every batch added so far.
     public private(set) var batchRowCounts: [Int] = []
     private var largestBatch = 0
@@ -215,13 +219,17 @@ public struct ThresholdEstimator {
     /// Rows per strip of the similarity computation.
     static let stripRows = 1024
 
-    /// An estimator measuring from `center`. Checks the settings and the center.
-    public init(center: [Float], settings: CalibrationSettings) throws {
+    /// An estimator measuring from `center`, reading `settings.percentile` and each of `additionalPercentiles`.
+    /// Checks the settings, the percentiles and the center.
+    public init(center: [Float], settings: CalibrationSettings, additionalPercentiles: [Double] = []) throws {
         try settings.validate()
+        for p in additionalPercentiles where !(p > 0 && p < 100) { throw EPError.percentileOutOfRange(p) }
         guard !center.isEmpty else { throw EPError.invalidCenter("it is empty") }
         if let bad = center.firstIndex(where: { !$0.isFinite }) { throw EPError.invalidCenter("element \(bad) is \(center[bad])") }
         self.center = center
         self.settings = settings
+        percentiles = [settings.percentile] + additionalPercentiles
+        batchThresholds = percentiles.map { _ in [] }
     }
 
     /// Adds one batch (the same batches, in the same order, as pass 1).
@@ -254,27 +262,38 @@ public struct ThresholdEstimator {
                 }
             }
         }
-        let q = distances.withUnsafeMutableBufferPointer {
-            Percentile.of($0.baseAddress!, count: pairs, percentile: settings.percentile, method: settings.method)
+        // Selection reorders the buffer, which leaves its multiset, and so every later percentile, unchanged.
+        for (i, p) in percentiles.enumerated() {
+            let q = distances.withUnsafeMutableBufferPointer {
+                Percentile.of($0.baseAddress!, count: pairs, percentile: p, method: settings.method)
+            }
+            batchThresholds[i].append(q)
         }
-        batchThresholds.append(q)
     }
 
-    /// θ and the calibration record. `batchRowCounts` are pass 1's batches, which pass 2 must have repeated.
+    /// θ and the calibration record at `settings.percentile`. `batchRowCounts` are pass 1's batches, which pass 2
+    /// must have repeated.
     public func finish(batchRowCounts expected: [Int]) throws -> Calibration {
+        try finishAll(batchRowCounts: expected)[0]
+    }
+
+    /// The calibrations at every one of ``percentiles``, in that order (same center, same batches).
+    public func finishAll(batchRowCounts expected: [Int]) throws -> [Calibration] {
         guard !batchRowCounts.isEmpty else { throw EPError.noActivations }
         guard expected == batchRowCounts else {
             throw EPError.invalidSetting(
                 name: "calibration batches", value: "\(batchRowCounts.count) batches in pass 2",
                 expected: "the \(expected.count) batches of pass 1 with the same row counts")
         }
-        guard !batchThresholds.isEmpty else { throw EPError.calibrationBatchesTooSmall(largest: largestBatch) }
-        let theta = batchThresholds.reduce(0, +) / Double(batchThresholds.count)
-        guard theta.isFinite, theta > 0 else { throw EPError.invalidThreshold(theta) }
-        return Calibration(
-            center: center, threshold: theta, percentile: settings.percentile, method: settings.method,
-            activationCount: batchRowCounts.reduce(0, +), batchCount: batchRowCounts.count, batchSize: settings.batchSize,
-            batchThresholds: batchThresholds)
+        guard !batchThresholds[0].isEmpty else { throw EPError.calibrationBatchesTooSmall(largest: largestBatch) }
+        return try zip(percentiles, batchThresholds).map { p, thresholds in
+            let theta = thresholds.reduce(0, +) / Double(thresholds.count)
+            guard theta.isFinite, theta > 0 else { throw EPError.invalidThreshold(theta) }
+            return Calibration(
+                center: center, threshold: theta, percentile: p, method: settings.method,
+                activationCount: batchRowCounts.reduce(0, +), batchCount: batchRowCounts.count, batchSize: settings.batchSize,
+                batchThresholds: thresholds)
+        }
     }
 }
 

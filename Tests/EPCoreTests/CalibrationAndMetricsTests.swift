@@ -53,6 +53,25 @@ import Testing
         #expect(abs(c.centerNorm - norm) < 1e-5 * norm)
     }
 
+    /// Several percentiles read from one pass give exactly what separate calibrations give.
+    @Test func severalPercentilesFromOnePass() throws {
+        let x = clusteredData(rows: 300, clusters: 6, width: 20)
+        let batches = stride(from: 0, to: 300, by: 100).map { x.rows($0..<($0 + 100)) }
+        let settings = CalibrationSettings(percentile: 2, calibrationTokens: 300, batchSize: 100)
+        var center = CenterEstimator(width: 20, settings: settings)
+        for b in batches { try center.add(b) }
+        var estimator = try ThresholdEstimator(center: try center.center(), settings: settings, additionalPercentiles: [1, 8, 50])
+        for b in batches { try estimator.add(b) }
+        let all = try estimator.finishAll(batchRowCounts: center.batchRowCounts)
+        #expect(all.map(\.percentile) == [2, 1, 8, 50])
+        for c in all {
+            var alone = settings
+            alone.percentile = c.percentile!
+            #expect(try Calibration.calibrate(batches: batches, settings: alone) == c)
+        }
+        #expect(throws: EPError.self) { try ThresholdEstimator(center: try center.center(), settings: settings, additionalPercentiles: [100]) }
+    }
+
     @Test func nearestRankAndSmallBatches() throws {
         let x = clusteredData(rows: 201, clusters: 5, width: 16)
         // The last batch has one row: it is used for the center but has no pairs, so it is skipped for θ.

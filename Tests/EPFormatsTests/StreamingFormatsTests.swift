@@ -106,3 +106,30 @@ import Testing
         #expect(try stream.next(into: &batch, maxRows: 100) && batch.rows == 11)
     }
 }
+
+@Suite struct SHA256Tests {
+    /// FIPS 180-4 examples, a message spanning several blocks fed in uneven pieces, and a file.
+    @Test func knownDigests() throws {
+        func digest(_ text: String) -> String {
+            var h = SHA256()
+            h.update(Array(text.utf8))
+            return h.hexDigest
+        }
+        #expect(digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+        var pieces = SHA256()
+        var offset = 0
+        for size in [1, 63, 64, 65, 1000, 998_807] {
+            pieces.update(Array(million[offset..<offset + size]))
+            offset += size
+        }
+        #expect(offset == million.count)
+        #expect(pieces.hexDigest == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        let path = NSTemporaryDirectory() + "sha-\(UUID().uuidString)"
+        try AtomicOutput.write(million, to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try SHA256.hexDigest(ofFile: path) == pieces.hexDigest)
+    }
+}

@@ -5,8 +5,11 @@ import Testing
 struct ByteTableTokenizer: TextTokenizer {
     let table: [[UInt8]]
     func encode(_ text: String) -> [Int32] { [] }
+    func encode(_ text: String, parseSpecial: Bool, addSpecial: Bool) -> [Int32] { [] }
+    func tokenBytes(_ id: Int32) -> [UInt8]? { table.indices.contains(Int(id)) ? table[Int(id)] : nil }
     func decode(_ ids: [Int32]) -> String { String(decoding: ids.flatMap { table[Int($0)] }, as: UTF8.self) }
     var bosID: Int32? { nil }
+    var addsBOS: Bool { false }
     var eosID: Int32? { nil }
 }
 
