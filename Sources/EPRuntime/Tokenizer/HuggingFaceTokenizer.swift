@@ -27,7 +27,7 @@ public enum HuggingFaceTokenizer {
 
         // Vocabulary, then added tokens at their ids.
         var tokens: [String] = []
-        var scores: [Float] = []
+        var scores: [Double] = []
         switch kind {
         case "BPE":
             let vocab = try model.object("vocab")
@@ -43,7 +43,7 @@ public enum HuggingFaceTokenizer {
                     throw fail("Unigram vocabulary entry \(i) is not [piece, score]")
                 }
                 tokens.append(piece)
-                scores.append(Float(score))
+                scores.append(score)
             }
         default:
             throw fail("model type '\(kind)' is not supported")

@@ -58,10 +58,11 @@ public final class SentencePieceTokenizer: Sendable {
     /// The `<0xXX>` token of each byte, or -1.
     private let byteTokens: [Int32]
     private let merges: MergeTable
-    /// Unigram scores by id, the longest piece in scalars, and the score of an unknown character.
-    private let scores: [Float]
+    /// Unigram scores by id (in Double, as HF sums them), the longest piece in scalars, and the score of an unknown
+    /// character.
+    private let scores: [Double]
     private let longestPiece: Int
-    private let unknownScore: Float
+    private let unknownScore: Double
     /// Whether consecutive unknown characters become one unknown token (HF `fuse_unk`).
     private let fusesUnknown: Bool
     private let specials: SpecialTokenMatcher
@@ -75,7 +76,7 @@ public final class SentencePieceTokenizer: Sendable {
     /// (empty: byte tokens recognised by their form, all others normal), for BPE `merges` as (left, right) pairs
     /// highest priority first — or nil to derive them from `scores` — and for Unigram the `scores`.
     public init(
-        algorithm: Algorithm, tokens: [String], types: [TokenType] = [], scores: [Float] = [], merges: [(String, String)]? = nil,
+        algorithm: Algorithm, tokens: [String], types: [TokenType] = [], scores: [Double] = [], merges: [(String, String)]? = nil,
         spacePrefix: SpacePrefix, prefixesSpacedText: Bool = true, splitsWords: Bool = false, bosID: Int32? = nil, eosID: Int32? = nil, unknownID: Int32? = nil,
         addsBOS: Bool = false, addsEOS: Bool = false, fusesUnknown: Bool = true, byteFallback: Bool = true
     ) throws {
@@ -165,8 +166,8 @@ public final class SentencePieceTokenizer: Sendable {
     /// BPE merges of a SentencePiece vocabulary, as Hugging Face's converter derives them: every split of every
     /// piece into two pieces is a merge, ranked by the merged piece's score (highest first), then by the merged
     /// piece's id, then by the ids of the left and right parts.
-    static func mergesFromScores(tokens: [String], scores: [Float], ids: [PieceKey: Int32]) -> MergeTable {
-        var candidates: [(score: Float, merged: Int32, left: Int32, right: Int32)] = []
+    static func mergesFromScores(tokens: [String], scores: [Double], ids: [PieceKey: Int32]) -> MergeTable {
+        var candidates: [(score: Double, merged: Int32, left: Int32, right: Int32)] = []
         for (id, token) in tokens.enumerated() {
             let bytes = Array(token.utf8)
             guard bytes.count > 1 else { continue }
@@ -294,7 +295,7 @@ public final class SentencePieceTokenizer: Sendable {
     private func encodeUnigram(_ piece: ArraySlice<UInt8>, into ids: inout [Int32]) {
         let bounds = Self.scalarBounds(piece)
         let n = bounds.count
-        var best = [Float](repeating: -.infinity, count: n + 1)
+        var best = [Double](repeating: -.infinity, count: n + 1)
         var from = [Int](repeating: -1, count: n + 1)
         var token = [Int32](repeating: -1, count: n + 1)
         best[0] = 0
@@ -398,7 +399,7 @@ extension SentencePieceTokenizer {
         }
         let scores = try scoreValues.map { value in
             guard let d = value.double else { throw fail("metadata 'tokenizer.ggml.scores' should hold numbers, found \(value.typeName)") }
-            return Float(d)
+            return d
         }
         var types: [TokenType] = []
         if let array = gguf.metadata["tokenizer.ggml.token_type"]?.array {
