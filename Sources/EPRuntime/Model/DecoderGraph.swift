@@ -74,6 +74,7 @@ final class DecoderGraph: TransformerGraph {
         finalNorm = try norm("output_norm")
         blocks = try (0..<c.layerCount).map { l in
             let p = "blk.\(l)."
+            let attentionNorm = try norm(p + "attn_norm")
             let fused = weights.has(p + "attn_qkv.weight")
             let qkv = fused
                 ? [try tensor(p + "attn_qkv.weight", qkvWidth, d)]
@@ -90,7 +91,7 @@ final class DecoderGraph: TransformerGraph {
                 ? [try tensor(p + "ffn_gate.weight", c.ffnWidth, d), try tensor(p + "ffn_up.weight", c.ffnWidth, d)]
                 : [try tensor(p + "ffn_up.weight", c.ffnWidth, d)]
             return Block(
-                attentionNorm: try norm(p + "attn_norm"), qkv: loader.matrix(qkv), qkvBias: qkvBias,
+                attentionNorm: attentionNorm, qkv: loader.matrix(qkv), qkvBias: qkvBias,
                 queryNorm: c.hasQKNorm ? try vector(p + "attn_q_norm.weight", c.headDim) : nil,
                 keyNorm: c.hasQKNorm ? try vector(p + "attn_k_norm.weight", c.headDim) : nil,
                 output: loader.matrix([try tensor(p + "attn_output.weight", d, c.queryWidth)]),
