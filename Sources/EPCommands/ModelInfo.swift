@@ -13,7 +13,8 @@ struct ModelInfo: ParsableCommand {
 
     func run() throws {
         let path = try ModelLocator.resolve(model)
-        let s = HuggingFaceFolder.isModelFolder(path)
+        var isDirectory: ObjCBool = false
+        let s = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? try ModelSummary(folder: HuggingFaceFolder(path: path)) : ModelSummary(gguf: try GGUFFile(path: path))
         print("file: \(s.path) (\(s.fileBytes) bytes, \(s.format))")
         print("architecture: \(s.architecture)" + (s.name.map { " (\($0))" } ?? ""))

@@ -1,4 +1,5 @@
 import EPFormats
+import Foundation
 
 /// The tokenizers the runtime builds, for messages.
 public let supportedTokenizers = "GGUF tokenizer.ggml.model gpt2 (byte-level BPE) or llama (SentencePiece); tokenizer.json BPE (byte-level or SentencePiece-style) or Unigram"
@@ -26,8 +27,9 @@ public func makeTokenizer(for model: LanguageModel) throws -> TextTokenizer {
 
 /// The tokenizer of the model at `path` (a GGUF file or a Hugging Face folder) without loading its weights.
 public func makeTokenizer(modelPath path: String) throws -> InspectableTokenizer {
-    let tokenizer = HuggingFaceFolder.isModelFolder(path)
-        ? try makeTokenizer(folder: HuggingFaceFolder(path: path)) : try makeTokenizer(gguf: GGUFFile(path: path))
+    var isDirectory: ObjCBool = false
+    let folder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    let tokenizer = folder ? try makeTokenizer(folder: HuggingFaceFolder(path: path)) : try makeTokenizer(gguf: GGUFFile(path: path))
     return tokenizer as! InspectableTokenizer
 }
 

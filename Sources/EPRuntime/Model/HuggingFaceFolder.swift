@@ -28,7 +28,7 @@ public struct HuggingFaceFolder: Sendable {
         self.path = path
         let configPath = path + "/config.json"
         guard FileManager.default.fileExists(atPath: configPath) else {
-            throw FileFormatError(path, "not a Hugging Face model folder: no config.json")
+            throw FileFormatError(path, "a folder without config.json: expected a GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)")
         }
         config = try JSONFields(try JSONValue.read(path: configPath), path: configPath)
         let index = path + "/model.safetensors.index.json"

@@ -44,7 +44,8 @@ public final class LanguageModel: @unchecked Sendable {
     /// Loads the model at `path`: a GGUF file, or a Hugging Face folder (`config.json`, `*.safetensors`);
     /// `threads` defaults to the number of active processors, `storage` says how to hold the weights.
     public convenience init(path: String, threads: Int? = nil, storage: WeightStorage = .automatic) throws {
-        if HuggingFaceFolder.isModelFolder(path) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             try self.init(folder: HuggingFaceFolder(path: path), threads: threads, storage: storage)
         } else {
             try self.init(gguf: GGUFFile(path: path), threads: threads)
