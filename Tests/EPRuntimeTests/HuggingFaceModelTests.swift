@@ -32,14 +32,16 @@ import Testing
             let keys = golden.tensorNames.filter { $0.hasPrefix(prompt + ".") && $0.contains("hook") }
             let points = try keys.map { try model.hookPoint(named: String($0.dropFirst(prompt.count + 1))) }
             let result = try model.forward([tokens], hooks: Hooks(captures: Set(points)), logits: .all)
+            var worst = 0.0
             for (key, point) in zip(keys, points) {
                 let reference = Matrix(rows: tokens.count, columns: model.config.modelWidth, storage: try golden.floats(key))
                 let error = Self.maxRowError(result.activations[point]!, reference)
+                worst = max(worst, error)
                 #expect(error <= 1e-4, "\(arch) \(storage) \(key): relative error \(error)")
             }
             let logits = Matrix(rows: tokens.count, columns: model.config.vocabularySize, storage: try golden.floats(prompt + ".logits"))
             let error = Self.maxRowError(result.logits!, logits)
-            print("hf \(arch) \(storage) \(prompt): logits max per-row relative error \(String(format: "%.2e", error))")
+            print("hf \(arch) \(storage) \(prompt): activations max per-row relative error \(String(format: "%.2e", worst)), logits \(String(format: "%.2e", error))")
             #expect(error <= 1e-4, "\(arch) \(storage) \(prompt) logits: relative error \(error)")
         }
     }
@@ -129,5 +131,47 @@ import Testing
         #expect {
             try HuggingFaceTokenizer.load(path: folder + "/tokenizer.json")
         } throws: { "\($0)".contains("model type 'WordPiece' is not supported") && "\($0)".contains("Unigram") }
+    }
+}
+
+/// The same random weights as GGUF files (scripts/oracle/make_tiny_models.py, written with gguf-py's names and keys)
+/// against the numpy oracle run on those files, and against the Hugging Face folders where the two formats mean the
+/// same model (Gemma's GGUF conventions differ: llama.cpp's attention scale and sliding-window periods).
+@Suite struct GGUFArchitectureTests {
+    @Test(arguments: HuggingFaceModelTests.architectures)
+    func matchesTheFP32Oracle(arch: String) throws {
+        let model = try LanguageModel(path: goldensFolder + "/gguf/\(arch).gguf", threads: 2)
+        #expect(model.config.architecture.rawValue == arch)
+        let golden = try SafetensorsFile(path: goldensFolder + "/gguf/\(arch)_oracle.safetensors")
+        for prompt in ["text", "random"] {
+            let tokens = try golden.integers(prompt + ".tokens").map { Int32($0) }
+            let keys = golden.tensorNames.filter { $0.hasPrefix(prompt + ".") && $0.contains("hook") }
+            let points = try keys.map { try model.hookPoint(named: String($0.dropFirst(prompt.count + 1))) }
+            let result = try model.forward([tokens], hooks: Hooks(captures: Set(points)), logits: .all)
+            var worst = 0.0
+            for (key, point) in zip(keys, points) {
+                let reference = Matrix(rows: tokens.count, columns: model.config.modelWidth, storage: try golden.floats(key))
+                let error = HuggingFaceModelTests.maxRowError(result.activations[point]!, reference)
+                worst = max(worst, error)
+                #expect(error <= 1e-4, "\(arch) GGUF \(key): relative error \(error)")
+            }
+            let logits = Matrix(rows: tokens.count, columns: model.config.vocabularySize, storage: try golden.floats(prompt + ".logits"))
+            let error = HuggingFaceModelTests.maxRowError(result.logits!, logits)
+            print("gguf \(arch) \(prompt): activations max per-row relative error \(String(format: "%.2e", worst)), logits \(String(format: "%.2e", error))")
+            #expect(error <= 1e-4, "\(arch) GGUF \(prompt) logits: relative error \(error)")
+        }
+    }
+
+    @Test(arguments: ["llama", "qwen2", "gpt2"])
+    func sameModelAsTheHuggingFaceFolder(arch: String) throws {
+        let gguf = try LanguageModel(path: goldensFolder + "/gguf/\(arch).gguf", threads: 1)
+        let hf = try LanguageModel(path: HuggingFaceModelTests.folder(arch), threads: 1, storage: .decoded)
+        let tokens = try SafetensorsFile(path: goldensFolder + "/gguf/\(arch)_oracle.safetensors").integers("random.tokens").map { Int32($0) }
+        let point = HookPoint.residPost(layer: 2)
+        let a = try gguf.forward([tokens], hooks: Hooks(captures: [point]), logits: .all)
+        let b = try hf.forward([tokens], hooks: Hooks(captures: [point]), logits: .all)
+        // Qwen2's folder holds F16 weights; its GGUF the same values widened to F32.
+        #expect(HuggingFaceModelTests.maxRowError(a.activations[point]!, b.activations[point]!) <= 1e-5)
+        #expect(HuggingFaceModelTests.maxRowError(a.logits!, b.logits!) <= 1e-5)
     }
 }

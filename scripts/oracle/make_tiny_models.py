@@ -17,6 +17,11 @@ For each architecture (llama, qwen2, gemma2, gemma3, gpt2) it writes Tests/EPRun
 * `tokenizer_goldens.json`: HF ids and decoded text for every case of the tokenizer corpus (make_tokenizer_goldens.py),
   plus ids with special tokens added for a few.
 
+It also writes the same weights as GGUF files, Tests/EPRuntimeTests/Goldens/gguf/<arch>.gguf (F32, tensor names and
+metadata keys from gguf-py's own constants, Q/K rows permuted for llama as llama.cpp's converter does), with
+`<arch>_oracle.safetensors` from the numpy oracle run on the GGUF file (llama.cpp's conventions where they differ
+from HF: attention scale 1/√head width, Gemma's fixed sliding-window periods).
+
 Needs: pip install numpy tokenizers (and gguf, which the corpus module imports). CI does not run this; the outputs
 are committed. Usage: python3 scripts/oracle/make_tiny_models.py
 """
@@ -32,7 +37,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalize
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_tokenizer_goldens import QWEN2_REGEX, corpus_cases  # noqa: E402
-from np_models import forward, load_hf  # noqa: E402
+from np_models import forward, load_gguf, load_hf  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "..", "Tests", "EPRuntimeTests", "Goldens", "hf")
 D, LAYERS, FFN, VOCAB = 32, 3, 64, 600
@@ -222,6 +227,53 @@ def tokenizer_goldens(tok):
     return cases
 
 
+def write_gguf(arch, folder, path):
+    """The HF folder's weights as a GGUF file of architecture `arch` (F32), via gguf-py's writer and names."""
+    import gguf
+    c = json.load(open(os.path.join(folder, "config.json")))
+    cfg, W = load_hf(folder)
+    enum = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2, "gemma2": gguf.MODEL_ARCH.GEMMA2,
+            "gemma3": gguf.MODEL_ARCH.GEMMA3, "gpt2": gguf.MODEL_ARCH.GPT2}[arch]
+    valid = set()
+    for t in gguf.MODEL_TENSORS[enum]:
+        base = gguf.TENSOR_NAMES[t]
+        valid |= {base.format(bid=l) for l in range(LAYERS)} if "{bid}" in base else {base}
+    w = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[enum])
+    w.add_block_count(LAYERS)
+    w.add_embedding_length(D)
+    w.add_feed_forward_length(FFN)
+    w.add_head_count(cfg["heads"])
+    w.add_head_count_kv(cfg["kv_heads"])
+    if arch == "gpt2":
+        w.add_context_length(c["n_positions"])
+        w.add_layer_norm_eps(cfg["eps"])
+    else:
+        w.add_context_length(c["max_position_embeddings"])
+        w.add_key_length(cfg["head_dim"])
+        w.add_value_length(cfg["head_dim"])
+        w.add_layer_norm_rms_eps(cfg["eps"])
+        w.add_rope_freq_base(cfg["rope_base"])
+    if arch in ("gemma2", "gemma3"):
+        w.add_sliding_window(cfg["window"])
+    if arch == "gemma2":
+        w.add_attn_logit_softcapping(cfg["attn_softcap"])
+        w.add_final_logit_softcapping(cfg["final_softcap"])
+    tied = c.get("tie_word_embeddings", True)
+    for name in sorted(W):
+        if name == "output.weight" and tied:
+            continue
+        assert name.rsplit(".", 1)[0] in valid, f"{arch}: {name} is not a gguf-py tensor name"
+        a = W[name]
+        if arch == "llama" and name.endswith(("attn_q.weight", "attn_k.weight")):  # llama.cpp's permute
+            heads = cfg["heads"] if "attn_q" in name else cfg["kv_heads"]
+            a = a.reshape(heads, 2, a.shape[0] // heads // 2, *a.shape[1:]).swapaxes(1, 2).reshape(a.shape)
+        w.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def main():
     import tokenizers
     rng = np.random.default_rng(20261130)
@@ -271,6 +323,20 @@ def main():
             json.dump({"generator": "scripts/oracle/make_tiny_models.py", "tokenizers": tokenizers.__version__,
                        "cases": tokenizer_goldens(tok)}, f, ensure_ascii=False, separators=(",", ":"))
         print(arch, "vocab", vocab, "dtype", dtype, "->", folder)
+
+        gguf_folder = os.path.join(OUT, "..", "gguf")
+        os.makedirs(gguf_folder, exist_ok=True)
+        gguf_path = os.path.join(gguf_folder, arch + ".gguf")
+        write_gguf(arch, folder, gguf_path)
+        gcfg, GW = load_gguf(gguf_path)
+        tensors = {}
+        for name, tokens in prompts.items():
+            logits, caps = forward(gcfg, GW, tokens)
+            for k in keep:
+                tensors[f"{name}.{k}"] = np.ascontiguousarray(caps[k], dtype=np.float32)
+            tensors[f"{name}.tokens"] = np.asarray(tokens, dtype=np.int32)
+            tensors[f"{name}.logits"] = logits
+        save_file(tensors, os.path.join(gguf_folder, arch + "_oracle.safetensors"))
 
 
 if __name__ == "__main__":

@@ -53,16 +53,17 @@ def load_gguf(path):
     L = kv(p + "block_count")
     cfg = dict(arch=arch, layers=L, d=d, heads=heads, kv_heads=kv(p + "attention.head_count_kv", heads), head_dim=hd,
                eps=kv(p + "attention.layer_norm_rms_epsilon", kv(p + "attention.layer_norm_epsilon")),
-               rope_base=kv(p + "rope.freq_base", 10000.0), rope_pairs="adjacent" if arch == "llama" else "halves",
+               rope_base=kv(p + "rope.freq_base", 10000.0),
+               rope_pairs={"llama": "adjacent", "gpt2": None}.get(arch, "halves"),
                scale=hd ** -0.5, window=kv(p + "attention.sliding_window"),
                attn_softcap=kv(p + "attn_logit_softcapping"), final_softcap=kv(p + "final_logit_softcapping"))
     if "output.weight" not in W:
         W["output.weight"] = W["token_embd.weight"]  # tied embeddings
+    period = {"gemma2": 2, "gemma3": 6}.get(arch)  # llama.cpp's sliding-window patterns
+    if period:
+        cfg["sliding"] = [l % period < period - 1 for l in range(L)]
     if arch == "gemma3":
-        cfg["rope_base_local"] = 10000.0
-        cfg["sliding"] = [(l + 1) % 6 != 0 for l in range(L)]
-    elif arch == "gemma2":
-        cfg["sliding"] = [l % 2 == 0 for l in range(L)]
+        cfg["rope_base_local"] = kv(p + "rope.freq_base_swa", 10000.0)
     return cfg, W
 
 
@@ -135,7 +136,7 @@ def load_hf(folder):
     """(config dict, weights dict under GGUF names) of a Hugging Face folder."""
     c = json.load(open(os.path.join(folder, "config.json")))
     arch = {"llama": "llama", "qwen2": "qwen2", "gemma2": "gemma2", "gemma3_text": "gemma3", "gpt2": "gpt2"}[c["model_type"]]
-    files = sorted(f for f in os.listdir(folder) if f.endswith(".safetensors"))
+    files = sorted(f for f in os.listdir(folder) if f.startswith("model") and f.endswith(".safetensors"))
     W = {}
     for f in files:
         for name, arr in read_safetensors(os.path.join(folder, f)).items():

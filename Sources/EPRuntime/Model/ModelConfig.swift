@@ -216,11 +216,21 @@ public struct TransformerConfig: Sendable, Equatable {
             finalLogitSoftcap = try optionalDouble("final_logit_softcapping").map(Float.init)
             setSlidingPattern(window: gguf.metadata[p + "attention.sliding_window"] == nil ? nil : try positive("attention.sliding_window"))
         case .gemma3:
-            // llama.cpp's constants for Gemma 3: the local layers use base 10 000.
-            slidingRopeBase = 10_000
+            // llama.cpp's defaults for Gemma 3 when the file does not say: the local layers use base 10 000.
+            slidingRopeBase = try optionalDouble("rope.freq_base_swa") ?? 10_000
             setSlidingPattern(window: gguf.metadata[p + "attention.sliding_window"] == nil ? nil : try positive("attention.sliding_window"))
         default:
             break
+        }
+        if slidingWindow != nil, let pattern = gguf.metadata[p + "attention.sliding_window_pattern"] {
+            // llama.cpp: a period n (layer l slides when l mod n < n − 1), or one flag per layer.
+            if let n = pattern.integer, n > 0 {
+                slidingLayers = (0..<layerCount).map { $0 % n < n - 1 }
+            } else if let flags = pattern.array, flags.count == layerCount, flags.allSatisfy({ $0.bool != nil }) {
+                slidingLayers = flags.map { $0.bool! }
+            } else {
+                throw FileFormatError(gguf.path, "metadata '\(p)attention.sliding_window_pattern' is \(pattern.summary), expected a period or one flag per block")
+            }
         }
         // llama.cpp: the 27B Gemmas (46 and 62 blocks) scale scores by (d_model / heads)^−½ rather than headDim^−½.
         if (arch == .gemma2 && layerCount == 46) || (arch == .gemma3 && layerCount == 62) {
