@@ -55,6 +55,8 @@ public final class SentencePieceTokenizer: Sendable {
     private let types: [TokenType]
     /// Pieces by their UTF-8 bytes.
     private let pieceIDs: [PieceKey: Int32]
+    /// Single-character pieces by their scalar value (the first symbols of BPE).
+    private let characterIDs: [UInt32: Int32]
     /// The `<0xXX>` token of each byte, or -1.
     private let byteTokens: [Int32]
     private let merges: MergeTable
@@ -145,6 +147,12 @@ public final class SentencePieceTokenizer: Sendable {
         self.tokens = tokens
         self.types = resolvedTypes
         self.pieceIDs = pieceIDs
+        var characterIDs: [UInt32: Int32] = [:]
+        for (id, token) in tokens.enumerated() {
+            let scalars = token.unicodeScalars
+            if scalars.count == 1, characterIDs[scalars.first!.value] == nil { characterIDs[scalars.first!.value] = Int32(id) }
+        }
+        self.characterIDs = characterIDs
         self.byteTokens = byteTokens
         self.merges = table
         self.scores = scores
@@ -279,7 +287,12 @@ public final class SentencePieceTokenizer: Sendable {
         var previousWasUnknown = false
         for (start, length) in Self.scalarBounds(piece) {
             let bytes = piece[start..<(start + length)]
-            if let id = pieceIDs[PieceKey(bytes: Array(bytes))] {
+            var value = UInt32(bytes.first!)
+            if length > 1 {
+                value &= UInt32(0xFF >> (length + 1))
+                for b in bytes.dropFirst() { value = value << 6 | UInt32(b & 0x3F) }
+            }
+            if let id = characterIDs[value] {
                 symbols.append(id)
                 previousWasUnknown = false
             } else {
