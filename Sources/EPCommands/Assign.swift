@@ -1,17 +1,26 @@
 import ArgumentParser
 import EPCore
 import EPFormats
+import EPPipeline
+import EPRuntime
 import EPStore
 import EPTensors
 import Foundation
 
-/// `ep assign`: the nearest region of every row of activation files (read-only, spec §6.6).
+/// `ep assign`: the nearest region of every token of a text (running the model), or of every row of activation
+/// files (read-only, spec §6.6).
 struct Assign: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Assign activation rows to their nearest region.",
+        abstract: "Assign text tokens or activation rows to their nearest region.",
         discussion: """
-            For every input row: the nearest region (by clamped cosine distance to its exemplar), that distance, and \
-            whether it is within θ. The output format follows the extension of -o: \
+            Text (--text or --text-file, for a dictionary built from text): the text is cut into windows and run \
+            through the model exactly as the dictionary's activations were (same hook, extractor, context length and \
+            BOS); every token is printed with its region, its distance to that region's exemplar, and an OOD mark \
+            when the distance exceeds θ. Positions the extraction leaves out (position 0 of each window by default) \
+            get no region. --json prints the same as JSON.
+
+            Activation files: for every input row, the nearest region (by clamped cosine distance to its exemplar), \
+            that distance, and whether it is within θ. The output format follows the extension of -o: \
             .npz — arrays `region` (int64), `distance` (float32), `within_threshold` (bool), held in memory until \
             written (13 bytes per row); \
             .csv — columns row,region,distance,within_threshold, streamed.
@@ -20,15 +29,47 @@ struct Assign: ParsableCommand {
     @Argument(help: "Dictionary folder.")
     var dictionary: String
 
-    @OptionGroup var input: ActivationInput
+    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
+    var activations: [String] = []
+
+    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
+    var tensor: String?
+
+    @Option(help: "Text to assign, token by token.")
+    var text: String?
+
+    @Option(help: "A UTF-8 file whose text is assigned token by token.")
+    var textFile: String?
+
+    @Option(help: "Model to run for text (default: the one the dictionary was built from; its SHA-256 must match).")
+    var model: String?
+
+    @Option(help: "With text: the dictionary's extractor, checked (refused when it differs).")
+    var extractor: ExtractorKind?
+
+    @Option(name: [.customLong("context"), .customLong("context-length")], help: "With text: the dictionary's context length, checked (refused when it differs).")
+    var context: Int?
+
+    @Flag(help: "With text: print JSON.")
+    var json = false
+
+    @Option(help: "Threads (default: all active processors).")
+    var threads: Int?
 
     @Option(help: "Rows per batch.")
     var batchSize = 16_384
 
-    @Option(name: [.short, .customLong("output")], help: "Output file: .npz or .csv.")
-    var output: String
+    @Option(name: [.short, .customLong("output")], help: "Output file for activation files: .npz or .csv.")
+    var output: String?
 
     func run() throws {
+        if text != nil || textFile != nil {
+            guard text == nil || textFile == nil else { throw CommandError("give one of --text and --text-file") }
+            guard activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }
+            return try assignText(text ?? readText(textFile!))
+        }
+        guard !activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
+        guard let output else { throw CommandError("-o OUTPUT (.npz or .csv) is needed for activation files") }
         try requirePositive(batchSize, flag: "--batch-size")
         let lower = output.lowercased()
         guard lower.hasSuffix(".npz") || lower.hasSuffix(".csv") else {
@@ -36,7 +77,7 @@ struct Assign: ParsableCommand {
         }
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let dictionary = loaded.dictionary
-        let stream = try input.open()
+        let stream = try ActivationInput.open(activations, tensor: tensor)
         guard stream.width == dictionary.width else {
             throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(self.dictionary) has width \(dictionary.width)")
         }
@@ -71,6 +112,48 @@ struct Assign: ParsableCommand {
             try npz.write(to: output)
         }
         print("\(grouped(stream.totalRows)) rows assigned to \(grouped(dictionary.regionCount)) regions → \(output)")
+    }
+
+    /// `ep assign DICT --text T`: every token with its region.
+    private func assignText(_ input: String) throws {
+        let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
+        let extraction = try DictionaryExtraction(manifest: loaded.manifest, path: dictionary)
+        if let extractor, extractor != extraction.extractor {
+            throw CommandError("--extractor \(extractor.rawValue): \(dictionary) was built with the \(extraction.extractor.rawValue) extractor; text is assigned the same way")
+        }
+        if let context, context != extraction.context {
+            throw CommandError("--context \(context): \(dictionary) was built with windows of \(extraction.context) tokens; text is assigned the same way")
+        }
+        guard let modelName = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
+        let opened = try OpenedModel(modelName, threads: threads)
+        try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+        let tokens = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer).assign(input)
+        let theta = loaded.dictionary.threshold
+        if json {
+            let rows: [JSONValue] = tokens.map { t in
+                .object(JSONObject([
+                    "window": .integer(Int64(t.window)), "position": .integer(Int64(t.position)), "token_id": .integer(Int64(t.tokenID)),
+                    "text": .string(t.text), "region": t.region.map { .integer(Int64($0)) } ?? .null,
+                    "distance": t.distance.map { .number(Double($0)) } ?? .null,
+                    "within_threshold": t.withinThreshold.map { .bool($0) } ?? .null,
+                ]))
+            }
+            print(JSONValue.object(JSONObject(["threshold": .number(theta), "hook": .string(extraction.hook), "tokens": .array(rows)])).rendered())
+            return
+        }
+        var rows = [["window", "pos", "token", "region", "distance", ""]]
+        for t in tokens {
+            let shown = "'" + t.text.replacingOccurrences(of: "\n", with: "⏎").replacingOccurrences(of: "\t", with: "⇥") + "'"
+            guard let region = t.region, let distance = t.distance else {
+                rows.append([String(t.window), String(t.position), shown, "-", "-", "(not extracted)"])
+                continue
+            }
+            rows.append([String(t.window), String(t.position), shown, String(region), fixed(Double(distance), 4), t.withinThreshold == true ? "" : "OOD"])
+        }
+        print(alignedColumns(rows, rightAligned: [0, 1, 3, 4]))
+        let assigned = tokens.filter { $0.region != nil }
+        let within = assigned.filter { $0.withinThreshold == true }.count
+        print("\(assigned.count) of \(tokens.count) tokens assigned at \(extraction.hook); \(within) within θ = \(fixed(theta, 4)) (\(fixed(100 * Double(within) / Double(max(assigned.count, 1)), 1)) %), \(assigned.count - within) out of distribution")
     }
 
     private func forEachBatch(

@@ -1,25 +1,45 @@
 import ArgumentParser
 import EPCore
 import EPFormats
+import EPPipeline
+import EPRuntime
 import EPStore
 import EPTensors
 import Foundation
 
-/// `ep build`: a dictionary from activation files (calibration, then streaming leader clustering).
+/// `ep build`: a dictionary from text run through a model (`--model --hook --corpus`), or from activation files
+/// (calibration, then streaming leader clustering).
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Build an EP dictionary from activation files.",
+        abstract: "Build an EP dictionary from a model and a text corpus, or from activation files.",
         discussion: """
-            The center and θ come from exactly one of: --percentile (calibrate on the first --calibration-tokens rows \
-            of the inputs), --calibration (a record from `ep calibrate`), or --center with --threshold. Every row of \
-            the inputs is then clustered in batches of --batch-size (calibration rows included). A progress line \
-            (rows/s, regions, new-region rate) goes to stderr.
+            From text: ep build --model MODEL --hook blocks.L.hook_resid_post --corpus PATH... --percentile P[,P...] -o OUT. \
+            Documents are cut into windows of --context tokens, run through the model to the hook (layers after it are \
+            skipped), and every position but the first of each window becomes an activation (--extractor, \
+            --include-first-position). The first --calibration-tokens activations calibrate the center and θ (cached \
+            per model, hook, extraction and percentile); then batches of --batch-windows windows are clustered until \
+            --max-tokens tokens or saturation (--saturation-window batches without a new region). Several \
+            percentiles build one dictionary each (OUT/p1, OUT/p2, …) from the same activations. OUT is rewritten \
+            atomically every --checkpoint-every batches; after a kill, --resume continues it and gives the same \
+            dictionary as an uninterrupted build; Ctrl-C stops at the end of the current batch and leaves a usable, \
+            resumable dictionary.
+
+            From activation files: the center and θ come from exactly one of --percentile (calibrate on the first \
+            --calibration-tokens rows of the inputs), --calibration (a record from `ep calibrate`), or --center with \
+            --threshold. Every row is then clustered in batches of --batch-size (calibration rows included). A \
+            progress line (rows/s, regions, new-region rate) goes to stderr.
             """)
 
-    @OptionGroup var input: ActivationInput
+    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
+    var activations: [String] = []
 
-    @Option(help: "Calibrate θ at this percentile (strictly between 0 and 100).")
-    var percentile: Double?
+    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
+    var tensor: String?
+
+    @OptionGroup(title: "Building from text") var corpus: CorpusArguments
+
+    @Option(help: "Calibrate θ at this percentile (strictly between 0 and 100); from text, a comma-separated list builds one dictionary per percentile.")
+    var percentile: String?
 
     @Option(help: "Use the center and θ of this calibration record (from `ep calibrate`).")
     var calibration: String?
@@ -53,10 +73,75 @@ struct Build: ParsableCommand {
 
     @OptionGroup var provenance: ProvenanceOptions
 
-    @Option(name: [.short, .customLong("output")], help: "Dictionary folder to write (replaced atomically if it exists).")
+    @Option(help: "From text: which activations of a window: per-position or final-position.")
+    var extractor: ExtractorKind = .perPosition
+
+    @Flag(help: "From text: keep position 0 of every window (left out by default: an attention sink on many models).")
+    var includeFirstPosition = false
+
+    @Option(help: "From text: prepend the model's BOS token to every window: auto (as the model's tokenizer says), always, never.")
+    var bos: BOSChoice = .auto
+
+    @Option(help: "From text: chunks (consecutive windows over each document) or prefix (the first window of each document).")
+    var windowMode: WindowSettings.Mode = .chunks
+
+    @Option(help: "From text: shortest last window of a document kept in chunks mode (tokens).")
+    var minWindow = 32
+
+    @Option(help: "From text: windows held in the seeded shuffle buffer (1: corpus order).")
+    var shuffleBuffer = 4096
+
+    @Option(help: "From text: windows per batch (calibration and clustering).")
+    var batchWindows = 128
+
+    @Option(help: "From text: stop after this many tokens (BOS included); 0 for no budget.")
+    var maxTokens = 1_000_000
+
+    @Option(help: "From text: stop a dictionary after this many consecutive batches without a new region (0: never).")
+    var saturationWindow = 1
+
+    @Option(help: "From text: rewrite the output every this many batches (0: only at the end).")
+    var checkpointEvery = 10
+
+    @Flag(help: "From text: continue the build in the output folder (after a kill or Ctrl-C, or with a larger --max-tokens).")
+    var resume = false
+
+    @Flag(help: "From text: calibrate even when the calibration cache has a calibration for this model, hook and extraction.")
+    var recalibrate = false
+
+    @Option(help: "From text: model threads (default: all active processors).")
+    var threads: Int?
+
+    @Option(name: [.short, .customLong("output")], help: "Dictionary folder to write (replaced atomically if it exists); from text with several percentiles, a folder of one dictionary per percentile.")
     var output: String
 
+    /// The percentiles given, parsed.
+    func percentiles() throws -> [Double]? {
+        guard let percentile else { return nil }
+        let parts = percentile.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try parts.map { part in
+            guard let p = Double(part) else { throw CommandError("--percentile: expected a number or a comma-separated list of numbers, found '\(percentile)'") }
+            try requirePercentile(p)
+            return p
+        }
+    }
+
     func run() throws {
+        if !corpus.paths.isEmpty {
+            guard activations.isEmpty else { throw CommandError("give either activation files or --corpus, not both") }
+            return try runOnText()
+        }
+        guard !activations.isEmpty else {
+            throw CommandError("nothing to build from: give activation files, or --model MODEL --hook HOOK --corpus PATH to build from text")
+        }
+        try runOnActivationFiles()
+    }
+
+    /// `ep build ACTS...`.
+    private func runOnActivationFiles() throws {
+        let list = try percentiles()
+        if let list, list.count > 1 { throw CommandError("--percentile: several percentiles need --corpus (a build from text)") }
+        let percentile = list?.first
         try requirePositive(batchSize, flag: "--batch-size")
         guard seed >= 0 else { throw CommandError("--seed: expected a number ≥ 0, found \(seed)") }
         if let assignments, !assignments.lowercased().hasSuffix(".npy") {
@@ -66,9 +151,10 @@ struct Build: ParsableCommand {
         guard sources == 1 else {
             throw CommandError("give exactly one of --percentile P, --calibration CALIB.json, or --center C.npy with --threshold T")
         }
-        let stream = try input.open()
+        let stream = try ActivationInput.open(activations, tensor: tensor)
+        try AtomicOutput.prepareParent(of: output)
         let progress = ProgressLine()
-        let (calibrated, calibrationProvenance) = try obtainCalibration(stream, progress: progress)
+        let (calibrated, calibrationProvenance) = try obtainCalibration(stream, percentile: percentile, progress: progress)
         guard calibrated.center.count == stream.width else {
             throw CommandError("\(calibration ?? center ?? "calibration"): the center has width \(calibrated.center.count) but \(stream.files[0].path) has rows of width \(stream.width)")
         }
@@ -100,9 +186,8 @@ struct Build: ParsableCommand {
     }
 
     /// The calibration from whichever source was given, with its provenance.
-    private func obtainCalibration(_ stream: ActivationStream, progress: ProgressLine) throws -> (Calibration, CalibrationProvenance) {
+    private func obtainCalibration(_ stream: ActivationStream, percentile: Double?, progress: ProgressLine) throws -> (Calibration, CalibrationProvenance) {
         if let percentile {
-            try requirePercentile(percentile)
             try requirePositive(calibrationTokens, flag: "--calibration-tokens")
             let size = calibrationBatchSize ?? batchSize
             try requireCalibrationBatch(size, flag: calibrationBatchSize == nil ? "--batch-size (the calibration batch size)" : "--calibration-batch-size")

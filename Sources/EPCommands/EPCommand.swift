@@ -20,6 +20,7 @@ public struct EPCommand: ParsableCommand {
         Calibrate.self,
         Build.self,
         Info.self,
+        Inspect.self,
         Assign.self,
         Export.self,
         Bench.self,

@@ -20,8 +20,11 @@ struct ActivationInput: ParsableArguments {
     var tensor: String?
 
     /// Opens the files; an empty stream is an error.
-    func open() throws -> ActivationStream {
-        let stream = try ActivationStream(paths: activations, tensor: tensor)
+    func open() throws -> ActivationStream { try Self.open(activations, tensor: tensor) }
+
+    /// Opens `paths` as one stream; an empty stream is an error.
+    static func open(_ paths: [String], tensor: String?) throws -> ActivationStream {
+        let stream = try ActivationStream(paths: paths, tensor: tensor)
         guard stream.totalRows > 0 else { throw CommandError("\(stream.pathList): no activation rows (the input is empty)") }
         return stream
     }
@@ -35,7 +38,7 @@ struct ProvenanceOptions: ParsableArguments {
     @Option(help: "Hook point the activations came from, e.g. blocks.12.hook_resid_post (recorded as provenance).")
     var hook: String?
 
-    @Option(help: "Context length in tokens used when extracting (recorded as provenance).")
+    @Option(name: [.customLong("context"), .customLong("context-length")], help: "Context length in tokens: from text, the window length (default 128); for activation files, recorded as provenance.")
     var contextLength: Int?
 
     func source(for stream: ActivationStream, rows: Int) -> ActivationSource {
@@ -133,11 +136,6 @@ func grouped(_ n: Int) -> String {
         out.append(c)
     }
     return (n < 0 ? "-" : "") + out
-}
-
-/// A percentile as the paper writes it: `p1`, `p2.5`.
-func percentileLabel(_ p: Double) -> String {
-    p == p.rounded() ? "p\(Int(p))" : "p\(p)"
 }
 
 /// `x` with `digits` decimals.

@@ -9,6 +9,11 @@ public enum PercentileMethod: String, Sendable, CaseIterable {
     case nearestRank = "nearest-rank"
 }
 
+/// A percentile as the paper writes it, and as dictionaries built at several percentiles are named: `p1`, `p2.5`.
+public func percentileLabel(_ p: Double) -> String {
+    p == p.rounded() ? "p\(Int(p))" : "p\(p)"
+}
+
 /// Settings of a calibration (spec §3.1).
 public struct CalibrationSettings: Sendable, Equatable {
     /// The percentile p, strictly between 0 and 100, of the within-batch pairwise cosine distances.

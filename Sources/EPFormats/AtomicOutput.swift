@@ -55,6 +55,26 @@ public enum AtomicOutput {
         }
     }
 
+    /// Creates the folders above `path` that are missing and checks that the folder that will hold `path` can be
+    /// written, so that a long computation does not fail only when it saves its result.
+    public static func prepareParent(of path: String) throws {
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+        var info = stat()
+        if stat(parent, &info) != 0 {
+            var partial = parent.hasPrefix("/") ? "" : "."
+            for component in parent.split(separator: "/") {
+                partial += "/" + component
+                if stat(partial, &info) != 0 && mkdir(partial, 0o755) != 0 && errno != EEXIST {
+                    throw FileFormatError(path, "cannot create the folder \(partial): \(systemErrorMessage())")
+                }
+            }
+        } else if (info.st_mode & S_IFMT) != S_IFDIR {
+            throw FileFormatError(path, "\(parent) is not a folder")
+        }
+        guard access(parent, W_OK) == 0 else { throw FileFormatError(path, "the folder \(parent) cannot be written: \(systemErrorMessage())") }
+    }
+
     /// Removes a file or a folder tree; a missing path is not an error.
     public static func removeTree(_ path: String) throws {
         var info = stat()

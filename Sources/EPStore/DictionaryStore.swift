@@ -3,12 +3,20 @@ import EPFormats
 import EPTensors
 import Foundation
 
-/// A dictionary read from disk: its manifest and the restored dictionary.
+/// A dictionary read from disk: its manifest, the restored dictionary, and the optional parts a build from text
+/// writes (context windows, build log).
 public struct LoadedDictionary {
+    /// The folder it was read from.
+    public var path: String
     /// The manifest.
     public var manifest: DictionaryManifest
     /// The dictionary, ready to assign with, inspect or continue building.
     public var dictionary: ExemplarDictionary
+    /// The context windows its member references point into (`contexts.safetensors`), when it has them and they
+    /// were asked for.
+    public var contexts: ContextTable?
+    /// The per-batch snapshots of its build (`build_log.json`), when it has them.
+    public var buildLog: BuildLog?
 }
 
 /// The on-disk dictionary (format version 1): a folder holding
@@ -17,7 +25,10 @@ public struct LoadedDictionary {
 /// * `regions.safetensors` — center and per-region tensors (see ``regionTensors``);
 /// * `reservoir.safetensors` — only with a member reservoir: `member_direction` [R, D] F32, `region_offset`
 ///   [K+1] I64 (region k's samples are rows `region_offset[k] ..< region_offset[k+1]`), `generator_state` [4] I64
-///   (the reservoir generator's state words, bit for bit).
+///   (the reservoir generator's state words, bit for bit);
+/// * `contexts.safetensors` — builds from text: the windows the member references point into (``ContextTable``);
+/// * `build_log.json` — one snapshot per batch (``BuildLog``);
+/// * other files a writer adds (a build's resume state), listed in the manifest like the rest.
 ///
 /// Folders are written atomically (a reader sees the old folder or the complete new one). Loading checks the
 /// format, version, file sizes, and every tensor's presence, dtype and shape, and names what is wrong.
@@ -25,6 +36,8 @@ public enum DictionaryStore {
     public static let manifestFile = "manifest.json"
     public static let regionsFile = "regions.safetensors"
     public static let reservoirFile = "reservoir.safetensors"
+    public static let contextsFile = "contexts.safetensors"
+    public static let buildLogFile = "build_log.json"
 
     /// The tensors of `regions.safetensors` with dtype and shape (K regions, width D, B batches, R = 10 references).
     public static let regionTensors: [(name: String, dtype: SafetensorsDType, shape: String, meaning: String)] = [
@@ -49,11 +62,12 @@ public enum DictionaryStore {
         ("batch_new_regions", .int64, "[B]", "regions each batch founded"),
     ]
 
-    /// Writes `dictionary` as a dictionary folder at `path` (replacing any folder there, atomically) and returns
-    /// the manifest written.
+    /// Writes `dictionary` as a dictionary folder at `path` (replacing any folder there, atomically) with the
+    /// optional context windows, build log and extra files (name and content), and returns the manifest written.
     @discardableResult
     public static func write(
-        _ dictionary: ExemplarDictionary, calibration: CalibrationProvenance, build: BuildProvenance, to path: String
+        _ dictionary: ExemplarDictionary, calibration: CalibrationProvenance, build: BuildProvenance, to path: String,
+        contexts: ContextTable? = nil, log: BuildLog? = nil, extraFiles: [(name: String, contents: [UInt8])] = []
     ) throws -> DictionaryManifest {
         let regions = dictionary.regions
         let k = regions.count, d = dictionary.width, r = ReferenceTable.capacity
@@ -105,6 +119,13 @@ public enum DictionaryStore {
                 heavy.add("generator_state", shape: [4], values: [s.0, s.1, s.2, s.3].map { Int64(bitPattern: $0) })
                 manifest.files.append((reservoirFile, try heavy.write(to: "\(folder)/\(reservoirFile)")))
             }
+            if let contexts { manifest.files.append((contextsFile, try contexts.write(to: "\(folder)/\(contextsFile)"))) }
+            var extras = extraFiles
+            if let log { extras.insert((buildLogFile, Array((log.json.rendered() + "\n").utf8)), at: 0) }
+            for (name, contents) in extras {
+                try AtomicOutput.write(contents, to: "\(folder)/\(name)")
+                manifest.files.append((name, contents.count))
+            }
             try AtomicOutput.write(string: manifest.json.rendered() + "\n", to: "\(folder)/\(manifestFile)")
         }
         return manifest
@@ -127,8 +148,8 @@ public enum DictionaryStore {
     }
 
     /// Loads the dictionary folder at `path`. With `reservoir: false` the (possibly large) reservoir file is not
-    /// read and the dictionary has none.
-    public static func load(_ path: String, reservoir withReservoir: Bool = true) throws -> LoadedDictionary {
+    /// read and the dictionary has none; with `contexts: false` the context windows are not read.
+    public static func load(_ path: String, reservoir withReservoir: Bool = true, contexts withContexts: Bool = true) throws -> LoadedDictionary {
         let manifest = try readManifest(path)
         for (name, bytes) in manifest.files {
             let filePath = "\(path)/\(name)"
@@ -204,7 +225,10 @@ public enum DictionaryStore {
         } catch let error as EPError {
             throw FileFormatError(st.path, error.description)
         }
-        return LoadedDictionary(manifest: manifest, dictionary: dictionary)
+        func listed(_ name: String) -> Bool { manifest.files.contains { $0.name == name } }
+        let contexts = withContexts && listed(contextsFile) ? try ContextTable.read(path: "\(path)/\(contextsFile)") : nil
+        let log = listed(buildLogFile) ? try BuildLog.read(path: "\(path)/\(buildLogFile)") : nil
+        return LoadedDictionary(path: path, manifest: manifest, dictionary: dictionary, contexts: contexts, buildLog: log)
     }
 
     private static func readReservoir(path: String, regions k: Int, width d: Int) throws -> MemberReservoir {

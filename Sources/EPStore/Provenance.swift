@@ -134,10 +134,13 @@ public struct BuildProvenance: Sendable, Equatable {
     public var newRegionRate: Double?
     /// The data it was built from.
     public var source: ActivationSource?
+    /// For a build from text: the model's identity, the extraction settings and the progress (nil for activation
+    /// files).
+    public var text: TextProvenance?
 
     public init(
         batchSize: Int, seed: Int?, batchCount: Int, activationCount: Int, saturated: Bool, reservoir: Bool, newRegionRate: Double?,
-        source: ActivationSource?
+        source: ActivationSource?, text: TextProvenance? = nil
     ) {
         self.batchSize = batchSize
         self.seed = seed
@@ -147,6 +150,7 @@ public struct BuildProvenance: Sendable, Equatable {
         self.reservoir = reservoir
         self.newRegionRate = newRegionRate
         self.source = source
+        self.text = text
     }
 
     var json: JSONValue {
@@ -159,6 +163,7 @@ public struct BuildProvenance: Sendable, Equatable {
             "reservoir": .bool(reservoir),
             "new_region_rate": newRegionRate.map { .number($0) } ?? .null,
             "source": source?.json ?? .null,
+            "text": text?.json ?? .null,
         ]))
     }
 
@@ -171,5 +176,161 @@ public struct BuildProvenance: Sendable, Equatable {
         reservoir = try f.bool("reservoir")
         newRegionRate = try f.optionalDouble("new_region_rate")
         source = try f.optionalObject("source").map(ActivationSource.init)
+        text = try f.optionalObject("text").map(TextProvenance.init)
+    }
+}
+
+/// Counts of what a corpus reader read, left out or repaired during a build from text.
+public struct CorpusCounts: Sendable, Equatable {
+    /// Files opened (standard input counts as one).
+    public var files = 0
+    /// Documents read.
+    public var documents = 0
+    /// Bytes of text read.
+    public var bytes = 0
+    /// JSONL lines left out (not JSON, not an object, text field missing or not a string).
+    public var skippedLines = 0
+    /// Documents whose invalid UTF-8 was replaced with U+FFFD.
+    public var repairedDocuments = 0
+    /// Documents left out for invalid UTF-8.
+    public var skippedDocuments = 0
+    /// Files of folders left out because they look binary.
+    public var skippedBinaryFiles = 0
+
+    public init() {}
+
+    var json: JSONValue {
+        .object(JSONObject([
+            "files": .integer(Int64(files)), "documents": .integer(Int64(documents)), "bytes": .integer(Int64(bytes)),
+            "skipped_lines": .integer(Int64(skippedLines)), "repaired_documents": .integer(Int64(repairedDocuments)),
+            "skipped_documents": .integer(Int64(skippedDocuments)), "skipped_binary_files": .integer(Int64(skippedBinaryFiles)),
+        ]))
+    }
+
+    init(_ f: JSONFields) throws {
+        files = try f.integer("files")
+        documents = try f.integer("documents")
+        bytes = try f.integer("bytes")
+        skippedLines = try f.integer("skipped_lines")
+        repairedDocuments = try f.integer("repaired_documents")
+        skippedDocuments = try f.integer("skipped_documents")
+        skippedBinaryFiles = try f.integer("skipped_binary_files")
+    }
+}
+
+/// How a dictionary was built from text by running a model (`build.text` in the manifest): what identifies the
+/// model, how documents became windows and windows became activations, and how far the build got. Commands that
+/// run the model again for a dictionary (assign text, inspect, steer) check the model and the extraction settings
+/// against it.
+public struct TextProvenance: Sendable, Equatable {
+    /// Where a build stands.
+    public enum Status: String, Sendable, CaseIterable {
+        /// Still running: this is a checkpoint (`--resume` continues it).
+        case inProgress = "in-progress"
+        /// Stopped by the user (Ctrl-C) at a batch boundary; `--resume` continues it.
+        case interrupted
+        /// Finished: the token budget, saturation or the end of the corpus stopped it.
+        case complete
+    }
+
+    /// SHA-256 of the model file (the GGUF) or, for a model folder, of its config and weight files in order.
+    public var modelSHA256: String
+    /// Width of the model's residual stream.
+    public var modelWidth: Int
+    /// The token prepended to every window, or nil when none is (the model's tokenizer asks for none).
+    public var bosTokenID: Int?
+    /// Whether position 0 of every window was left out of calibration and build (its residual is an attention
+    /// sink on many models).
+    public var firstPositionExcluded: Bool
+    /// How documents were cut: `chunks` (consecutive windows) or `prefix` (the first window of each document).
+    public var windowMode: String
+    /// The shortest window kept in `chunks` mode (tokens, BOS included).
+    public var minimumWindow: Int
+    /// Windows per clustering batch.
+    public var batchWindows: Int
+    /// Windows held in the seeded shuffle buffer (1: corpus order).
+    public var shuffleBuffer: Int
+    /// Seed of the shuffle (and of the member reservoir).
+    public var seed: Int
+    /// The token budget (nil: none).
+    public var maxTokens: Int?
+    /// Batches without a new region that stop the build (0: never).
+    public var saturationWindow: Int
+    /// Windows consumed from the stream.
+    public var windows: Int
+    /// Tokens consumed (BOS included).
+    public var tokens: Int
+    /// What the corpus reader read.
+    public var corpus: CorpusCounts
+    /// Where the build stands.
+    public var status: Status
+    /// Why it stopped: `token budget`, `saturated`, `corpus exhausted` or `interrupted`; nil while in progress.
+    public var stopReason: String?
+
+    public init(
+        modelSHA256: String, modelWidth: Int, bosTokenID: Int?, firstPositionExcluded: Bool, windowMode: String, minimumWindow: Int,
+        batchWindows: Int, shuffleBuffer: Int, seed: Int, maxTokens: Int?, saturationWindow: Int, windows: Int, tokens: Int,
+        corpus: CorpusCounts, status: Status, stopReason: String?
+    ) {
+        self.modelSHA256 = modelSHA256
+        self.modelWidth = modelWidth
+        self.bosTokenID = bosTokenID
+        self.firstPositionExcluded = firstPositionExcluded
+        self.windowMode = windowMode
+        self.minimumWindow = minimumWindow
+        self.batchWindows = batchWindows
+        self.shuffleBuffer = shuffleBuffer
+        self.seed = seed
+        self.maxTokens = maxTokens
+        self.saturationWindow = saturationWindow
+        self.windows = windows
+        self.tokens = tokens
+        self.corpus = corpus
+        self.status = status
+        self.stopReason = stopReason
+    }
+
+    var json: JSONValue {
+        .object(JSONObject([
+            "model_sha256": .string(modelSHA256),
+            "model_width": .integer(Int64(modelWidth)),
+            "bos_token_id": bosTokenID.map { .integer(Int64($0)) } ?? .null,
+            "first_position_excluded": .bool(firstPositionExcluded),
+            "window_mode": .string(windowMode),
+            "min_window": .integer(Int64(minimumWindow)),
+            "batch_windows": .integer(Int64(batchWindows)),
+            "shuffle_buffer": .integer(Int64(shuffleBuffer)),
+            "seed": .integer(Int64(seed)),
+            "max_tokens": maxTokens.map { .integer(Int64($0)) } ?? .null,
+            "saturation_window": .integer(Int64(saturationWindow)),
+            "windows": .integer(Int64(windows)),
+            "tokens": .integer(Int64(tokens)),
+            "corpus": corpus.json,
+            "status": .string(status.rawValue),
+            "stop_reason": stopReason.map { .string($0) } ?? .null,
+        ]))
+    }
+
+    init(_ f: JSONFields) throws {
+        modelSHA256 = try f.string("model_sha256")
+        modelWidth = try f.integer("model_width")
+        bosTokenID = try f.optionalInteger("bos_token_id")
+        firstPositionExcluded = try f.bool("first_position_excluded")
+        windowMode = try f.string("window_mode")
+        minimumWindow = try f.integer("min_window")
+        batchWindows = try f.integer("batch_windows")
+        shuffleBuffer = try f.integer("shuffle_buffer")
+        seed = try f.integer("seed")
+        maxTokens = try f.optionalInteger("max_tokens")
+        saturationWindow = try f.integer("saturation_window")
+        windows = try f.integer("windows")
+        tokens = try f.integer("tokens")
+        corpus = try CorpusCounts(try f.object("corpus"))
+        let status = try f.string("status")
+        guard let parsed = Status(rawValue: status) else {
+            throw f.error("status", "expected one of \(Status.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(status)\"")
+        }
+        self.status = parsed
+        stopReason = try f.optionalString("stop_reason")
     }
 }

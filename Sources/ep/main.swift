@@ -1,3 +1,5 @@
 import EPCommands
+import EPTensors
 
+BLASKernelChoice.relaunchWithPreferredKernelsIfNeeded(arguments: CommandLine.arguments)
 EPCommand.main()

@@ -25,13 +25,14 @@ struct Run {
     var errorLines: [String] { stderr.split(separator: "\n").map(String.init).filter { !$0.isEmpty } }
 }
 
-/// Runs `ep` with `arguments` in `folder` and waits for it.
+/// Runs `ep` with `arguments` in `folder` and waits for it; `environment` adds variables to the inherited ones.
 @discardableResult
-func ep(_ arguments: [String], in folder: String) throws -> Run {
+func ep(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws -> Run {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: epBinary)
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: folder)
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -33,7 +33,7 @@ func readAll(_ reader: CorpusReader) throws -> [Document] {
         #expect(try Glob("[a-c]*").matches("banana"))
         #expect(try !Glob("[a-c]*").matches("durian"))
         #expect(try Glob("a[b").matches("a[b"))
-        #expect(throws: CorpusError.self) { try Glob("") }
+        #expect(throws: PipelineError.self) { try Glob("") }
     }
 }
 
@@ -68,7 +68,7 @@ func readAll(_ reader: CorpusReader) throws -> [Document] {
         options.badLines = .stop
         let strict = try CorpusReader(paths: [dir + "/d.jsonl"], options: options)
         #expect(try strict.next()?.text == "one")
-        #expect(throws: CorpusError.self) { try strict.next() }
+        #expect(throws: PipelineError.self) { try strict.next() }
         options.badLines = .skip
         options.jsonlField = "body"
         #expect(try readAll(CorpusReader(paths: [dir + "/d.jsonl"], options: options)).map(\.text) == ["x"])
@@ -86,7 +86,7 @@ func readAll(_ reader: CorpusReader) throws -> [Document] {
         #expect(try readAll(skipping).isEmpty)
         #expect(skipping.statistics.skippedDocuments == 1)
         options.invalidUTF8 = .stop
-        #expect(throws: CorpusError.self) { try readAll(CorpusReader(paths: [dir + "/bad.txt"], options: options)) }
+        #expect(throws: PipelineError.self) { try readAll(CorpusReader(paths: [dir + "/bad.txt"], options: options)) }
     }
 
     @Test func splitsTextIntoLinesOrParagraphs() throws {
@@ -103,8 +103,8 @@ func readAll(_ reader: CorpusReader) throws -> [Document] {
 
     @Test func missingInputsFailUpFrontAndBinaryFilesAreSkipped() throws {
         let dir = temporaryFolder()
-        #expect(throws: CorpusError.self) { try CorpusReader(paths: [dir + "/nope.txt"]) }
-        #expect(throws: CorpusError.self) { try CorpusReader(paths: []) }
+        #expect(throws: PipelineError.self) { try CorpusReader(paths: [dir + "/nope.txt"]) }
+        #expect(throws: PipelineError.self) { try CorpusReader(paths: []) }
         try Data([0x41, 0x00, 0x42]).write(to: URL(fileURLWithPath: dir + "/blob.bin"))
         write("text", to: dir + "/ok.txt")
         let reader = try CorpusReader(paths: [dir])

@@ -1,4 +1,5 @@
 import Foundation
+import EPStore
 import Testing
 @testable import EPPipeline
 
@@ -71,6 +72,6 @@ func windows(_ texts: [String], _ settings: WindowSettings) throws -> [ContextWi
         var rest: [ContextWindow] = []
         while let w = try resumed.next() { rest.append(w) }
         #expect(rest == Array(all[17...]))
-        #expect(throws: CorpusError.self) { try stream().skip(Int64(all.count + 1)) }
+        #expect(throws: PipelineError.self) { try stream().skip(Int64(all.count + 1)) }
     }
 }

@@ -96,3 +96,19 @@ import Testing
         #expect(values != Array(0..<50))
     }
 }
+
+@Suite struct BLASKernelChoiceTests {
+    @Test func preferredCoreFollowsTheCPUFeatures() {
+        let avx2: Set<String> = ["sse4_2", "avx", "avx2", "fma", "f16c"]
+        let avx512 = avx2.union(["avx512f", "avx512bw", "avx512dq", "avx512vl"])
+        #expect(BLASKernelChoice.preferredCoreType(cpuFlags: avx512.union(["avx512_bf16"])) == "Cooperlake")
+        #expect(BLASKernelChoice.preferredCoreType(cpuFlags: avx512) == "SkylakeX")
+        #expect(BLASKernelChoice.preferredCoreType(cpuFlags: avx2) == "Haswell")
+        #expect(BLASKernelChoice.preferredCoreType(cpuFlags: ["sse4_2", "avx"]) == nil)
+        #expect(BLASKernelChoice.preferredCoreType(cpuFlags: avx2.subtracting(["fma"])) == nil)
+        // Every core the choice can name counts as capable, so a relaunch never loops.
+        for flags in [avx512.union(["avx512_bf16"]), avx512, avx2] {
+            #expect(BLASKernelChoice.capableCores.contains(BLASKernelChoice.preferredCoreType(cpuFlags: flags)!))
+        }
+    }
+}

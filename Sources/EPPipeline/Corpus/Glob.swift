@@ -12,7 +12,7 @@ public struct Glob: Sendable, CustomStringConvertible {
 
     /// Compiles `pattern`; an empty pattern is an error.
     public init(_ pattern: String) throws {
-        guard !pattern.isEmpty else { throw CorpusError("an empty glob pattern matches nothing; give a pattern such as '*.txt'") }
+        guard !pattern.isEmpty else { throw PipelineError("an empty glob pattern matches nothing; give a pattern such as '*.txt'") }
         self.pattern = pattern
         var trimmed = Substring(pattern)
         while trimmed.hasPrefix("./") { trimmed = trimmed.dropFirst(2) }

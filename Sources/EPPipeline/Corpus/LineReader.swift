@@ -22,7 +22,7 @@ final class LineReader {
     init(path: String?) throws {
         if let path {
             let fd = open(path, O_RDONLY)
-            guard fd >= 0 else { throw CorpusError("\(path): cannot open: \(systemErrorMessage())") }
+            guard fd >= 0 else { throw PipelineError("\(path): cannot open: \(systemErrorMessage())") }
             descriptor = fd
             ownsDescriptor = true
             name = path
@@ -91,7 +91,7 @@ final class LineReader {
         repeat {
             n = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + end, $0.count - end) }
         } while n < 0 && errno == EINTR
-        guard n >= 0 else { throw CorpusError("\(name): read failed: \(systemErrorMessage())") }
+        guard n >= 0 else { throw PipelineError("\(name): read failed: \(systemErrorMessage())") }
         end += n
         if n == 0 { atEnd = true }
     }

@@ -1,14 +1,5 @@
+import EPStore
 import EPTensors
-
-/// A context window cut from the corpus: the token ids fed to the model in one sequence.
-public struct ContextWindow: Sendable, Equatable {
-    /// Position of the window in the stream (0, 1, 2, …), the id that region references point to.
-    public var id: Int64
-    /// Token ids, BOS first when the model expects one.
-    public var tokens: [Int32]
-    /// The document it came from (`file`, `file:line`).
-    public var origin: String
-}
 
 /// How documents become context windows.
 public struct WindowSettings: Sendable, Equatable, Codable {
@@ -60,9 +51,9 @@ public final class WindowStream {
 
     /// A stream over `corpus`; `tokenize` turns a document's text into ids without BOS.
     public init(corpus: CorpusReader, settings: WindowSettings, tokenize: @escaping (String) -> [Int32]) throws {
-        guard settings.context >= 2 else { throw CorpusError("--context must be at least 2 tokens, got \(settings.context)") }
+        guard settings.context >= 2 else { throw PipelineError("--context must be at least 2 tokens, got \(settings.context)") }
         guard settings.minimumTokens >= 2, settings.minimumTokens <= settings.context else {
-            throw CorpusError("--min-window must be between 2 and the context length \(settings.context), got \(settings.minimumTokens)")
+            throw PipelineError("--min-window must be between 2 and the context length \(settings.context), got \(settings.minimumTokens)")
         }
         self.corpus = corpus
         self.settings = settings
@@ -104,7 +95,7 @@ public final class WindowStream {
         var remaining = count
         while remaining > 0 {
             guard try next() != nil else {
-                throw CorpusError("the corpus ended after \(emitted) windows but the checkpoint had consumed \(count); it changed since the build started")
+                throw PipelineError("the corpus ended after \(emitted) windows but the checkpoint had consumed \(count); it changed since the build started")
             }
             remaining -= 1
         }

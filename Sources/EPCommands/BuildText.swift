@@ -1,0 +1,133 @@
+import EPCore
+import EPFormats
+import EPPipeline
+import EPRuntime
+import EPStore
+import Foundation
+
+extension Build {
+    /// `ep build --model --hook --corpus`: the main job.
+    func runOnText() throws {
+        guard let modelName = provenance.model else { throw CommandError("--corpus needs --model MODEL (a GGUF file or a short name such as smollm2)") }
+        guard let hook = provenance.hook else { throw CommandError("--corpus needs --hook NAME, e.g. blocks.15.hook_resid_post") }
+        if let threads { try requirePositive(threads, flag: "--threads") }
+        guard seed >= 0 else { throw CommandError("--seed: expected a number ≥ 0, found \(seed)") }
+        guard assignments == nil else { throw CommandError("--assignments works with activation files only") }
+        let sources = [percentile != nil, calibration != nil, center != nil || threshold != nil].filter { $0 }.count
+        guard sources <= 1 else {
+            throw CommandError("give at most one of --percentile P[,P...], --calibration CALIB.json, or --center C.npy with --threshold T")
+        }
+        let opened = try OpenedModel(modelName, threads: threads)
+        var settings = TextBuildSettings(model: modelName, hook: hook, corpus: corpus.paths, threads: opened.model.threadCount)
+        settings.corpusOptions = try corpus.options()
+        settings.windows.context = provenance.contextLength ?? 128
+        guard settings.windows.context <= opened.model.config.contextLength else {
+            throw CommandError("--context \(settings.windows.context): the model takes at most \(opened.model.config.contextLength) tokens")
+        }
+        settings.windows.mode = windowMode
+        settings.windows.minimumTokens = min(minWindow, settings.windows.context)
+        settings.windows.bos = try bos.token(for: opened.tokenizer)
+        settings.windows.shuffleBuffer = shuffleBuffer
+        settings.windows.seed = UInt64(seed)
+        settings.extraction.extractor = extractor
+        settings.extraction.excludeFirstPosition = !includeFirstPosition
+        if let list = try percentiles() { settings.percentiles = list }
+        if let calibration {
+            settings.givenCalibration = try CalibrationRecord.read(path: calibration)
+        } else if let center, let threshold {
+            let (values, shape) = try NPY.readFloats(path: center)
+            guard shape.count == 1 else { throw FileFormatError(center, "expected a 1-D center, found shape \(NPY.shapeText(shape))") }
+            settings.givenCalibration = CalibrationRecord(calibration: try Calibration.given(center: values, threshold: threshold), calibrationTokens: nil, source: nil)
+        } else if center != nil || threshold != nil {
+            throw CommandError(center == nil ? "--threshold needs --center C.npy" : "--center needs --threshold T")
+        }
+        settings.method = method
+        settings.calibrationTokens = calibrationTokens
+        settings.batchWindows = batchWindows
+        guard maxTokens >= 0 else { throw CommandError("--max-tokens: expected a number ≥ 0, found \(maxTokens)") }
+        settings.maxTokens = maxTokens == 0 ? nil : maxTokens
+        settings.saturationWindow = saturationWindow
+        settings.checkpointEvery = checkpointEvery
+        settings.reservoir = reservoir
+        settings.recalibrate = recalibrate
+        try settings.validate()
+
+        let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
+        let target: BuildOutput = labels.count == 1 ? .single(output) : .multiple(folder: output, labels: labels)
+        if !resume, FileManager.default.fileExists(atPath: "\(target.paths[0])/build_state.json"),
+            (try? DictionaryStore.readManifest(target.paths[0]).build.text?.status) != .complete {
+            throw CommandError("\(output): holds an unfinished build; continue it with --resume, or remove it to start afresh")
+        }
+        let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
+        let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
+        builder.shouldStop = { interrupt.isRaised }
+        let progress = ProgressLine()
+        builder.onNote = { line in
+            progress.finish()
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        builder.onProgress = { p in progress.update(Self.describe(p)) }
+        let summary = try builder.run(resume: resume)
+        progress.finish()
+        print(Self.describe(summary))
+    }
+
+    /// One progress line.
+    static func describe(_ p: BuildProgress) -> String {
+        switch p.phase {
+        case .calibrating:
+            return "calibrating: \(grouped(p.calibrationRows))/\(grouped(p.calibrationTarget)) activations · \(grouped(p.tokens)) tokens read"
+        case .building:
+            let rate = p.seconds > 0 ? Double(p.tokensThisRun) / p.seconds : 0
+            var parts = ["\(grouped(p.tokens))\(p.maxTokens.map { "/" + grouped($0) } ?? "") tokens", "\(grouped(Int(rate))) tokens/s"]
+            for d in p.dictionaries {
+                parts.append("\(d.label): \(grouped(d.regions)) regions, new-region rate \(fixed(d.newRegionRate ?? 0, 4))\(d.saturated ? " (saturated)" : "")")
+            }
+            if let budget = p.maxTokens, rate > 0, budget > p.tokens {
+                parts.append("ETA \(duration(Double(budget - p.tokens) / rate))")
+            }
+            return parts.joined(separator: " · ")
+        }
+    }
+
+    /// The closing report.
+    static func describe(_ s: TextBuildSummary) -> String {
+        var lines: [String] = []
+        for d in s.dictionaries {
+            lines.append("\(d.label): \(grouped(d.regions)) regions (θ = \(fixed(d.threshold, 6)))\(d.saturated ? ", saturated" : "") → \(d.path)")
+        }
+        let rate = s.seconds > 0 ? Double(s.tokensThisRun) / s.seconds : 0
+        lines.append("stopped: \(s.stopReason) after \(grouped(s.tokens)) tokens, \(grouped(s.activations)) activations, \(grouped(s.windows)) windows, \(s.batches) batches\(s.resumedAtBatch.map { " (resumed at batch \($0))" } ?? "")")
+        if s.tokensThisRun > 0 {
+            let forward = s.extractionSeconds > 0 ? Double(s.tokensThisRun) / s.extractionSeconds : 0
+            lines.append("this run: \(grouped(s.tokensThisRun)) tokens in \(fixed(s.seconds, 1)) s = \(grouped(Int(rate))) tokens/s; model forward \(fixed(s.extractionSeconds, 1)) s (\(grouped(Int(forward))) tokens/s), calibration \(fixed(s.calibrationSeconds, 1)) s\(s.calibrationReused ? " (reused)" : ""), clustering \(fixed(s.clusteringSeconds, 1)) s, writing \(fixed(s.writingSeconds, 1)) s; peak memory \(peakMemoryMegabytes()) MB")
+        }
+        let c = s.corpus
+        var corpus = "corpus: \(grouped(c.documents)) documents, \(fixed(Double(c.bytes) / 1e6, 1)) MB from \(c.files) file\(c.files == 1 ? "" : "s")"
+        let problems = [(c.skippedLines, "JSONL lines skipped"), (c.repairedDocuments, "documents with invalid UTF-8 repaired"), (c.skippedDocuments, "documents with invalid UTF-8 skipped"), (c.skippedBinaryFiles, "binary files skipped")]
+        for (n, what) in problems where n > 0 { corpus += "; \(grouped(n)) \(what)" }
+        lines.append(corpus)
+        lines += c.examples.map { "  \($0)" }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The process's peak resident memory in MB.
+func peakMemoryMegabytes() -> Int {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss / 1024
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    return usage.ru_maxrss / (1024 * 1024)
+    #endif
+}
+
+/// A duration as `1h 02m`, `3m 05s` or `42s`.
+func duration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh %02dm", s / 3600, (s % 3600) / 60) }
+    if s >= 60 { return String(format: "%dm %02ds", s / 60, s % 60) }
+    return "\(s)s"
+}

@@ -1,0 +1,100 @@
+import EPCore
+import EPFormats
+import EPStore
+
+/// Everything that decides what a build from text produces (``TextDictionaryBuilder``).
+public struct TextBuildSettings: Sendable {
+    /// The model as the user named it (a path or a short name), recorded in the manifest.
+    public var model: String
+    /// The hook point, TransformerLens style (`blocks.15.hook_resid_post`).
+    public var hook: String
+    /// Corpus paths (files, folders, `-` for standard input), read in order.
+    public var corpus: [String]
+    /// How the corpus is read.
+    public var corpusOptions = CorpusOptions()
+    /// How documents become windows (context length, BOS, shuffle).
+    public var windows = WindowSettings()
+    /// Which positions become activations.
+    public var extraction = ExtractionSettings()
+    /// Percentiles to calibrate at: one dictionary each, all from one extraction pass. Ignored when
+    /// ``givenCalibration`` is set.
+    public var percentiles: [Double] = [2]
+    /// A calibration to use instead of calibrating (one dictionary).
+    public var givenCalibration: CalibrationRecord?
+    /// How each calibration batch's percentile is read.
+    public var method: PercentileMethod = .linear
+    /// Activations to calibrate on (calibration stops after the batch that reaches it).
+    public var calibrationTokens = 200_000
+    /// Windows per batch, for calibration and clustering alike (the reference uses 128 prompts per batch).
+    public var batchWindows = 128
+    /// Stop once this many tokens (BOS included) have been read; nil: no budget.
+    public var maxTokens: Int? = 1_000_000
+    /// Stop a dictionary after this many consecutive batches that found no new region (spec §7); 0: never.
+    public var saturationWindow = 1
+    /// Write the outputs every this many batches (and at the end); 0: only at the end.
+    public var checkpointEvery = 10
+    /// Keep a reservoir of member directions (seeded by `windows.seed`).
+    public var reservoir = false
+    /// Calibrate even when the cache holds a calibration.
+    public var recalibrate = false
+    /// Threads of the model (recorded: forward results can depend on how windows are split across threads).
+    public var threads: Int
+
+    public init(model: String, hook: String, corpus: [String], threads: Int) {
+        self.model = model
+        self.hook = hook
+        self.corpus = corpus
+        self.threads = threads
+    }
+
+    /// Checks the settings; the error names the flag.
+    public func validate() throws {
+        if givenCalibration == nil {
+            guard !percentiles.isEmpty else { throw PipelineError("--percentile: give at least one percentile") }
+            for p in percentiles where !(p > 0 && p < 100) {
+                throw PipelineError("--percentile: expected numbers strictly between 0 and 100, found \(p)")
+            }
+            guard Set(percentiles).count == percentiles.count else { throw PipelineError("--percentile: a percentile is listed twice") }
+        }
+        guard calibrationTokens > 0 else { throw PipelineError("--calibration-tokens: expected a positive number, found \(calibrationTokens)") }
+        guard batchWindows > 0 else { throw PipelineError("--batch-windows: expected a positive number, found \(batchWindows)") }
+        if let maxTokens, maxTokens <= 0 { throw PipelineError("--max-tokens: expected a positive number, found \(maxTokens)") }
+        guard saturationWindow >= 0 else { throw PipelineError("--saturation-window: expected a number ≥ 0, found \(saturationWindow)") }
+        guard checkpointEvery >= 0 else { throw PipelineError("--checkpoint-every: expected a number of batches ≥ 0, found \(checkpointEvery)") }
+        guard windows.seed <= UInt64(Int.max) else { throw PipelineError("--seed: too large") }
+    }
+
+    /// The settings a resumed build must share with the build it continues, as JSON fields (the model by hash).
+    /// The token budget, the checkpoint cadence and the recalibration flag may change between runs.
+    func fingerprint(modelSHA256: String) -> JSONObject {
+        var o = JSONObject()
+        o["model_sha256"] = .string(modelSHA256)
+        o["hook"] = .string(hook)
+        o["corpus"] = .array(corpus.map { .string($0) })
+        o["jsonl_field"] = .string(corpusOptions.jsonlField)
+        o["split"] = .string(corpusOptions.split.rawValue)
+        o["include"] = .array(corpusOptions.include.map { .string($0.pattern) })
+        o["exclude"] = .array(corpusOptions.exclude.map { .string($0.pattern) })
+        o["stdin_jsonl"] = .bool(corpusOptions.standardInputIsJSONL)
+        o["bad_lines"] = .string(corpusOptions.badLines.rawValue)
+        o["invalid_utf8"] = .string(corpusOptions.invalidUTF8.rawValue)
+        o["context"] = .integer(Int64(windows.context))
+        o["window_mode"] = .string(windows.mode.rawValue)
+        o["min_window"] = .integer(Int64(windows.minimumTokens))
+        o["bos_token_id"] = windows.bos.map { .integer(Int64($0)) } ?? .null
+        o["shuffle_buffer"] = .integer(Int64(windows.shuffleBuffer))
+        o["seed"] = .integer(Int64(windows.seed))
+        o["extractor"] = .string(extraction.extractor.rawValue)
+        o["exclude_first_position"] = .bool(extraction.excludeFirstPosition)
+        o["windows_per_forward"] = .integer(Int64(extraction.windowsPerForward))
+        o["threads"] = .integer(Int64(threads))
+        o["percentiles"] = givenCalibration == nil ? .array(percentiles.map { .number($0) }) : .null
+        o["calibration"] = givenCalibration.map { .number($0.calibration.threshold) } ?? .null
+        o["method"] = .string(method.rawValue)
+        o["calibration_tokens"] = .integer(Int64(calibrationTokens))
+        o["batch_windows"] = .integer(Int64(batchWindows))
+        o["saturation_window"] = .integer(Int64(saturationWindow))
+        o["reservoir"] = .bool(reservoir)
+        return o
+    }
+}

@@ -1,0 +1,491 @@
+import EPCore
+import EPFormats
+import EPRuntime
+import EPStore
+import EPTensors
+import Foundation
+
+/// Where a build from text writes: one dictionary folder, or (several percentiles) a folder holding one
+/// dictionary per percentile (`OUT/p1`, `OUT/p2`, …). Either is replaced atomically at every checkpoint, so it
+/// always holds a consistent, usable state.
+public enum BuildOutput: Sendable, Equatable {
+    case single(String)
+    case multiple(folder: String, labels: [String])
+
+    /// The dictionary folders, in order.
+    public var paths: [String] {
+        switch self {
+        case .single(let path): [path]
+        case .multiple(let folder, let labels): labels.map { "\(folder)/\($0)" }
+        }
+    }
+
+    /// The folder replaced as a whole.
+    public var root: String {
+        switch self {
+        case .single(let path): path
+        case .multiple(let folder, _): folder
+        }
+    }
+}
+
+/// What a build reports after every batch (and during calibration).
+public struct BuildProgress: Sendable {
+    /// What the build is doing.
+    public enum Phase: Sendable { case calibrating, building }
+
+    public var phase: Phase
+    /// Tokens read into batches so far (BOS included); while calibrating, tokens read for the calibration.
+    public var tokens: Int
+    /// The budget, if any.
+    public var maxTokens: Int?
+    /// Activations clustered so far.
+    public var activations: Int
+    /// Calibration activations gathered so far and wanted (calibrating only).
+    public var calibrationRows: Int
+    public var calibrationTarget: Int
+    /// Seconds of this run (a resumed build counts from the resume).
+    public var seconds: Double
+    /// Tokens this run has read from the corpus (and run through the model), for the rate.
+    public var tokensThisRun: Int
+    /// Per dictionary: its label, regions, last batch's new-region rate and whether it stopped (saturated).
+    public var dictionaries: [(label: String, regions: Int, newRegionRate: Double?, saturated: Bool)]
+}
+
+/// What a finished (or stopped) build did.
+public struct TextBuildSummary: Sendable {
+    /// Per dictionary: label, folder, regions, θ, status.
+    public var dictionaries: [(label: String, path: String, regions: Int, threshold: Double, saturated: Bool)]
+    /// Why the build stopped: `token budget`, `saturated`, `corpus exhausted` or `interrupted`.
+    public var stopReason: String
+    /// Totals over the whole build (a resumed build included).
+    public var tokens: Int
+    public var windows: Int
+    public var activations: Int
+    public var batches: Int
+    /// The batch the build resumed at, when it was resumed.
+    public var resumedAtBatch: Int?
+    /// Whether the calibration came from the cache (or a given record) rather than being computed in this run.
+    public var calibrationReused: Bool
+    /// Seconds of this run, and where they went.
+    public var seconds: Double
+    public var extractionSeconds: Double
+    public var calibrationSeconds: Double
+    public var clusteringSeconds: Double
+    public var writingSeconds: Double
+    /// Tokens this run read.
+    public var tokensThisRun: Int
+    /// What the corpus reader read, left out and repaired in this run.
+    public var corpus: CorpusStatistics
+}
+
+/// Builds EP dictionaries from text: tokenize a corpus into windows, run the model to the hook point, calibrate
+/// (or take the calibration from the cache), then stream batches of activations through the leader clustering of
+/// every requested percentile until the token budget, saturation, or the end of the corpus.
+///
+/// Deterministic for a given model, corpus and settings: the windows, their order (a seeded shuffle buffer), the
+/// batches and the clustering do not depend on whether the calibration was cached or on where a build was
+/// interrupted. Checkpoints write the outputs atomically every few batches; ``run()`` with `resume` continues
+/// from the last one and gives the same dictionaries as an uninterrupted build. Memory is bounded by the
+/// dictionaries, the context windows their references point into, and one batch (plus the calibration batches
+/// while they are clustered).
+public final class TextDictionaryBuilder {
+    /// The settings in force.
+    public let settings: TextBuildSettings
+    /// Where the dictionaries go.
+    public let output: BuildOutput
+    /// Called after every batch and during calibration.
+    public var onProgress: ((BuildProgress) -> Void)?
+    /// Asked between forward calls; when it says yes the build stops at the last complete batch and writes a
+    /// usable, resumable state.
+    public var shouldStop: () -> Bool = { false }
+    /// Called once with a line saying where the calibration came from (cache, given, computed).
+    public var onNote: ((String) -> Void)?
+
+    private let model: LanguageModel
+    private let modelPath: String
+    private let tokenizer: TextTokenizer
+    private let cache: CalibrationCache
+
+    /// The state-file name inside each dictionary folder.
+    static let stateFile = "build_state.json"
+
+    /// A builder for `model` (loaded from `modelPath`) with its `tokenizer`.
+    public init(
+        settings: TextBuildSettings, model: LanguageModel, modelPath: String, tokenizer: TextTokenizer, output: BuildOutput,
+        cache: CalibrationCache = CalibrationCache()
+    ) throws {
+        try settings.validate()
+        let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
+        guard output.paths.count == labels.count else {
+            throw PipelineError("\(output.root): \(labels.count) dictionaries to write but \(output.paths.count) output folders")
+        }
+        self.settings = settings
+        self.output = output
+        self.model = model
+        self.modelPath = modelPath
+        self.tokenizer = tokenizer
+        self.cache = cache
+    }
+
+    /// One dictionary being built.
+    private final class Target {
+        let label: String
+        let path: String
+        let dictionary: ExemplarDictionary
+        let calibration: CalibrationProvenance
+        var log: BuildLog
+        var tokens = 0
+        var windows = 0
+        var saturated = false
+
+        init(label: String, path: String, dictionary: ExemplarDictionary, calibration: CalibrationProvenance, log: BuildLog) {
+            self.label = label
+            self.path = path
+            self.dictionary = dictionary
+            self.calibration = calibration
+            self.log = log
+        }
+    }
+
+    /// Progress over the whole build, saved with every checkpoint.
+    private struct Totals {
+        var windows = 0
+        var tokens = 0
+        var activations = 0
+        var batches = 0
+        var elapsedBefore = 0.0
+    }
+
+    /// Runs the build (or, with `resume`, continues the one in the output folder) and writes the dictionaries.
+    public func run(resume: Bool = false) throws -> TextBuildSummary {
+        let clock = Date()
+        try AtomicOutput.prepareParent(of: output.root)
+        let modelSHA = try ModelIdentity.sha256(of: modelPath)
+        let extractor = try ActivationExtractor(model: model, hook: settings.hook, settings: settings.extraction)
+        let reader = try CorpusReader(paths: settings.corpus, options: settings.corpusOptions)
+        let tokenizer = self.tokenizer
+        let stream = try WindowStream(corpus: reader, settings: settings.windows) {
+            tokenizer.encode($0, parseSpecial: true, addSpecial: false)
+        }
+        let fingerprint = settings.fingerprint(modelSHA256: modelSHA)
+        var totals = Totals()
+        var targets: [Target] = []
+        var contexts: [Int64: ContextWindow] = [:]
+        var held: [ActivationBatch] = []
+        var times = (extraction: 0.0, calibration: 0.0, clustering: 0.0, writing: 0.0)
+        var calibrationReused = true
+        var resumedAt: Int?
+        /// Stream tokens skipped to resume (not read by this run's model).
+        var skippedTokens = 0
+        var stopped = false
+
+        func progress(_ phase: BuildProgress.Phase, calibrationRows: Int = 0, calibrationTokens: Int = 0) {
+            onProgress?(BuildProgress(
+                phase: phase, tokens: phase == .calibrating ? calibrationTokens : totals.tokens, maxTokens: settings.maxTokens, activations: totals.activations,
+                calibrationRows: calibrationRows, calibrationTarget: settings.calibrationTokens,
+                seconds: Date().timeIntervalSince(clock), tokensThisRun: stream.emittedTokens - skippedTokens,
+                dictionaries: targets.map { ($0.label, $0.dictionary.regionCount, $0.dictionary.newRegionRate, $0.saturated) }))
+        }
+        /// The next batch of windows from the stream, extracted; nil at the end of the corpus or on a stop.
+        func nextBatch() throws -> ActivationBatch? {
+            var windows: [ContextWindow] = []
+            while windows.count < settings.batchWindows, let w = try stream.next() { windows.append(w) }
+            guard !windows.isEmpty else { return nil }
+            let started = Date()
+            defer { times.extraction += Date().timeIntervalSince(started) }
+            guard let batch = try extractor.extract(windows, shouldStop: shouldStop) else {
+                stopped = true
+                return nil
+            }
+            return batch
+        }
+
+        if resume, let restored = try restore(fingerprint: fingerprint) {
+            (targets, totals, contexts) = (restored.targets, restored.totals, restored.contexts)
+            resumedAt = totals.batches
+            if let finished = restored.finished {
+                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: stream.corpusStatistics)
+            }
+            try stream.skip(Int64(totals.windows))
+            skippedTokens = stream.emittedTokens
+        } else {
+            let calibrationStarted = Date()
+            let calibrations: [(Calibration, CalibrationProvenance)]
+            if let given = settings.givenCalibration {
+                guard given.calibration.center.count == extractor.width else {
+                    throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(extractor.width)")
+                }
+                calibrations = [(given.calibration, given.provenance)]
+                onNote?("calibration: given (θ = \(given.calibration.threshold))")
+            } else {
+                let key = CalibrationCache.Key(
+                    modelSHA256: modelSHA, hook: settings.hook, extractor: settings.extraction.extractor, context: settings.windows.context,
+                    bosTokenID: settings.windows.bos, excludeFirstPosition: settings.extraction.excludeFirstPosition, method: settings.method)
+                let cached = settings.recalibrate ? [] : settings.percentiles.compactMap {
+                    cache.lookup(key, percentile: $0, calibrationTokens: settings.calibrationTokens)
+                }
+                if cached.count == settings.percentiles.count, cached.allSatisfy({ $0.calibration.center.count == extractor.width }) {
+                    calibrations = cached.map { ($0.calibration, $0.provenance) }
+                    onNote?("calibration: from the cache (\(cache.folder)), computed on \(cached[0].calibration.activationCount) activations of \(cached[0].source?.inputs.joined(separator: ", ") ?? "an unrecorded corpus")")
+                } else {
+                    calibrationReused = false
+                    let calibrationSettings = CalibrationSettings(
+                        percentile: settings.percentiles[0], calibrationTokens: settings.calibrationTokens, batchSize: settings.batchWindows,
+                        method: settings.method)
+                    var center = CenterEstimator(width: extractor.width, settings: calibrationSettings)
+                    var tokens = 0
+                    while !center.isComplete, let batch = try nextBatch() {
+                        try center.add(batch.activations)
+                        held.append(batch)
+                        tokens += batch.tokens
+                        progress(.calibrating, calibrationRows: center.rowCount, calibrationTokens: tokens)
+                    }
+                    if stopped { throw PipelineError("stopped during calibration; nothing was written") }
+                    guard center.rowCount >= 2 else {
+                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(center.rowCount) activation\(center.rowCount == 1 ? "" : "s") (\(stream.emitted) windows from \(stream.corpusStatistics.documents) documents); calibration needs at least 2")
+                    }
+                    var thresholds = try ThresholdEstimator(
+                        center: try center.center(), settings: calibrationSettings, additionalPercentiles: Array(settings.percentiles.dropFirst()))
+                    for batch in held { try thresholds.add(batch.activations) }
+                    let source = ActivationSource(
+                        model: settings.model, hook: settings.hook, extractor: settings.extraction.extractor.rawValue,
+                        contextLength: settings.windows.context, tokenCount: tokens, activationCount: center.rowCount, inputs: settings.corpus)
+                    calibrations = try thresholds.finishAll(batchRowCounts: center.batchRowCounts).map { c in
+                        let record = CalibrationRecord(calibration: c, calibrationTokens: settings.calibrationTokens, source: source)
+                        cache.store(record, key: key)
+                        return (c, record.provenance)
+                    }
+                    onNote?("calibration: computed on \(center.rowCount) activations in \(held.count) batches; cached in \(cache.folder)")
+                }
+            }
+            times.calibration = Date().timeIntervalSince(calibrationStarted) - times.extraction
+            let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
+            targets = try zip(zip(labels, output.paths), calibrations).map { names, calibration in
+                Target(
+                    label: names.0, path: names.1,
+                    dictionary: try ExemplarDictionary(calibration: calibration.0, reservoirSeed: settings.reservoir ? settings.windows.seed : nil),
+                    calibration: calibration.1, log: BuildLog())
+            }
+        }
+
+        let runStarted = Date()
+        var stopReason = "corpus exhausted"
+        var sinceCheckpoint = 0
+        while true {
+            if shouldStop() {
+                stopped = true
+            }
+            if stopped {
+                stopReason = "interrupted"
+                break
+            }
+            if targets.allSatisfy(\.saturated) {
+                stopReason = "saturated"
+                break
+            }
+            let next = held.isEmpty ? try nextBatch() : held.removeFirst()
+            guard let batch = next else {
+                if stopped { stopReason = "interrupted" }
+                break
+            }
+            totals.tokens += batch.tokens
+            totals.windows += batch.windows.count
+            if batch.activations.rows > 0 {
+                let started = Date()
+                for t in targets where !t.saturated {
+                    let before = t.dictionary.regionCount
+                    _ = try t.dictionary.addBatch(batch.activations, references: batch.references)
+                    t.tokens = totals.tokens
+                    t.windows = totals.windows
+                    t.log.snapshots.append(BuildSnapshot(
+                        batch: t.dictionary.batchHistory.count, tokens: totals.tokens, activations: Int(t.dictionary.rowsSeen),
+                        regions: t.dictionary.regionCount, batchActivations: batch.activations.rows,
+                        newRegions: t.dictionary.regionCount - before,
+                        elapsedSeconds: totals.elapsedBefore + Date().timeIntervalSince(runStarted)))
+                }
+                times.clustering += Date().timeIntervalSince(started)
+                totals.activations += batch.activations.rows
+                totals.batches += 1
+                for w in batch.windows { contexts[w.id] = w }
+                contexts = referenced(contexts, by: targets)
+                for t in targets where settings.saturationWindow > 0 {
+                    t.saturated = t.dictionary.isSaturated(window: settings.saturationWindow)
+                }
+                progress(.building)
+                sinceCheckpoint += 1
+            }
+            if let maxTokens = settings.maxTokens, totals.tokens >= maxTokens {
+                stopReason = "token budget"
+                break
+            }
+            if settings.checkpointEvery > 0, sinceCheckpoint >= settings.checkpointEvery {
+                let started = Date()
+                var now = totals
+                now.elapsedBefore += Date().timeIntervalSince(runStarted)
+                try write(targets, contexts: contexts, totals: now, fingerprint: fingerprint, status: .inProgress, stopReason: nil, stream: stream)
+                times.writing += Date().timeIntervalSince(started)
+                sinceCheckpoint = 0
+            }
+        }
+        if stopReason == "corpus exhausted", totals.batches == 0 {
+            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(stream.corpusStatistics.documents) documents, \(stream.emitted) windows)")
+        }
+        let started = Date()
+        totals.elapsedBefore += Date().timeIntervalSince(runStarted)
+        let status: TextProvenance.Status = stopReason == "interrupted" ? .interrupted : .complete
+        try write(targets, contexts: contexts, totals: totals, fingerprint: fingerprint, status: status, stopReason: stopReason, stream: stream)
+        times.writing += Date().timeIntervalSince(started)
+        return summary(
+            targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times,
+            tokensThisRun: stream.emittedTokens - skippedTokens, corpus: stream.corpusStatistics)
+    }
+
+    private func summary(
+        _ targets: [Target], stopReason: String, totals: Totals, resumedAt: Int?, reused: Bool, clock: Date,
+        times: (extraction: Double, calibration: Double, clustering: Double, writing: Double), tokensThisRun: Int, corpus: CorpusStatistics
+    ) -> TextBuildSummary {
+        TextBuildSummary(
+            dictionaries: targets.map { ($0.label, $0.path, $0.dictionary.regionCount, $0.dictionary.threshold, $0.saturated) },
+            stopReason: stopReason, tokens: totals.tokens, windows: totals.windows, activations: totals.activations,
+            batches: totals.batches, resumedAtBatch: resumedAt, calibrationReused: reused, seconds: Date().timeIntervalSince(clock),
+            extractionSeconds: times.extraction, calibrationSeconds: times.calibration, clusteringSeconds: times.clustering,
+            writingSeconds: times.writing, tokensThisRun: tokensThisRun, corpus: corpus)
+    }
+
+    /// The windows of `contexts` that some target's closest or farthest members point into.
+    private func referenced(_ contexts: [Int64: ContextWindow], by targets: [Target]) -> [Int64: ContextWindow] {
+        var keep = Set<Int64>()
+        for t in targets { keep.formUnion(Self.referencedSources(t.dictionary)) }
+        return contexts.filter { keep.contains($0.key) }
+    }
+
+    private static func referencedSources(_ dictionary: ExemplarDictionary) -> Set<Int64> {
+        var ids = Set<Int64>()
+        let regions = dictionary.regions
+        for table in [regions.closest, regions.farthest] {
+            for k in 0..<table.regionCount {
+                for m in table.members(of: k) { ids.insert(m.reference.source) }
+            }
+        }
+        return ids
+    }
+
+    /// Writes every target (atomically as a whole) with its manifest, context windows, log and resume state.
+    private func write(
+        _ targets: [Target], contexts: [Int64: ContextWindow], totals: Totals, fingerprint: JSONObject,
+        status: TextProvenance.Status, stopReason: String?, stream: WindowStream
+    ) throws {
+        let counts = stream.corpusStatistics
+        var corpus = CorpusCounts()
+        corpus.files = counts.files
+        corpus.documents = counts.documents
+        corpus.bytes = counts.bytes
+        corpus.skippedLines = counts.skippedLines
+        corpus.repairedDocuments = counts.repairedDocuments
+        corpus.skippedDocuments = counts.skippedDocuments
+        corpus.skippedBinaryFiles = counts.skippedBinaryFiles
+        let modelSHA: String
+        if case .string(let sha) = fingerprint["model_sha256"] { modelSHA = sha } else { modelSHA = "" }
+        func writeTarget(_ t: Target, to path: String) throws {
+            let d = t.dictionary
+            let text = TextProvenance(
+                modelSHA256: modelSHA, modelWidth: model.config.modelWidth, bosTokenID: settings.windows.bos.map(Int.init),
+                firstPositionExcluded: settings.extraction.excludeFirstPosition, windowMode: settings.windows.mode.rawValue,
+                minimumWindow: settings.windows.minimumTokens, batchWindows: settings.batchWindows, shuffleBuffer: settings.windows.shuffleBuffer,
+                seed: Int(settings.windows.seed), maxTokens: settings.maxTokens, saturationWindow: settings.saturationWindow,
+                windows: t.windows, tokens: t.tokens, corpus: corpus, status: status,
+                stopReason: stopReason.map { t.saturated && $0 != "interrupted" ? "saturated" : $0 })
+            let source = ActivationSource(
+                model: settings.model, hook: settings.hook, extractor: settings.extraction.extractor.rawValue,
+                contextLength: settings.windows.context, tokenCount: t.tokens, activationCount: Int(d.rowsSeen), inputs: settings.corpus)
+            let build = BuildProvenance(
+                batchSize: settings.batchWindows, seed: Int(settings.windows.seed), batchCount: d.batchHistory.count,
+                activationCount: Int(d.rowsSeen), saturated: settings.saturationWindow > 0 && d.isSaturated(window: settings.saturationWindow),
+                reservoir: settings.reservoir, newRegionRate: d.newRegionRate, source: source, text: text)
+            let own = Self.referencedSources(d)
+            let table = ContextTable(contexts.values.filter { own.contains($0.id) })
+            var state = JSONObject()
+            state["format"] = .string("ep-build-state")
+            state["format_version"] = .integer(1)
+            state["label"] = .string(t.label)
+            state["settings"] = .object(fingerprint)
+            state["windows"] = .integer(Int64(totals.windows))
+            state["tokens"] = .integer(Int64(totals.tokens))
+            state["activations"] = .integer(Int64(totals.activations))
+            state["batches"] = .integer(Int64(totals.batches))
+            state["dictionary_windows"] = .integer(Int64(t.windows))
+            state["dictionary_tokens"] = .integer(Int64(t.tokens))
+            state["elapsed_s"] = .number(totals.elapsedBefore)
+            try DictionaryStore.write(
+                d, calibration: t.calibration, build: build, to: path, contexts: table, log: t.log,
+                extraFiles: [(Self.stateFile, Array((JSONValue.object(state).rendered() + "\n").utf8))])
+        }
+        switch output {
+        case .single(let path):
+            try writeTarget(targets[0], to: path)
+        case .multiple(let folder, _):
+            try AtomicOutput.writeFolder(at: folder) { temporary in
+                for t in targets { try writeTarget(t, to: "\(temporary)/\(t.label)") }
+            }
+        }
+    }
+
+    /// What a resumed build starts from.
+    private struct Restored {
+        var targets: [Target]
+        var totals: Totals
+        var contexts: [Int64: ContextWindow]
+        /// Why the saved build ended, when it ended for good (it is then not continued). A build that ended at
+        /// its token budget continues when the budget has been raised.
+        var finished: String?
+    }
+
+    /// The targets, totals and context windows saved in the output folder, after checking that they belong to a
+    /// build with these settings; nil when there is nothing to resume (no output yet).
+    private func restore(fingerprint: JSONObject) throws -> Restored? {
+        guard FileManager.default.fileExists(atPath: output.root) else { return nil }
+        var targets: [Target] = []
+        var totals: Totals?
+        var contexts: [Int64: ContextWindow] = [:]
+        var endings: [String] = []
+        var continuable = false
+        for path in output.paths {
+            let statePath = "\(path)/\(Self.stateFile)"
+            guard FileManager.default.fileExists(atPath: statePath) else {
+                throw PipelineError("\(path): cannot resume: no \(Self.stateFile) (not written by a build from text, or by a different set of percentiles)")
+            }
+            let f = try JSONFields(try JSONValue.read(path: statePath), path: statePath)
+            guard try f.string("format") == "ep-build-state" else { throw f.error("format", "expected \"ep-build-state\"") }
+            let saved = try f.object("settings").object
+            let differences = fingerprint.keys.filter { saved[$0] != fingerprint[$0] }
+            if !differences.isEmpty {
+                let listed = differences.map { "\($0): \(saved[$0]?.rendered() ?? "absent") → \(fingerprint[$0]!.rendered())" }
+                throw PipelineError("\(path): cannot resume: the build was made with other settings (\(listed.joined(separator: "; "))); give the same model, corpus and flags, or start afresh without --resume")
+            }
+            let these = Totals(
+                windows: try f.integer("windows"), tokens: try f.integer("tokens"), activations: try f.integer("activations"),
+                batches: try f.integer("batches"), elapsedBefore: try f.double("elapsed_s"))
+            if let totals, totals.windows != these.windows || totals.batches != these.batches {
+                throw PipelineError("\(output.root): cannot resume: its dictionaries were saved at different points of the build")
+            }
+            totals = these
+            let loaded = try DictionaryStore.load(path)
+            let target = Target(
+                label: try f.string("label"), path: path, dictionary: loaded.dictionary, calibration: loaded.manifest.calibration,
+                log: loaded.buildLog ?? BuildLog())
+            target.windows = try f.integer("dictionary_windows")
+            target.tokens = try f.integer("dictionary_tokens")
+            target.saturated = settings.saturationWindow > 0 && loaded.dictionary.isSaturated(window: settings.saturationWindow)
+            targets.append(target)
+            for w in loaded.contexts?.windows ?? [] { contexts[w.id] = w }
+            if let text = loaded.manifest.build.text, text.status == .complete, let reason = text.stopReason {
+                endings.append("\(target.label): \(reason)")
+                if reason == "token budget" && (settings.maxTokens.map { $0 > these.tokens } ?? true) { continuable = true }
+            } else {
+                continuable = true
+            }
+        }
+        return Restored(targets: targets, totals: totals!, contexts: contexts, finished: continuable ? nil : endings.joined(separator: ", "))
+    }
+}

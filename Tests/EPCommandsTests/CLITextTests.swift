@@ -1,0 +1,155 @@
+import EPFormats
+import EPStore
+import EPTestSupport
+import Foundation
+import Testing
+
+/// A small corpus and the `ep build` arguments of a fast build from it (SmolLM2, layer 5, 48-token windows).
+struct TextFixture {
+    let folder: String
+    /// Calibration cache and model-hash cache of these tests, apart from the user's.
+    let environment: [String: String]
+
+    init() throws {
+        folder = makeTemporaryFolder("ep-cli-text")
+        try SmallCorpus.write(to: folder + "/corpus.jsonl", documents: 12)
+        environment = ["EP_CACHE_DIR": folder + "/cache"]
+    }
+
+    func buildArguments(output: String, extra: [String] = []) -> [String] {
+        ["build", "--model", "smollm2", "--hook", "blocks.5.hook_resid_post", "--corpus", "corpus.jsonl", "--percentile", "2",
+         "--context", "48", "--min-window", "8", "--shuffle-buffer", "16", "--seed", "11", "--batch-windows", "6",
+         "--calibration-tokens", "500", "--max-tokens", "0", "--saturation-window", "0", "--checkpoint-every", "1", "--reservoir",
+         "-o", output] + extra
+    }
+
+    /// The files of a dictionary that must not depend on how the build ran.
+    func stableFiles(_ dictionary: String) throws -> [[UInt8]] {
+        try [DictionaryStore.regionsFile, DictionaryStore.contextsFile, DictionaryStore.reservoirFile].map { name in
+            let file = try ReadOnlyFile(path: "\(folder)/\(dictionary)/\(name)")
+            return try file.readBytes(count: file.size, at: 0)
+        }
+    }
+
+    /// Batches recorded by the last checkpoint of `dictionary`, or nil before the first.
+    func checkpointBatches(_ dictionary: String) -> Int? {
+        guard let value = try? JSONValue.read(path: "\(folder)/\(dictionary)/build_state.json"),
+            let fields = try? JSONFields(value, path: "state") else { return nil }
+        return try? fields.integer("batches")
+    }
+}
+
+/// Starts `ep` in the background (output discarded) and returns the process.
+func startEP(_ arguments: [String], in folder: String, environment: [String: String]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: epBinary)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: folder)
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+@Suite(.serialized) struct CLITextTests {
+    /// SIGKILL at a random checkpoint, then --resume: the same dictionary as an uninterrupted build. Ctrl-C
+    /// (SIGINT) stops cleanly with a usable dictionary that --resume completes the same way.
+    @Test func killedAndInterruptedBuildsResumeToTheSameDictionary() throws {
+        let f = try TextFixture()
+        let whole = try ep(f.buildArguments(output: "whole"), in: f.folder, environment: f.environment)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let totalBatches = try #require(f.checkpointBatches("whole"))
+        #expect(totalBatches >= 6)
+
+        var generator = SystemRandomNumberGenerator()
+        let killAt = Int.random(in: 1...(totalBatches - 2), using: &generator)
+        let victim = try startEP(f.buildArguments(output: "killed"), in: f.folder, environment: f.environment)
+        while victim.isRunning && (f.checkpointBatches("killed") ?? 0) < killAt { usleep(2000) }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        #expect(victim.terminationReason == .uncaughtSignal, "the build finished before the kill at batch \(killAt)")
+        let info = try ep(["info", "killed"], in: f.folder)
+        #expect(info.status == 0, "the checkpoint left by SIGKILL is a usable dictionary: \(info.stderr)")
+        let refused = try ep(f.buildArguments(output: "killed"), in: f.folder, environment: f.environment)
+        #expect(refused.status != 0 && refused.stderr.contains("--resume"))
+        let resumed = try ep(f.buildArguments(output: "killed", extra: ["--resume"]), in: f.folder, environment: f.environment)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("resumed at batch"))
+        #expect(try f.stableFiles("killed") == f.stableFiles("whole"), "killed at batch \(killAt) and resumed")
+
+        let interrupted = try startEP(f.buildArguments(output: "stopped"), in: f.folder, environment: f.environment)
+        while interrupted.isRunning && (f.checkpointBatches("stopped") ?? 0) < 2 { usleep(2000) }
+        kill(interrupted.processIdentifier, SIGINT)
+        interrupted.waitUntilExit()
+        #expect(interrupted.terminationStatus == 0 && interrupted.terminationReason == .exit)
+        let status = try DictionaryStore.readManifest(f.folder + "/stopped").build.text?.status
+        #expect(status == .interrupted || status == .complete)
+        #expect(try ep(f.buildArguments(output: "stopped", extra: ["--resume"]), in: f.folder, environment: f.environment).status == 0)
+        #expect(try f.stableFiles("stopped") == f.stableFiles("whole"))
+    }
+
+    @Test func inspectAndAssignReadARealDictionary() throws {
+        let f = try TextFixture()
+        #expect(try ep(f.buildArguments(output: "d", extra: ["--max-tokens", "1500"]), in: f.folder, environment: f.environment).status == 0)
+        let inspect = try ep(["inspect", "d", "--top", "3", "--contexts", "2"], in: f.folder, environment: f.environment)
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.components(separatedBy: "\nregion ").count == 4)
+        #expect(inspect.stdout.contains("lens (exemplar): '") && inspect.stdout.contains("lens (mean):"))
+        #expect(inspect.stdout.contains("["), "a member token is bracketed when stdout is not a terminal")
+        let json = try ep(["inspect", "d", "--region", "0", "--json"], in: f.folder, environment: f.environment)
+        let regions = try JSONValue.parse(Array(json.stdout.utf8), path: "stdout")
+        guard case .array(let list) = regions, case .object(let first) = list.first else { Issue.record("not a list of regions"); return }
+        #expect(first["id"] == .integer(0) && first["lens_exemplar"] != nil && first["closest"] != nil)
+
+        let assign = try ep(["assign", "d", "--text", "def f(x):\n    return x * 2"], in: f.folder, environment: f.environment)
+        #expect(assign.status == 0, "\(assign.stderr)")
+        #expect(assign.stdout.contains("(not extracted)") && assign.stdout.contains("' return'"))
+        #expect(assign.stdout.contains("tokens assigned at blocks.5.hook_resid_post"))
+        let mismatch = try ep(["assign", "d", "--text", "hello", "--context", "64"], in: f.folder, environment: f.environment)
+        #expect(mismatch.status != 0 && mismatch.stderr.contains("built with windows of 48 tokens"))
+        let badRegion = try ep(["inspect", "d", "--region", "99999"], in: f.folder, environment: f.environment)
+        #expect(badRegion.status != 0 && badRegion.stderr.contains("region 99999 does not exist"))
+    }
+
+    @Test func badTextInputsAreClearErrors() throws {
+        let f = try TextFixture()
+        try AtomicOutput.write(string: "{\"text\": \"fine line of text here\"}\nnot json\n{\"body\": \"x\"}\n", to: f.folder + "/bad.jsonl")
+        try AtomicOutput.write([0x66, 0x6F, 0xFF, 0xFE, 0x20, 0x6F, 0x6B], to: f.folder + "/latin1.txt")
+        func build(_ extra: [String], output: String = "x") throws -> Run {
+            var arguments = f.buildArguments(output: output)
+            let corpus = arguments.firstIndex(of: "--corpus")!
+            arguments.removeSubrange(corpus...(corpus + 1))
+            return try ep(arguments + extra, in: f.folder, environment: f.environment)
+        }
+        let missing = try build(["--corpus", "nowhere.txt"])
+        #expect(missing.status != 0 && missing.errorLines.last == "Error: nowhere.txt: no such file or folder")
+        let stop = try build(["--corpus", "bad.jsonl", "--bad-lines", "stop"])
+        #expect(stop.status != 0 && stop.stderr.contains("bad.jsonl:2: not valid JSON"))
+        let field = try build(["--corpus", "bad.jsonl", "--jsonl-field", "body", "--bad-lines", "stop"])
+        #expect(field.status != 0 && field.stderr.contains("bad.jsonl:1: no field 'body'"))
+        let utf8 = try build(["--corpus", "latin1.txt", "--invalid-utf8", "stop"])
+        #expect(utf8.status != 0 && utf8.stderr.contains("latin1.txt: invalid UTF-8"))
+        let hook = try build(["--corpus", "corpus.jsonl", "--hook", "blocks.40.hook_resid_post"])
+        #expect(hook.status != 0 && hook.stderr.contains("blocks.40.hook_resid_post") && hook.stderr.contains("hook_resid_post"))
+        let noModel = try ep(["build", "--corpus", "corpus.jsonl", "--percentile", "2", "-o", "y"], in: f.folder, environment: f.environment)
+        #expect(noModel.status != 0 && noModel.stderr.contains("--corpus needs --model"))
+        #expect(!listing(f.folder).contains("x") && !listing(f.folder).contains("y"))
+
+        // Skipped bad lines are counted and reported; missing folders above the output are created.
+        let skipped = try build(["--corpus", "bad.jsonl", "--corpus", "corpus.jsonl"], output: "deep/ok")
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(skipped.stdout.contains("2 JSONL lines skipped") && skipped.stdout.contains("bad.jsonl:2: not valid JSON"))
+        #expect(try DictionaryStore.readManifest(f.folder + "/deep/ok").build.text?.corpus.skippedLines == 2)
+
+        // A dictionary built for another hook or model is refused where the model runs again.
+        let otherModel = try build(["--corpus", "corpus.jsonl", "--hook", "blocks.6.hook_resid_post", "--max-tokens", "800"], output: "l6")
+        #expect(otherModel.status == 0)
+        var manifest = try String(contentsOfFile: f.folder + "/l6/manifest.json", encoding: .utf8)
+        let sha = try #require(manifest.range(of: #""model_sha256": ""#))
+        manifest.replaceSubrange(sha.upperBound..<manifest.index(sha.upperBound, offsetBy: 4), with: "0000")
+        try AtomicOutput.write(string: manifest, to: f.folder + "/l6/manifest.json")
+        let wrong = try ep(["assign", "l6", "--text", "hello"], in: f.folder, environment: f.environment)
+        #expect(wrong.status != 0 && wrong.stderr.contains("SHA-256"))
+    }
+}
