@@ -68,11 +68,6 @@ struct WeightMatrix: @unchecked Sendable {
         storage = nil
     }
 
-    /// The fp32 values when the whole matrix is one fp32 block.
-    var floats: UnsafePointer<Float>? {
-        segments.count == 1 && segments[0].type == .f32 ? segments[0].data.assumingMemoryBound(to: Float.self) : nil
-    }
-
     /// Writes row `row` as fp32 into `destination`.
     func row(_ row: Int, into destination: UnsafeMutablePointer<Float>) {
         let segment = segments.first { $0.rows.contains(row) }!

@@ -311,6 +311,10 @@ public struct TransformerConfig: Sendable, Equatable {
         if arch == .gemma3 {
             slidingRopeBase = try fields.optionalDouble("rope_local_base_freq") ?? 10_000
         }
+        if modelType == "mistral" {
+            // Mistral 7B v0.1 attends within a window on every layer (later versions set it to null).
+            setSlidingPattern(window: try fields.optionalInteger("sliding_window"))
+        }
         if arch == .gemma2 || arch == .gemma3 {
             setSlidingPattern(window: try fields.optionalInteger("sliding_window"))
             if arch == .gemma3, let pattern = try fields.optionalInteger("sliding_window_pattern"), pattern > 0, slidingWindow != nil {

@@ -138,11 +138,6 @@ final class ModelWeights: @unchecked Sendable {
         }
         return t
     }
-
-    /// `require` for a tensor that only some files have.
-    func optional(_ name: String, rows: Int, columns: Int) throws -> WeightTensor? {
-        has(name) ? try require(name, rows: rows, columns: columns) : nil
-    }
 }
 
 /// Builds weight buffers and matrices from tensors, queueing fp32 decoding jobs that ``decodeAll()`` runs on
