@@ -7,6 +7,10 @@ public let supportedTokenizers = "GGUF tokenizer.ggml.model gpt2 (byte-level BPE
 /// The tokenizer that `gguf`'s metadata describes (`tokenizer.ggml.model`: `gpt2` byte-level BPE with
 /// `tokenizer.ggml.pre`, or `llama` SentencePiece), or an error naming the tokenizer kinds that are supported.
 public func makeTokenizer(gguf: GGUFFile) throws -> TextTokenizer {
+    try ggufTokenizer(gguf)
+}
+
+private func ggufTokenizer(_ gguf: GGUFFile) throws -> InspectableTokenizer {
     guard let model = gguf.metadata["tokenizer.ggml.model"]?.string else {
         throw TokenizerError("\(gguf.path): no tokenizer (metadata 'tokenizer.ggml.model' is missing)")
     }
@@ -29,11 +33,10 @@ public func makeTokenizer(for model: LanguageModel) throws -> TextTokenizer {
 public func makeTokenizer(modelPath path: String) throws -> InspectableTokenizer {
     var isDirectory: ObjCBool = false
     let folder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-    let tokenizer = folder ? try makeTokenizer(folder: HuggingFaceFolder(path: path)) : try makeTokenizer(gguf: GGUFFile(path: path))
-    return tokenizer as! InspectableTokenizer
+    return folder ? try makeTokenizer(folder: HuggingFaceFolder(path: path)) : try ggufTokenizer(GGUFFile(path: path))
 }
 
-private func makeTokenizer(folder: HuggingFaceFolder) throws -> TextTokenizer {
+private func makeTokenizer(folder: HuggingFaceFolder) throws -> InspectableTokenizer {
     guard let path = folder.tokenizerPath else {
         throw TokenizerError("\(folder.path): the folder has no tokenizer.json (supported: \(supportedTokenizers))")
     }

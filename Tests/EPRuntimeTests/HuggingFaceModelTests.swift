@@ -131,6 +131,11 @@ import Testing
         #expect {
             try HuggingFaceTokenizer.load(path: folder + "/tokenizer.json")
         } throws: { "\($0)".contains("model type 'WordPiece' is not supported") && "\($0)".contains("Unigram") }
+        var b = GGUFBuilder()
+        b.add("tokenizer.ggml.model", string: "bert")
+        #expect {
+            try makeTokenizer(gguf: GGUFFile(path: b.write(to: folder)))
+        } throws: { "\($0)".contains("tokenizer model 'bert' is not supported; supported: gpt2 (byte-level BPE), llama (SentencePiece)") }
     }
 }
 

@@ -19,7 +19,7 @@ public enum HuggingFaceTokenizer {
         + "BPE over ▁-marked text (Replace(' ', '▁') with optional Prepend('▁'), or Metaspace; byte fallback), Unigram"
 
     /// The tokenizer of the `tokenizer.json` at `path`; `config` is the model's `config.json` (for BOS/EOS ids).
-    public static func load(path: String, config: JSONFields? = nil) throws -> TextTokenizer {
+    public static func load(path: String, config: JSONFields? = nil) throws -> InspectableTokenizer {
         let root = try JSONFields(try JSONValue.read(path: path), path: path)
         func fail(_ message: String) -> TokenizerError { TokenizerError("\(path): \(message) (supported: \(supported))") }
         let model = try root.object("model")
