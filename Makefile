@@ -11,7 +11,7 @@ main:
 	bash scripts/setup.sh --corpus
 	swift build -c release
 	.build/release/ep build --model smollm2 --hook blocks.15.hook_resid_post --corpus data/corpus/default.jsonl \
-		--percentile 2 --max-tokens 1000000 --resume -o $(MAIN_DICTIONARY)
+		--percentile 2 --max-tokens 1000000 --saturation-window 0 --resume -o $(MAIN_DICTIONARY)
 	.build/release/ep inspect $(MAIN_DICTIONARY) --top 10
 
 setup:
