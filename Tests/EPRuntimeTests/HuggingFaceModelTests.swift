@@ -65,13 +65,19 @@ import Testing
         }
 
         #expect(try model.activations([tokens], at: middle) == full.activations[middle]!)
-        var hooks = Hooks()
+        // Writing each position's own value back changes nothing; putting position 0's value everywhere does.
         let captured = full.activations[middle]!
-        hooks.edit(middle, .replace(vector: captured.row(0)))
-        let edited = try model.forward([tokens], hooks: hooks, logits: .last).logits!
-        let unedited = try model.forward([Array(repeating: tokens[0], count: tokens.count)], logits: .last).logits!
+        var sameValues = Hooks()
+        sameValues.edit(middle, .custom { rows in
+            for i in 0..<rows.count {
+                for j in 0..<rows.width { rows.values[i * rows.width + j] = captured[rows.positions[i], j] }
+            }
+        })
+        #expect(try model.forward([tokens], hooks: sameValues, logits: .all).logits! == full.logits!)
+        var replaced = Hooks()
+        replaced.edit(middle, .replace(vector: captured.row(0)))
+        let edited = try model.forward([tokens], hooks: replaced, logits: .last).logits!
         #expect(edited.row(0) != full.logits!.row(tokens.count - 1))
-        #expect(unedited.columns == edited.columns)
 
         var lens = try model.logitLens(full.activations[last]!)
         if let cap = model.config.finalLogitSoftcap {
