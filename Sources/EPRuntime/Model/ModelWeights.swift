@@ -67,7 +67,7 @@ final class ModelWeights: @unchecked Sendable {
     /// The mapped files the tensors point into.
     private let files: [MappedFile]
 
-    /// The tensors of a GGUF file, checked to be decodable.
+    /// The tensors of a GGUF file (types are checked when the graph asks for a tensor).
     init(gguf: GGUFFile) {
         path = gguf.path
         mapsMatrices = false
