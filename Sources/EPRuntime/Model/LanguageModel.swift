@@ -26,7 +26,8 @@ public struct ModelInputError: Error, CustomStringConvertible, Sendable {
 /// more sequences and `threadCount` ≥ 2, the sequences are split into `threadCount` groups run in parallel, each
 /// with single-threaded BLAS (no synchronisation inside the pass); a single sequence uses multi-threaded BLAS.
 /// The model sets OpenBLAS's thread count for its own calls and restores it afterwards; forward calls from several
-/// threads run one after the other, and other BLAS work in the process should not run at the same time.
+/// threads run one after the other, holding ``BLAS/threadCountLock`` (as does EPCore's single-threaded BLAS
+/// section), and other BLAS work in the process should not run at the same time.
 public final class LanguageModel: @unchecked Sendable {
     /// The file or folder the model was loaded from.
     public let path: String
@@ -134,8 +135,8 @@ public final class LanguageModel: @unchecked Sendable {
         }
         var logits = Matrix(rows: x.rows, columns: config.vocabularySize)
         guard x.rows > 0 else { return logits }
-        Self.executionLock.lock()
-        defer { Self.executionLock.unlock() }
+        BLAS.threadCountLock.lock()
+        defer { BLAS.threadCountLock.unlock() }
         let previous = BLAS.threadCount
         defer { BLAS.threadCount = previous }
         BLAS.threadCount = threadCount
@@ -226,13 +227,11 @@ public final class LanguageModel: @unchecked Sendable {
         return groups
     }
 
-    /// Serialises forward calls in the process: OpenBLAS's thread count is global, and its results depend on it
-    /// in the last bits, so calls must not change it under each other. (Each call already uses every core.)
-    private static let executionLock = NSLock()
-
+    /// Runs the groups holding ``BLAS/threadCountLock``: OpenBLAS's thread count is global, and results depend on it in
+    /// the last bits, so calls must not change it under each other. (Each call already uses every core.)
     private func run(_ groups: [ForwardGroup], plan: ForwardPlan) {
-        Self.executionLock.lock()
-        defer { Self.executionLock.unlock() }
+        BLAS.threadCountLock.lock()
+        defer { BLAS.threadCountLock.unlock() }
         let previous = BLAS.threadCount
         defer { BLAS.threadCount = previous }
         if groups.count == 1 {
