@@ -69,7 +69,7 @@ struct InterventionArguments: ParsableArguments {
     /// The prompt's token ids (chat template applied when asked).
     func promptIDs(_ opened: OpenedModel) throws -> [Int32] {
         guard let prompt else { throw CommandError("give --prompt") }
-        return opened.tokenizer.encode(chat ? try ChatTemplate(gguf: opened.model.gguf).render(user: prompt) : prompt)
+        return opened.tokenizer.encode(chat ? try ChatTemplate(model: opened.model).render(user: prompt) : prompt)
     }
 
     /// Generation settings.
