@@ -8,7 +8,11 @@
 //   EPCore      the EP algorithm: calibration, streaming leader clustering, regions, metrics
 //   EPStore     the dictionary on disk: manifest + safetensors, versioning, checks
 //   EPRuntime   models: GGUF, tokenizers, architectures, hook points, generation
-//   EPEvals     evaluation statistics (AUROC, logistic-regression probes, DiffMean) and labelled datasets
+//   EPEvals     evaluation statistics and methods that know no model (AUROC, logistic-regression probes,
+//               DiffMean, region selection, concept detection, sparse probing, correlations) and labelled datasets
+//   EPPipeline  text to activations: corpora, windows, extraction, builds from text, reading and interventions
+//   EPEvalSuite evaluation runs where the model and the dictionary meet: labelled texts extracted once as the
+//               dictionary's build did, then EPEvals' methods; saturation curves and seed stability of dictionaries
 //   EPCommands  the `ep` verbs (argument parsing and printing only)
 //   ep          the executable
 import PackageDescription
@@ -27,7 +31,7 @@ let package = Package(
         .executable(name: "ep", targets: ["ep"]),
         .library(
             name: "ExemplarPartitioning",
-            targets: ["EPTensors", "EPFormats", "EPCore", "EPStore", "EPRuntime", "EPPipeline", "EPEvals"]),
+            targets: ["EPTensors", "EPFormats", "EPCore", "EPStore", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,10 +51,11 @@ let package = Package(
         .target(name: "EPRuntime", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
         .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPPipeline", dependencies: ["EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
+        .target(name: "EPEvalSuite", dependencies: ["EPEvals", "EPPipeline", "EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
         .target(
             name: "EPCommands",
             dependencies: [
-                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals",
+                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands", "EPTensors"]),

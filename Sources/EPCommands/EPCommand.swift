@@ -25,6 +25,7 @@ public struct EPCommand: ParsableCommand {
         Ablate.self,
         Match.self,
         Coverage.self,
+        Eval.self,
         Encode.self,
         Decode.self,
         Assign.self,

@@ -5,6 +5,11 @@
   logistic.json  LogisticRegression(penalty='l2', C, fit_intercept=True) on fixed data sets: dense Gaussian,
                  activation-like offsets and scales (raw and standardised), near-separable, imbalanced, one-hot
                  regions (with and without values, raw and standardised), and one-vs-rest multiclass.
+  methods.json   the evaluation protocols on small ragged "texts" (rows of positions) and a basis of unit
+                 directions, recomputed here with numpy and scikit-learn: concept detection (cosine readout, both
+                 region selection rules, max-over-positions AUROC, token-level DiffMean and probe), sparse probing
+                 (mean-pooled raw, one-hot and signed features, top-k by class-mean difference, probe accuracy), and
+                 SciPy's Spearman and Pearson correlations with ties.
 
 The reference solution of each probe is the exact optimum of the objective (newton-cholesky at tol 1e-12; the
 script checks that its gradient is at rounding level; lbfgs even at tol 1e-12 stops early on ill-conditioned data, by
@@ -16,13 +21,14 @@ Every feature value is a multiple of 1/128 with a short decimal form, so float32
 the Swift side sees the very numbers scikit-learn saw. Needs numpy and scikit-learn (pip install scikit-learn);
 CI does not run it: the JSON files are committed.
 
-  python3 scripts/oracle/make_eval_goldens.py [--out Tests/EPEvalsTests/Goldens]
+  python3 scripts/oracle/make_eval_goldens.py [--out Tests/EPEvalsTests/Goldens] [--only methods.json]
 """
 import argparse
 import json
 import os
 
 import numpy as np
+import scipy.stats
 import sklearn
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -207,9 +213,119 @@ def multiclass_case(rng):
     }
 
 
+def exact_lr(X, y, C=1.0):
+    return LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y)
+
+
+def ragged_texts(rng, n_texts, d, shift, lengths=(3, 12)):
+    """Texts of 3-12 positions; a positive text has the concept at a few of its positions."""
+    labels = np.arange(n_texts) % 2 == 0
+    rng.shuffle(labels)
+    offsets, rows = [0], []
+    offset_vec = rng.uniform(-3, 3, d)
+    for positive in labels:
+        n = int(rng.integers(lengths[0], lengths[1] + 1))
+        X = rng.normal(0, 1, (n, d)) + offset_vec
+        if positive:
+            hits = rng.random(n) < 0.3
+            hits[rng.integers(0, n)] = True
+            X[hits] += shift
+        rows.append(X)
+        offsets.append(offsets[-1] + n)
+    return dyadic(np.concatenate(rows)), offsets, labels
+
+
+def unit_rows(rng, k, d):
+    B = rng.normal(0, 1, (k, d))
+    return B / np.linalg.norm(B, axis=1, keepdims=True)
+
+
+def method_cases(rng):
+    d, k = 6, 7
+    shift = rng.normal(0, 0.6, d)
+    X, offsets, labels = ragged_texts(rng, 90, d, shift)
+    # Basis: unit directions in float32 (what the Swift side reads), one of them near the concept's shift.
+    B = unit_rows(rng, k, d)
+    B[4] = shift / np.linalg.norm(shift) + rng.normal(0, 0.15, d)
+    B = (B / np.linalg.norm(B, axis=1, keepdims=True)).astype(np.float32).astype(np.float64)
+    center = dyadic(rng.normal(0, 0.5, d) + X.mean(axis=0))
+    n_texts = len(labels)
+    train = [t for t in range(n_texts) if t % 3 != 0]
+    test = [t for t in range(n_texts) if t % 3 == 0]
+    owner = np.concatenate([[t] * (offsets[t + 1] - offsets[t]) for t in range(n_texts)])
+    xc = X - center
+    cos = (xc @ B.T) / np.maximum(np.linalg.norm(xc, axis=1, keepdims=True), 1e-12)
+    maxima = np.array([cos[offsets[t]:offsets[t + 1]].max(axis=0) for t in range(n_texts)])
+    rows_of = lambda texts: np.concatenate([np.arange(offsets[t], offsets[t + 1]) for t in texts])
+    tr_rows, te_rows = rows_of(train), rows_of(test)
+    tr_row_labels = labels[owner[tr_rows]]
+    contrast = cos[tr_rows][tr_row_labels].mean(axis=0) - cos[tr_rows][~tr_row_labels].mean(axis=0)
+    train_auroc = np.array([roc_auc_score(labels[train], maxima[train, j]) for j in range(k)])
+    by_rule = {"contrast": int(np.argmax(contrast)), "max-auroc": int(np.argmax(train_auroc))}
+
+    def text_max(per_row, texts):
+        return np.array([per_row[offsets[t]:offsets[t + 1]].max() for t in texts])
+
+    diff = X[tr_rows][tr_row_labels].mean(axis=0) - X[tr_rows][~tr_row_labels].mean(axis=0)
+    u = diff / np.linalg.norm(diff)
+    probe = exact_lr(X[tr_rows], tr_row_labels.astype(np.int64))
+    concept = {
+        "rows": X.tolist(), "offsets": offsets, "labels": [bool(v) for v in labels], "train": train, "test": test,
+        "center": center.tolist(), "basis": B.tolist(),
+        "contrast": contrast.tolist(), "train_auroc": train_auroc.tolist(),
+        "selected": by_rule,
+        "test_auroc": {rule: float(roc_auc_score(labels[test], maxima[test, j])) for rule, j in by_rule.items()},
+        "diffmean_test_auroc": float(roc_auc_score(labels[test], text_max(X @ u, test))),
+        "probe_test_auroc": float(roc_auc_score(labels[test], text_max(probe.decision_function(X), test))),
+    }
+
+    # Sparse probing: mean-pooled features, top-k by |class-mean difference|, exact probe accuracy.
+    d, k = 8, 6
+    shift = rng.normal(0, 0.9, d)
+    X, offsets, labels = ragged_texts(rng, 160, d, shift, (2, 9))
+    B = unit_rows(rng, k, d).astype(np.float32).astype(np.float64)
+    center = dyadic(X.mean(axis=0) + rng.normal(0, 0.3, d))
+    n_texts = len(labels)
+    train = [t for t in range(n_texts) if t % 4 != 0]
+    test = [t for t in range(n_texts) if t % 4 == 0]
+    pooled = np.array([X[offsets[t]:offsets[t + 1]].mean(axis=0) for t in range(n_texts)])
+    xc = X - center
+    cos = (xc @ B.T) / np.maximum(np.linalg.norm(xc, axis=1, keepdims=True), 1e-12)
+    nearest = cos.argmax(axis=1)
+    onehot = np.zeros((n_texts, k))
+    for t in range(n_texts):
+        for r in range(offsets[t], offsets[t + 1]):
+            onehot[t, nearest[r]] += 1 / (offsets[t + 1] - offsets[t])
+    signed = (pooled - center) @ B.T
+    y = labels.astype(np.int64)
+    features = {}
+    for name, F in [("raw", pooled), ("one-hot", onehot), ("signed", signed)]:
+        Ftr, Fte = F[train], F[test]
+        entry = {"all": float(exact_lr(Ftr, y[train]).score(Fte, y[test])), "top_k": []}
+        difference = np.abs(Ftr[y[train] == 1].mean(axis=0) - Ftr[y[train] == 0].mean(axis=0))
+        order = sorted(range(F.shape[1]), key=lambda j: (-difference[j], j))
+        for kk in (1, 2):
+            chosen = order[:kk]
+            model = exact_lr(Ftr[:, chosen], y[train])
+            entry["top_k"].append({"k": kk, "features": chosen, "accuracy": float(model.score(Fte[:, chosen], y[test]))})
+        features[name] = entry
+    probing = {
+        "rows": X.tolist(), "offsets": offsets, "labels": [bool(v) for v in labels], "train": train, "test": test,
+        "center": center.tolist(), "basis": B.tolist(), "features": features,
+    }
+
+    # Correlations with ties (ranks averaged), as scipy computes them.
+    a = np.round(rng.normal(0, 1, 200), 1)
+    b = np.round(0.6 * a + rng.normal(0, 1, 200), 1)
+    correlation = {"x": a.tolist(), "y": b.tolist(), "spearman": float(scipy.stats.spearmanr(a, b).statistic),
+                   "pearson": float(scipy.stats.pearsonr(a, b).statistic)}
+    return {"concept": concept, "probing": probing, "correlation": correlation}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="Tests/EPEvalsTests/Goldens")
+    parser.add_argument("--only", help="write only this file (auroc.json, logistic.json or methods.json)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rng = np.random.default_rng(20240607)
@@ -217,15 +333,19 @@ def main():
     outputs = {
         "auroc.json": {"generator": provenance, "cases": auroc_cases(rng)},
         "logistic.json": {"generator": provenance, "cases": logistic_cases(rng), "multiclass": [multiclass_case(rng)]},
+        # Its own generator, so that adding it left the other files' random draws unchanged.
+        "methods.json": dict({"generator": provenance + f", scipy {scipy.__version__}"}, **method_cases(np.random.default_rng(20240608))),
     }
     for name, content in outputs.items():
+        if args.only and name != args.only:
+            continue
         path = os.path.join(args.out, name)
         with open(path + ".tmp", "w") as f:
             json.dump(content, f, separators=(",", ":"))
             f.write("\n")
         os.replace(path + ".tmp", path)
         print(f"{path}: {os.path.getsize(path)} bytes")
-    for case in outputs["logistic.json"]["cases"]:
+    for case in outputs["logistic.json"]["cases"] if args.only in (None, "logistic.json") else []:
         default = case["sklearn_default_lbfgs"]
         print(f"  {case['name']}: test accuracy {case['accuracy_test']:.4f} at the optimum, "
               f"{default['accuracy_test']:.4f} with default lbfgs ({default['n_iter']} iterations, "

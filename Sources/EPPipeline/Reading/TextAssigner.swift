@@ -70,6 +70,18 @@ extension DictionaryExtraction {
     }
 }
 
+extension DictionaryExtraction {
+    /// The windows a tokenized text (`ids`, no BOS) is cut into: consecutive windows of this extraction's context,
+    /// each starting with its BOS token when it has one; their ids count up from `firstID`.
+    public func windows(ofText ids: [Int32], firstID: Int64 = 0, origin: String = "text") -> [ContextWindow] {
+        let prefix = bosTokenID.map { [$0] } ?? []
+        let body = context - prefix.count
+        return stride(from: 0, to: ids.count, by: body).enumerated().map { i, start in
+            ContextWindow(id: firstID + Int64(i), tokens: prefix + ids[start..<min(start + body, ids.count)], origin: origin)
+        }
+    }
+}
+
 /// One token of an assigned text.
 public struct TokenAssignment: Sendable, Equatable {
     /// The window it fell in (texts longer than the dictionary's context are cut into windows) and its position
@@ -108,13 +120,7 @@ public final class TextAssigner {
 
     /// The windows `ids` (a tokenized text, no BOS) is cut into: consecutive windows of the dictionary's context,
     /// each starting with its BOS token when it has one.
-    public func windows(_ ids: [Int32]) -> [ContextWindow] {
-        let prefix = extraction.bosTokenID.map { [$0] } ?? []
-        let body = extraction.context - prefix.count
-        return stride(from: 0, to: ids.count, by: body).enumerated().map { i, start in
-            ContextWindow(id: Int64(i), tokens: prefix + ids[start..<min(start + body, ids.count)], origin: "text")
-        }
-    }
+    public func windows(_ ids: [Int32]) -> [ContextWindow] { extraction.windows(ofText: ids) }
 
     /// Every token of `text` (special tokens written in it parsed), with its region where the extraction takes
     /// its position.
