@@ -27,9 +27,9 @@ struct ResultOutputs: ParsableArguments {
 
     /// Prints `json` or `tables`, and writes the files asked for (atomically).
     func emit(json value: JSONValue, markdown text: String, tables: () -> String) throws {
-        if let output { try AtomicOutput.write(string: value.rendered(indent: 2) + "\n", to: output) }
+        if let output { try AtomicOutput.write(string: value.rendered() + "\n", to: output) }
         if let markdown { try AtomicOutput.write(string: text, to: markdown) }
-        print(json ? value.rendered(indent: 2) : tables())
+        print(json ? value.rendered() : tables())
     }
 }
 
