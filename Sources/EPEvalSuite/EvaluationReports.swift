@@ -27,18 +27,24 @@ public struct ResultTable: Sendable, Equatable {
 
 /// What was evaluated: the dictionary, the model and hook, the data, and the extraction's size and time.
 public struct EvaluationContext: Sendable {
+    /// The dictionary's folder, the model as named, and the hook.
     public var dictionary: String
     public var model: String
     public var hook: String
+    /// Region count K, θ and the calibration percentile.
     public var regions: Int
     public var threshold: Double
     public var percentile: Double?
+    /// The dataset files, the tasks drawn from them, and the distinct texts evaluated.
     public var datasets: [String]
     public var tasks: Int
     public var texts: Int
+    /// Texts left out because they gave no activation.
     public var droppedTexts: Int
+    /// Tokens run through the model and activations kept.
     public var tokens: Int
     public var activations: Int
+    /// Seconds spent extracting the activations and reading them against the bases.
     public var extractionSeconds: Double
 
     /// The context of `evaluation` of the dictionary `loaded` (read with model `model`) on `datasets`.
