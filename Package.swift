@@ -9,6 +9,7 @@
 //   EPStore     the dictionary on disk: manifest + safetensors, versioning, checks
 //   EPRuntime   models: GGUF, tokenizers, architectures, hook points, generation
 //   EPEvals     evaluation statistics (AUROC, logistic-regression probes, DiffMean) and labelled datasets
+//   EPReport    the dictionary browser: a static HTML site from a dictionary and precomputed readings
 //   EPCommands  the `ep` verbs (argument parsing and printing only)
 //   ep          the executable
 import PackageDescription
@@ -27,7 +28,7 @@ let package = Package(
         .executable(name: "ep", targets: ["ep"]),
         .library(
             name: "ExemplarPartitioning",
-            targets: ["EPTensors", "EPFormats", "EPCore", "EPStore", "EPRuntime", "EPPipeline", "EPEvals"]),
+            targets: ["EPTensors", "EPFormats", "EPCore", "EPStore", "EPRuntime", "EPPipeline", "EPEvals", "EPReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,10 +48,11 @@ let package = Package(
         .target(name: "EPRuntime", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
         .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPPipeline", dependencies: ["EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
+        .target(name: "EPReport", dependencies: ["EPCore", "EPStore", "EPFormats", "EPTensors"], swiftSettings: kernelSettings),
         .target(
             name: "EPCommands",
             dependencies: [
-                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals",
+                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals", "EPReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands", "EPTensors"]),
@@ -62,6 +64,7 @@ let package = Package(
         .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),
         .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(name: "EPStoreTests", dependencies: ["EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
+        .testTarget(name: "EPReportTests", dependencies: ["EPReport", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(
             name: "EPCommandsTests", dependencies: ["ep", "EPCommands", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
     ],
