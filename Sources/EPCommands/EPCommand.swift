@@ -21,6 +21,7 @@ public struct EPCommand: ParsableCommand {
         Build.self,
         Info.self,
         Inspect.self,
+        Report.self,
         Assign.self,
         Export.self,
         Bench.self,
