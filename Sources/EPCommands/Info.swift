@@ -37,7 +37,13 @@ struct Info: ParsableCommand {
             print("  calibration: \(grouped(calibration.activationCount)) activations in \(calibration.batchCount) batches of \(grouped(calibration.batchSize))\(describe(calibration.source))")
         }
         let b = m.build
-        print("  build: \(grouped(b.activationCount)) activations in \(b.batchCount) batches of \(grouped(b.batchSize)); reservoir \(b.reservoir ? "yes (seed \(b.seed ?? 0))" : "no"); last new-region rate \(fixed(b.newRegionRate ?? 0, 4)); saturated \(b.saturated ? "yes" : "no")\(describe(b.source))")
+        let unit = b.text == nil ? "" : " windows"
+        print("  build: \(grouped(b.activationCount)) activations in \(b.batchCount) batches of \(grouped(b.batchSize))\(unit); reservoir \(b.reservoir ? "yes (seed \(b.seed ?? 0))" : "no"); last new-region rate \(fixed(b.newRegionRate ?? 0, 4)); saturated \(b.saturated ? "yes" : "no")\(describe(b.source))")
+        if let t = b.text {
+            print("  from text: \(t.status.rawValue)\(t.stopReason.map { " (\($0))" } ?? ""); \(grouped(t.tokens)) tokens in \(grouped(t.windows)) windows of ≤ \(b.source?.contextLength ?? 0) tokens (\(t.windowMode)); BOS \(t.bosTokenID.map(String.init) ?? "none"); position 0 \(t.firstPositionExcluded ? "excluded" : "included"); model SHA-256 \(t.modelSHA256.prefix(16))…")
+            let c = t.corpus
+            print("  corpus: \(grouped(c.documents)) documents, \(fixed(Double(c.bytes) / 1e6, 1)) MB from \(c.files) file\(c.files == 1 ? "" : "s"); \(c.skippedLines) lines skipped, \(c.repairedDocuments) documents repaired, \(c.skippedDocuments) skipped")
+        }
         print("metrics (regions with ≥ \(minMembers) members):")
         for line in summaryLines(metrics) { print("  \(line)") }
         for (name, value) in metrics.entries {

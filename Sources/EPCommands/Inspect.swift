@@ -119,7 +119,8 @@ struct Inspect: ParsableCommand {
     private func line(_ s: ContextSnippet, terminal: Bool) -> String {
         let token = visible(s.token)
         let marked = terminal ? "\u{1B}[7m\(token)\u{1B}[0m" : "[\(token)]"
-        return "…\(visible(s.before))\(marked)\(visible(s.after))…  (\(s.origin))"
+        let head = s.position > before ? "…" : "", tail = s.position + 1 + after < s.tokens.count ? "…" : ""
+        return "\(head)\(visible(s.before))\(marked)\(visible(s.after))\(tail)  (\(s.origin))"
     }
 
     private func visible(_ text: String) -> String {

@@ -44,13 +44,18 @@ func smallBuildSettings(corpus: String, percentiles: [Double] = [2]) throws -> T
     return s
 }
 
+/// The contents of a file.
+func fileBytes(_ path: String) throws -> [UInt8] {
+    let file = try ReadOnlyFile(path: path)
+    return try file.readBytes(count: file.size, at: 0)
+}
+
 /// The bytes of the files of a dictionary that must not depend on how the build ran (everything but the
 /// manifest's date, the log's timings and the resume state's elapsed time).
 func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
     var files: [String: [UInt8]] = [:]
     for name in [DictionaryStore.regionsFile, DictionaryStore.contextsFile, DictionaryStore.reservoirFile] {
-        let file = try ReadOnlyFile(path: "\(folder)/\(name)")
-        files[name] = try file.readBytes(count: file.size, at: 0)
+        files[name] = try fileBytes("\(folder)/\(name)")
     }
     return files
 }
@@ -149,6 +154,34 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
                 #expect(m.reference.position >= 1 && Int(m.reference.position) < window.tokens.count)
             }
         }
+    }
+
+    /// A build that stopped at its token budget continues when resumed with a larger one, to the same dictionary as
+    /// a build run with the larger budget from the start; a saturated build continues when the window is lifted.
+    @Test func raisedBudgetOrLiftedSaturationContinuesTheBuild() throws {
+        let (model, path, tokenizer) = try SmolLM2.load()
+        let dir = temporaryFolder()
+        try SmallCorpus.write(to: dir + "/corpus.jsonl")
+        let cache = CalibrationCache(folder: dir + "/cache")
+        func build(_ change: (inout TextBuildSettings) -> Void, to out: String, resume: Bool = false) throws -> TextBuildSummary {
+            var s = try smallBuildSettings(corpus: dir + "/corpus.jsonl")
+            s.reservoir = false
+            change(&s)
+            return try TextDictionaryBuilder(settings: s, model: model, modelPath: path, tokenizer: tokenizer, output: .single(dir + out), cache: cache).run(resume: resume)
+        }
+        #expect(try build({ $0.maxTokens = 1200 }, to: "/direct").stopReason == "token budget")
+        #expect(try build({ $0.maxTokens = 600 }, to: "/grown").stopReason == "token budget")
+        let grown = try build({ $0.maxTokens = 1200 }, to: "/grown", resume: true)
+        #expect(grown.stopReason == "token budget" && grown.resumedAtBatch != nil)
+        for name in [DictionaryStore.regionsFile, DictionaryStore.contextsFile] {
+            #expect(try fileBytes("\(dir)/direct/\(name)") == fileBytes("\(dir)/grown/\(name)"))
+        }
+        #expect(try build({ $0.maxTokens = 1200 }, to: "/grown", resume: true).stopReason.hasPrefix("already complete"))
+
+        let saturated = try build({ $0.saturationWindow = 1; $0.percentiles = [50] }, to: "/saturated")
+        #expect(saturated.stopReason == "saturated")
+        let lifted = try build({ $0.saturationWindow = 0; $0.percentiles = [50] }, to: "/saturated", resume: true)
+        #expect(lifted.stopReason == "corpus exhausted" && lifted.batches > saturated.batches)
     }
 
     @Test func badInputsAreClearErrors() throws {

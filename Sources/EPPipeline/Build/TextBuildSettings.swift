@@ -65,7 +65,8 @@ public struct TextBuildSettings: Sendable {
     }
 
     /// The settings a resumed build must share with the build it continues, as JSON fields (the model by hash).
-    /// The token budget, the checkpoint cadence and the recalibration flag may change between runs.
+    /// The token budget, the saturation window, the checkpoint cadence and the recalibration flag may change
+    /// between runs (a build that stopped at its budget or at saturation continues when they allow more).
     func fingerprint(modelSHA256: String) -> JSONObject {
         var o = JSONObject()
         o["model_sha256"] = .string(modelSHA256)
@@ -93,7 +94,6 @@ public struct TextBuildSettings: Sendable {
         o["method"] = .string(method.rawValue)
         o["calibration_tokens"] = .integer(Int64(calibrationTokens))
         o["batch_windows"] = .integer(Int64(batchWindows))
-        o["saturation_window"] = .integer(Int64(saturationWindow))
         o["reservoir"] = .bool(reservoir)
         return o
     }

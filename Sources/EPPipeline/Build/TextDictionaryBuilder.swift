@@ -449,7 +449,7 @@ public final class TextDictionaryBuilder {
         var totals: Totals?
         var contexts: [Int64: ContextWindow] = [:]
         var endings: [String] = []
-        var continuable = false
+        var complete = true
         for path in output.paths {
             let statePath = "\(path)/\(Self.stateFile)"
             guard FileManager.default.fileExists(atPath: statePath) else {
@@ -480,12 +480,15 @@ public final class TextDictionaryBuilder {
             targets.append(target)
             for w in loaded.contexts?.windows ?? [] { contexts[w.id] = w }
             if let text = loaded.manifest.build.text, text.status == .complete, let reason = text.stopReason {
-                endings.append("\(target.label): \(reason)")
-                if reason == "token budget" && (settings.maxTokens.map { $0 > these.tokens } ?? true) { continuable = true }
+                endings.append(reason)
             } else {
-                continuable = true
+                complete = false
             }
         }
-        return Restored(targets: targets, totals: totals!, contexts: contexts, finished: continuable ? nil : endings.joined(separator: ", "))
+        // A complete build continues when the corpus has more and the (new) budget and saturation window allow it.
+        let budgetLeft = settings.maxTokens.map { $0 > totals!.tokens } ?? true
+        let continues = !complete || (!endings.contains("corpus exhausted") && budgetLeft && targets.contains { !$0.saturated })
+        let finished = zip(targets, endings).map { "\($0.label): \($1)" }.joined(separator: ", ")
+        return Restored(targets: targets, totals: totals!, contexts: contexts, finished: continues ? nil : finished)
     }
 }
