@@ -105,7 +105,7 @@ extension ReportAssets {
               { color: "#2da44e", name: "the " + g.closestRefs.length + " closest members" }, { color: "#bc4c00", name: "the " + g.farthestRefs.length + " farthest members" }];
             if (s.n) legend.unshift({ color: "#9ec5ec", name: EP.int(s.n) + " sampled tokens" });
             const caption = s.n
-              ? "Bars: the " + EP.int(s.n) + " tokens of this report's replayed context windows whose nearest region is this one. The windows were stored because they hold some region's closest or farthest members, so the sample leans to the extremes; the dictionary keeps only the sums of all members' distances (mean ± sd) and the 10 closest and 10 farthest."
+              ? "Bars: the " + EP.int(s.n) + " tokens of this report's replayed context windows whose nearest region is this one. The windows were stored because they hold some region's closest or farthest members, so the sample is not uniform over the members and may lean to the extremes; the dictionary keeps only the sums of all members' distances (mean ± sd) and the 10 closest and 10 farthest."
               : "The dictionary keeps the sums of all members' distances (mean ± sd) and the 10 closest and 10 farthest members; no token sample was replayed (that needs a model and stored context windows), so there is no histogram of all members.";
             spec.width = 800;
             if (!s.n) spec.height = 130;
