@@ -49,6 +49,8 @@ def main():
            "--assignments", "build-assignments.npy", "-o", "dict", cwd=work)
         ep("assign", "dict", "acts.npy", "-o", "assign.npz", cwd=work)
         ep("export", "dict", "--format", "npy", "-o", "export", cwd=work)
+        ep("export", "dict", "--format", "npz", "-o", "export.npz", cwd=work)
+        ep("export", "dict", "--format", "saelens", "-o", "sae", cwd=work)
         ep("build", "acts.safetensors", "--percentile", "5", "--batch-size", "250", "-o", "dict-st", cwd=work)
 
         namespace = {}
@@ -92,6 +94,23 @@ def main():
         assert np.array_equal(np.load(os.path.join(export, "center.npy")), tensors["center"])
         assert np.array_equal(np.load(os.path.join(export, "exemplar_index.npy")), founders)
         assert json.load(open(os.path.join(export, "threshold.json")))["threshold"] == manifest["threshold"]
+        npz = np.load(os.path.join(work, "export.npz"))
+        assert np.array_equal(npz["exemplar_direction"], tensors["exemplar_direction"]) and float(npz["threshold"]) == manifest["threshold"]
+        assert np.array_equal(npz["closest_source"], tensors["closest_source"]) and npz["threshold"].shape == ()
+
+        # The SAELens export: shapes, W_dec rows are the exemplar directions, and SAELens's topk (k = 1) encode,
+        # relu(topk((x - b_dec) @ W_enc + b_enc)), picks the region `ep assign` assigns.
+        cfg = json.load(open(os.path.join(work, "sae", "cfg.json")))
+        sae = load_file(os.path.join(work, "sae", "sae_weights.safetensors"))
+        assert cfg["architecture"] == "topk" and cfg["k"] == 1 and cfg["d_in"] == d and cfg["d_sae"] == k, cfg
+        assert cfg["apply_b_dec_to_input"] is True and cfg["normalize_activations"] == "none"
+        shapes = {name: sae[name].shape for name in ["W_enc", "W_dec", "b_enc", "b_dec"]}
+        assert shapes == {"W_enc": (d, k), "W_dec": (k, d), "b_enc": (k,), "b_dec": (d,)}, shapes
+        assert np.array_equal(sae["W_dec"], tensors["exemplar_direction"]) and np.array_equal(sae["W_enc"], sae["W_dec"].T)
+        assert np.array_equal(sae["b_dec"], tensors["center"]) and not sae["b_enc"].any()
+        pre = (x.astype(np.float32) - sae["b_dec"]) @ sae["W_enc"] + sae["b_enc"]
+        assert np.mean(pre.argmax(axis=1) == ours["region"]) > 0.999
+
         calibration = json.load(open(os.path.join(work, "calib.json")))
         assert np.array_equal(np.array(calibration["center"], dtype=np.float32), tensors["center"])
         assert calibration["threshold"] == manifest["threshold"]

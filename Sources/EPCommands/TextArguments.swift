@@ -15,7 +15,7 @@ struct OpenedModel {
     init(_ name: String, threads: Int?) throws {
         path = try ModelLocator.resolve(name)
         model = try LanguageModel(path: path, threads: threads)
-        tokenizer = try makeTokenizer(gguf: model.gguf)
+        tokenizer = try makeTokenizer(for: model)
     }
 
     /// Checks that this is the model a dictionary was built from (by SHA-256), naming both when it is not.

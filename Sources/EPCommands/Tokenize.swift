@@ -15,7 +15,7 @@ struct Tokenize: ParsableCommand {
             UTF-8 characters).
             """)
 
-    @Argument(help: "A GGUF file, or a short name (smollm2).")
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
     var model: String
 
     @Option(help: "The text to tokenize.")
@@ -35,7 +35,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try BPETokenizer(gguf: GGUFFile(path: ModelLocator.resolve(model)))
+        let tokenizer = try makeTokenizer(modelPath: ModelLocator.resolve(model))
         let input = try text ?? readText(textFile!)
         let ids = tokenizer.encode(input, parseSpecial: special, addSpecial: true)
         let pieces = ids.map { tokenizer.tokenPiece($0) ?? "" }
@@ -54,7 +54,7 @@ struct Tokenize: ParsableCommand {
             rows.append([String(id), piece, shown])
         }
         print(alignedColumns(rows, rightAligned: [0]))
-        print("\(ids.count) tokens (\(tokenizer.preTokenizer.rawValue) pre-tokenizer\(special ? "" : ", specials as text"))")
+        print("\(ids.count) tokens (\(tokenizer.kindDescription)\(special ? "" : ", specials as text"))")
     }
 }
 

@@ -337,6 +337,14 @@ enum PairwiseDistances {
 
 /// Percentiles of a buffer of distances by selection.
 public enum Percentile {
+    /// NumPy's linear-interpolation quantile of already sorted values, `fraction` in [0, 1] (NaN when empty).
+    public static func ofSorted(_ sorted: [Double], fraction q: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let h = Double(sorted.count - 1) * q
+        let lo = Int(h.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (h - Double(lo))
+    }
+
     /// The `percentile`-th percentile (0–100) of `values[0..<count]` by `method`, reordering the buffer.
     /// `linear` reproduces NumPy's `np.percentile` (including its interpolation formula), in `Double`.
     public static func of(_ values: UnsafeMutablePointer<Float>, count m: Int, percentile p: Double, method: PercentileMethod) -> Double {

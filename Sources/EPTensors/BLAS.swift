@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Accelerate)
 import Accelerate
 #elseif canImport(COpenBLAS)
@@ -55,6 +56,11 @@ public enum BLAS {
         if n == 0 { return }
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, blasInt(n), blasInt(k), alpha, a, blasInt(lda), beta, c, blasInt(ldc))
     }
+
+    /// Held by code that sets the BLAS thread count for its own calls and runs them (a model's forward pass,
+    /// single-threaded BLAS inside parallel workers): OpenBLAS's thread count is global, and results depend on it in
+    /// the last bits, so such sections must not change it under each other. Recursive: a section may call another.
+    public static let threadCountLock = NSRecursiveLock()
 
     /// The number of threads BLAS uses for one call. Setting it affects every later call in the process.
     public static var threadCount: Int {

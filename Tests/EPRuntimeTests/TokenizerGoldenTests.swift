@@ -136,3 +136,62 @@ enum SmolLM2Tokenizers {
         #expect(try SmolLM2Tokenizers.tokenizer(.llamaBPE).addsBOS == false)
     }
 }
+
+/// The Gemma-3-270M SentencePiece vocabulary from its GGUF against HF `tokenizers` and llama.cpp
+/// (tokenizer_gemma3.json, from make_tokenizer_goldens.py --gemma3 and llama_cpp_goldens.py).
+@Suite struct SentencePieceGGUFTests {
+    struct Golden: Decodable {
+        struct Case: Decodable {
+            let name: String
+            let text: String?
+            let utf8_hex: String?
+            let parse_special: Bool
+            let ids: [Int32]
+            let decoded: String
+            let llama_cpp: [Int32]?
+        }
+        let cases: [Case]
+        let llama_cpp_disagreements: [String]
+    }
+
+    static let tokenizer: Result<SentencePieceTokenizer, Error> = Result { try SentencePieceTokenizer(gguf: GGUFFile(path: requireGemma3())) }
+
+    @Test func idsEqualHuggingFaceAndLlamaCpp() throws {
+        let tokenizer = try Self.tokenizer.get()
+        let url = try #require(Bundle.module.url(forResource: "tokenizer_gemma3", withExtension: "json", subdirectory: "Goldens"))
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
+        #expect(golden.cases.count >= 300 && golden.llama_cpp_disagreements.isEmpty)
+        var llamaCppCases = 0
+        for c in golden.cases {
+            let input: String
+            if let text = c.text {
+                input = text
+            } else {
+                let hex = Array(c.utf8_hex!.utf8)
+                input = String(decoding: stride(from: 0, to: hex.count, by: 2).map { UInt8(String(decoding: hex[$0..<$0 + 2], as: UTF8.self), radix: 16)! }, as: UTF8.self)
+            }
+            let ids = tokenizer.encode(input, parseSpecial: c.parse_special, addSpecial: false)
+            #expect(ids == c.ids, "\(c.name): \(input.debugDescription)")
+            if let llamaCpp = c.llama_cpp {
+                #expect(ids == llamaCpp, "llama.cpp \(c.name)")
+                llamaCppCases += 1
+            }
+            #expect(tokenizer.decode(c.ids).unicodeScalars.elementsEqual(c.decoded.unicodeScalars), "\(c.name) decode")
+        }
+        #expect(llamaCppCases >= 300)
+    }
+
+    @Test func metadataAndSpecialTokens() throws {
+        let tokenizer = try Self.tokenizer.get()
+        #expect(tokenizer.vocabularySize == 262_144)
+        #expect(tokenizer.bosID == 2 && tokenizer.eosID == 1 && tokenizer.unknownID == 3)
+        #expect(tokenizer.addsBOS && !tokenizer.addsEOS && tokenizer.spacePrefix == .never)
+        #expect(tokenizer.encode("The capital of France is") == [2, 818, 5279, 529, 7001, 563])
+        #expect(tokenizer.tokenPiece(5279) == "▁capital")
+        #expect(tokenizer.tokenBytes(5279) == Array(" capital".utf8))
+        #expect(tokenizer.tokenBytes(248) == [0x0A])  // <0x0A>
+        #expect(tokenizer.tokenType(106) == .control)
+        #expect(tokenizer.encode("<start_of_turn>user", parseSpecial: false, addSpecial: false).count > 2)
+        #expect(tokenizer.encode("<end_of_turn>", parseSpecial: true, addSpecial: false) == [106])
+    }
+}

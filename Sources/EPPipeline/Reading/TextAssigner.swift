@@ -29,6 +29,30 @@ public struct DictionaryExtraction: Sendable, Equatable {
     }
 }
 
+extension DictionaryExtraction {
+    /// The windows of a corpus cut as this extraction's build cut them (its context and BOS, `chunks` mode, corpus
+    /// order), up to `maxTokens` tokens; `maxWindows` bounds the count as well.
+    public func windows(
+        corpus paths: [String], options: CorpusOptions, tokenizer: TextTokenizer, maxTokens: Int?, maxWindows: Int? = nil
+    ) throws -> (windows: [ContextWindow], statistics: CorpusStatistics) {
+        var settings = WindowSettings()
+        settings.context = context
+        settings.bos = bosTokenID
+        settings.shuffleBuffer = 1
+        settings.minimumTokens = min(settings.minimumTokens, context)
+        let stream = try WindowStream(corpus: try CorpusReader(paths: paths, options: options), settings: settings) {
+            tokenizer.encode($0, parseSpecial: true, addSpecial: false)
+        }
+        var windows: [ContextWindow] = []
+        var tokens = 0
+        while tokens < (maxTokens ?? .max), windows.count < (maxWindows ?? .max), let w = try stream.next() {
+            windows.append(w)
+            tokens += w.tokens.count
+        }
+        return (windows, stream.corpusStatistics)
+    }
+}
+
 /// One token of an assigned text.
 public struct TokenAssignment: Sendable, Equatable {
     /// The window it fell in (texts longer than the dictionary's context are cut into windows) and its position
@@ -86,6 +110,16 @@ public final class TextAssigner {
     public func assign(_ text: String) throws -> [TokenAssignment] {
         let windows = windows(tokenizer.encode(text, parseSpecial: true, addSpecial: false))
         guard !windows.isEmpty, let batch = try extractor.extract(windows) else { return [] }
+        return try assign(batch, windows: windows)
+    }
+
+    /// The activations of `text` as the dictionary's extraction takes them, with their windows and positions.
+    public func activations(_ text: String) throws -> ActivationBatch? {
+        let windows = windows(tokenizer.encode(text, parseSpecial: true, addSpecial: false))
+        return windows.isEmpty ? nil : try extractor.extract(windows)
+    }
+
+    private func assign(_ batch: ActivationBatch, windows: [ContextWindow]) throws -> [TokenAssignment] {
         let result = try loaded.dictionary.assign(batch.activations)
         var byReference: [RowReference: Int] = [:]
         for (i, r) in batch.references.enumerated() { byReference[r] = i }

@@ -1,11 +1,16 @@
 import EPFormats
 import EPTensors
 
-/// A weight matrix of a linear layer: `outputs` rows of `inputs` fp32 values, and, when every row was decoded
-/// from a block type with a fused dot-product kernel (Q4_1, Q8_0), where those rows lie in the mapped file, for
-/// single-row products that read the quantized rows (≈ 7× less memory traffic than fp32 rows).
+/// A weight matrix of a linear layer: `outputs` rows of `inputs` values, one row per output, made of row blocks
+/// (segments) that are either fp32 (decoded at load, or an F32 tensor used in place in its mapped file) or 16-bit
+/// floats left in a mapped file (F16/BF16 Hugging Face weights of models too large to decode whole), which
+/// ``Projection`` converts panel by panel as it multiplies.
+///
+/// When every row was decoded from a GGUF block type with a fused dot-product kernel (Q4_1, Q8_0), the matrix also
+/// records where those rows lie in the mapped file, for single-row products that read the quantized rows (≈ 7× less
+/// memory traffic than fp32 rows).
 struct WeightMatrix: @unchecked Sendable {
-    /// Rows decoded from one tensor.
+    /// Quantized rows of one GGUF tensor.
     struct QuantizedRows {
         var rows: Range<Int>
         var type: GGMLType
@@ -13,50 +18,81 @@ struct WeightMatrix: @unchecked Sendable {
         var rowBytes: Int
     }
 
-    let values: FloatBuffer
+    /// A block of consecutive rows stored one way: `type` is F32, F16 or BF16, rows `inputs` elements apart.
+    struct Segment {
+        var rows: Range<Int>
+        var type: GGMLType
+        var data: UnsafeRawPointer
+    }
+
     let outputs: Int
     let inputs: Int
+    let segments: [Segment]
     /// The quantized rows, or nil when some rows have no fused kernel. The pointers are into a mapped file that
     /// the owner of the matrix keeps open.
     let quantized: [QuantizedRows]?
+    /// The decoded storage the segments point into, if any (kept alive with the matrix).
+    let storage: FloatBuffer?
 
     /// The types whose rows `Projection` dots without decoding them first.
     static let fusedTypes: Set<GGMLType> = [.q4_1, .q8_0]
 
-    /// The matrix made of `tensors`' rows one after the other, decoded into `values`.
-    init(values: FloatBuffer, tensors: [GGUFTensorInfo], file: GGUFFile) {
-        self.values = values
-        inputs = tensors[0].rowLength
-        outputs = tensors.reduce(0) { $0 + $1.rowCount }
+    /// A matrix decoded into `values` (fp32, `outputs × inputs`), with the quantized source rows of `tensors`
+    /// (one after the other) when they all have a fused kernel.
+    init(decoded values: FloatBuffer, outputs: Int, inputs: Int, sources tensors: [WeightTensor]) {
+        self.outputs = outputs
+        self.inputs = inputs
+        storage = values
+        segments = [Segment(rows: 0..<outputs, type: .f32, data: UnsafeRawPointer(values.pointer))]
         var first = 0
-        var segments: [QuantizedRows] = []
+        var quantized: [QuantizedRows] = []
         for t in tensors {
-            segments.append(QuantizedRows(
-                rows: first..<(first + t.rowCount), type: t.type, data: file.file.bytes + t.offset,
-                rowBytes: t.rowLength / t.type.blockSize * t.type.blockBytes))
-            first += t.rowCount
+            quantized.append(QuantizedRows(rows: first..<(first + t.rows), type: t.type, data: t.data, rowBytes: t.rowBytes))
+            first += t.rows
         }
-        quantized = segments.allSatisfy { Self.fusedTypes.contains($0.type) } ? segments : nil
+        self.quantized = tensors.allSatisfy({ Self.fusedTypes.contains($0.type) && !$0.transposed }) ? quantized : nil
+    }
+
+    /// A matrix whose rows stay where `tensors` lie in their mapped files (F32, F16 or BF16, not transposed).
+    init(mapped tensors: [WeightTensor]) {
+        inputs = tensors[0].columns
+        var first = 0
+        var segments: [Segment] = []
+        for t in tensors {
+            segments.append(Segment(rows: first..<(first + t.rows), type: t.type, data: t.data))
+            first += t.rows
+        }
+        outputs = first
+        self.segments = segments
+        quantized = nil
+        storage = nil
+    }
+
+    /// Writes row `row` as fp32 into `destination`.
+    func row(_ row: Int, into destination: UnsafeMutablePointer<Float>) {
+        let segment = segments.first { $0.rows.contains(row) }!
+        let offset = (row - segment.rows.lowerBound) * inputs * segment.type.blockBytes
+        Dequantize.decode(segment.type, from: segment.data + offset, count: inputs, into: destination)
     }
 }
 
 /// Linear layers: `Y = X · Wᵀ` for rows of activations X and a weight matrix W stored one row per output.
 enum Projection {
+    /// Bytes of fp32 weights converted at a time from a 16-bit segment (a panel of rows), before its sgemm.
+    static let panelBytes = 4 << 20
+
     /// `y[r] (+)= W · x[r]` for `rows` rows of `weight.inputs` values (rows `inputStride` apart); results go to `y`
     /// (rows `outputStride` apart), added to what is there when `accumulate`.
     ///
-    /// Several rows are one sgemm. A single row is a matrix-vector product, bound by memory bandwidth: over the
-    /// quantized rows when the matrix has them, otherwise BLAS sgemv over the fp32 rows.
+    /// Several rows are one sgemm per fp32 segment (one for a decoded matrix). A single row is a matrix-vector
+    /// product, bound by memory bandwidth: over the quantized rows when the matrix has them, otherwise BLAS sgemv.
+    /// 16-bit segments are converted to fp32 a panel of rows at a time into scratch memory, each panel one product.
     static func apply(
         rows: Int, x: UnsafePointer<Float>, inputStride: Int, weight: WeightMatrix, accumulate: Bool = false,
         y: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
-        let (n, k) = (weight.outputs, weight.inputs)
-        if rows > 1 {
-            BLAS.gemm(
-                .asStored, .transposed, m: rows, n: n, k: k, a: x, lda: inputStride, b: weight.values.pointer, ldb: k,
-                beta: accumulate ? 1 : 0, c: y, ldc: outputStride)
-        } else if let segments = weight.quantized {
+        let k = weight.inputs
+        if rows == 1, let segments = weight.quantized {
             let blocks = k / 32
             let sums = [Float](unsafeUninitializedCapacity: blocks) { buffer, count in
                 for b in 0..<blocks { buffer[b] = VectorMath.sum(x + 32 * b, count: 32) }
@@ -72,8 +108,39 @@ enum Projection {
                     }
                 }
             }
+            return
+        }
+        var scratch: FloatBuffer?
+        for segment in weight.segments {
+            if segment.type == .f32 {
+                multiply(rows: rows, x: x, inputStride: inputStride, w: segment.data.assumingMemoryBound(to: Float.self),
+                         outputs: segment.rows.count, k: k, accumulate: accumulate, y: y + segment.rows.lowerBound, outputStride: outputStride)
+                continue
+            }
+            let panel = max(8, panelBytes / (4 * k))
+            if scratch == nil { scratch = FloatBuffer(count: min(panel, segment.rows.count) * k) }
+            var first = 0
+            while first < segment.rows.count {
+                let count = min(panel, segment.rows.count - first)
+                Dequantize.decode(segment.type, from: segment.data + first * k * 2, count: count * k, into: scratch!.pointer)
+                multiply(rows: rows, x: x, inputStride: inputStride, w: scratch!.pointer, outputs: count, k: k,
+                         accumulate: accumulate, y: y + segment.rows.lowerBound + first, outputStride: outputStride)
+                first += count
+            }
+        }
+    }
+
+    /// `y (+)= x · wᵀ` for fp32 `w` of `outputs` rows of `k`.
+    private static func multiply(
+        rows: Int, x: UnsafePointer<Float>, inputStride: Int, w: UnsafePointer<Float>, outputs: Int, k: Int,
+        accumulate: Bool, y: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        if rows > 1 {
+            BLAS.gemm(
+                .asStored, .transposed, m: rows, n: outputs, k: k, a: x, lda: inputStride, b: w, ldb: k,
+                beta: accumulate ? 1 : 0, c: y, ldc: outputStride)
         } else {
-            BLAS.gemv(.asStored, rows: n, columns: k, a: weight.values.pointer, lda: k, x: x, beta: accumulate ? 1 : 0, y: y)
+            BLAS.gemv(.asStored, rows: outputs, columns: k, a: w, lda: k, x: x, beta: accumulate ? 1 : 0, y: y)
         }
     }
 }

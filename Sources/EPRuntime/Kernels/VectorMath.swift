@@ -59,6 +59,100 @@ enum VectorMath {
         }
     }
 
+    /// `out[r] = (x[r] − mean) / √(var + ε) · weight + bias` for `rows` rows of `width` (LayerNorm; weight and bias
+    /// nil: none), rows `stride` apart. Mean and variance are accumulated in Double.
+    static func layerNorm(
+        _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
+        weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, epsilon: Float
+    ) {
+        for r in 0..<rows {
+            let src = x + r * stride, dst = out + r * stride
+            var sum = 0.0
+            for i in 0..<width { sum += Double(src[i]) }
+            let mean = sum / Double(width)
+            var squares = 0.0
+            for i in 0..<width { let d = Double(src[i]) - mean; squares += d * d }
+            let s = Float(1 / (squares / Double(width) + Double(epsilon)).squareRoot())
+            let m = Float(mean)
+            for i in 0..<width {
+                var v = (src[i] - m) * s
+                if let weight { v *= weight[i] }
+                if let bias { v += bias[i] }
+                dst[i] = v
+            }
+        }
+    }
+
+    /// `x[r] += bias` for `rows` rows of `width`, rows `stride` apart.
+    static func addRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int, bias: UnsafePointer<Float>) {
+        for r in 0..<rows { Kernels.add(bias, into: x + r * stride, count: width) }
+    }
+
+    /// tanh of each lane, as 1 − 2 / (e^{2x} + 1) with the vector `exp` (saturates to ±1).
+    @inline(__always)
+    static func tanh(_ x: V) -> V {
+        let one = V(repeating: 1)
+        return one - V(repeating: 2) / (exp(x + x) + one)
+    }
+
+    /// GELU with the tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    @inline(__always)
+    static func geluTanh(_ x: V) -> V {
+        let inner = V(repeating: 0.7978845608) * (x + V(repeating: 0.044715) * x * x * x)
+        return V(repeating: 0.5) * x * (V(repeating: 1) + tanh(inner))
+    }
+
+    /// `x[i] = gelu_tanh(x[i])` for `count` values.
+    static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count { store(geluTanh(load(x + i)), x + i); i += 8 }
+        while i < count { x[i] = geluTanh(V(repeating: x[i]))[0]; i += 1 }
+    }
+
+    /// `out[r][j] = gelu_tanh(gu[r][j]) · gu[r][width + j]`, where each row of `gu` holds the gate then the up
+    /// projection (`2·width` values): Gemma's gated MLP.
+    static func geluTanhGated(_ gu: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        for r in 0..<rows {
+            let g = gu + 2 * width * r, u = g + width, dst = out + width * r
+            var i = 0
+            while i + 8 <= width { store(geluTanh(load(g + i)) * load(u + i), dst + i); i += 8 }
+            while i < width { dst[i] = geluTanh(V(repeating: g[i]))[0] * u[i]; i += 1 }
+        }
+    }
+
+    /// `x[i] = cap · tanh(x[i] / cap)` for `count` values (Gemma 2's soft-capping).
+    static func softcap(_ x: UnsafeMutablePointer<Float>, count: Int, cap: Float) {
+        let c = V(repeating: cap), inverse = V(repeating: 1 / cap)
+        var i = 0
+        while i + 8 <= count { store(c * tanh(load(x + i) * inverse), x + i); i += 8 }
+        while i < count { x[i] = cap * tanh(V(repeating: x[i] / cap))[0]; i += 1 }
+    }
+
+    /// Rotates `heads` heads of `headDim` values at `x` in place, NEOX style: for i < `half`, the pair
+    /// (x[i], x[i + half]) turns by the angle whose cosine and sine are `cos[i]`, `sin[i]`; dimensions from
+    /// 2·`half` on are left alone.
+    @inline(__always)
+    static func rotateHalves(
+        _ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, half: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>
+    ) {
+        for h in 0..<heads {
+            let a = x + h * headDim, b = a + half
+            var i = 0
+            while i + 8 <= half {
+                let va = load(a + i), vb = load(b + i), c = load(cos + i), s = load(sin + i)
+                store(va * c - vb * s, a + i)
+                store(vb * c + va * s, b + i)
+                i += 8
+            }
+            while i < half {
+                let va = a[i], vb = b[i]
+                a[i] = va * cos[i] - vb * sin[i]
+                b[i] = vb * cos[i] + va * sin[i]
+                i += 1
+            }
+        }
+    }
+
     /// Σ x[i] for `count` values (a multiple of 8).
     @inline(__always)
     static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {

@@ -19,19 +19,23 @@ struct HookRunner {
         return point.order < plan.stopOrder
     }
 
-    /// `x += input · weightᵀ` (the output projection of attention or of the MLP: `weight` has `modelWidth` rows
-    /// of `width`), with the hooks of `point` on the product. Without hooks there, the product accumulates into
-    /// `x` directly; with hooks it goes through `scratch`.
+    /// `x += finish(input · weightᵀ + bias)` (the output projection of attention or of the MLP: `weight` has
+    /// `modelWidth` rows of `width`; `finish` is a post-norm applied in place, Gemma's), with the hooks of `point` on
+    /// the finished product. Without bias, post-norm or hooks there, the product accumulates into `x` directly;
+    /// otherwise it goes through `scratch`.
     func project(
-        _ input: UnsafePointer<Float>, width: Int, through weight: WeightMatrix, at point: HookPoint,
+        _ input: UnsafePointer<Float>, width: Int, through weight: WeightMatrix, bias: UnsafePointer<Float>? = nil,
+        finish: ((UnsafeMutablePointer<Float>) -> Void)? = nil, at point: HookPoint,
         into x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, rows: Int, modelWidth: Int
     ) -> Bool {
         let hooked = plan.edits[point] != nil || plan.captures[point] != nil || point.order >= plan.stopOrder
-        if !hooked {
+        if !hooked && bias == nil && finish == nil {
             Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, accumulate: true, y: x, outputStride: modelWidth)
             return true
         }
         Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, y: scratch, outputStride: modelWidth)
+        if let bias { VectorMath.addRows(scratch, rows: rows, width: modelWidth, stride: modelWidth, bias: bias) }
+        finish?(scratch)
         guard reach(point, scratch, width: modelWidth) else { return false }
         Kernels.add(scratch, into: x, count: rows * modelWidth)
         return true

@@ -2,7 +2,7 @@ import EPFormats
 import EPTensors
 import Foundation
 
-/// The forward pass of one architecture over groups of stacked sequences (see ``LlamaGraph``).
+/// The forward pass of an architecture over groups of stacked sequences (see ``DecoderGraph``).
 protocol TransformerGraph: AnyObject, Sendable {
     var config: TransformerConfig { get }
     /// Runs the plan on one group's rows, writing the plan's outputs; safe to call for different groups at once.
@@ -19,17 +19,22 @@ public struct ModelInputError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// A language model loaded from a GGUF file, weights decoded to fp32, ready to run batches of token windows with
+/// A language model loaded from a GGUF file or a Hugging Face folder, ready to run batches of token windows with
 /// hooks, and to generate.
 ///
 /// Each ``forward(_:hooks:logits:)`` call stacks its sequences into matrices with one row per token. With two or
 /// more sequences and `threadCount` ≥ 2, the sequences are split into `threadCount` groups run in parallel, each
 /// with single-threaded BLAS (no synchronisation inside the pass); a single sequence uses multi-threaded BLAS.
 /// The model sets OpenBLAS's thread count for its own calls and restores it afterwards; forward calls from several
-/// threads run one after the other, and other BLAS work in the process should not run at the same time.
+/// threads run one after the other, holding ``BLAS/threadCountLock`` (as does EPCore's single-threaded BLAS
+/// section), and other BLAS work in the process should not run at the same time.
 public final class LanguageModel: @unchecked Sendable {
-    /// The file the model was loaded from.
-    public let gguf: GGUFFile
+    /// The file or folder the model was loaded from.
+    public let path: String
+    /// The GGUF file, when the model was loaded from one.
+    public let gguf: GGUFFile?
+    /// The Hugging Face folder, when the model was loaded from one.
+    public let folder: HuggingFaceFolder?
     /// Threads used per forward call.
     public let threadCount: Int
     let graph: TransformerGraph
@@ -37,24 +42,49 @@ public final class LanguageModel: @unchecked Sendable {
     /// The model's hyperparameters.
     public var config: TransformerConfig { graph.config }
 
-    /// Loads the model at `path` (a GGUF file); `threads` defaults to the number of active processors.
-    public convenience init(path: String, threads: Int? = nil) throws {
-        try self.init(gguf: GGUFFile(path: path), threads: threads)
-    }
-
-    /// Loads the model of an opened GGUF file. Unknown architectures, missing or misshapen tensors and tensor
-    /// types the runtime cannot decode are errors that say so.
-    public init(gguf: GGUFFile, threads: Int? = nil) throws {
-        self.gguf = gguf
-        threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        switch try ModelArchitecture(gguf: gguf) {
-        case .llama: graph = try LlamaGraph(gguf: gguf)
+    /// Loads the model at `path`: a GGUF file, or a Hugging Face folder (`config.json`, `*.safetensors`);
+    /// `threads` defaults to the number of active processors, `storage` says how to hold the weights.
+    public convenience init(path: String, threads: Int? = nil, storage: WeightStorage = .automatic) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            try self.init(folder: HuggingFaceFolder(path: path), threads: threads, storage: storage)
+        } else {
+            try self.init(gguf: GGUFFile(path: path), threads: threads)
         }
     }
 
-    /// The end-of-sequence token id of the metadata (`tokenizer.ggml.eos_token_id`), if any.
+    /// Loads the model of an opened GGUF file (every tensor decoded to fp32). Unknown architectures, missing or
+    /// misshapen tensors and tensor types the runtime cannot decode are errors that say so.
+    public init(gguf: GGUFFile, threads: Int? = nil) throws {
+        path = gguf.path
+        self.gguf = gguf
+        folder = nil
+        threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        graph = try DecoderGraph(config: TransformerConfig(gguf: gguf), weights: ModelWeights(gguf: gguf))
+    }
+
+    /// Loads the model of a Hugging Face folder. Unknown `model_type`s, missing or misshapen tensors and
+    /// unsupported dtypes are errors that say so.
+    public init(folder: HuggingFaceFolder, threads: Int? = nil, storage: WeightStorage = .automatic) throws {
+        path = folder.path
+        gguf = nil
+        self.folder = folder
+        threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let config = try TransformerConfig(huggingFace: folder.config)
+        graph = try DecoderGraph(config: config, weights: ModelWeights(folder: folder, config: config, storage: storage))
+    }
+
+    /// The end-of-sequence token id of the metadata (`tokenizer.ggml.eos_token_id`, or `eos_token_id` of
+    /// `config.json`, the first when it lists several), if any.
     public var eosTokenID: Int32? {
-        gguf.metadata["tokenizer.ggml.eos_token_id"]?.integer.flatMap { Int32(exactly: $0) }
+        if let gguf { return gguf.metadata["tokenizer.ggml.eos_token_id"]?.integer.flatMap { Int32(exactly: $0) } }
+        switch folder?.config.object["eos_token_id"] {
+        case .integer(let id)?: return Int32(exactly: id)
+        case .array(let ids)?:
+            if case .integer(let id)? = ids.first { return Int32(exactly: id) }
+            return nil
+        default: return nil
+        }
     }
 
     /// Every hook point of the model, in forward order.
@@ -105,8 +135,8 @@ public final class LanguageModel: @unchecked Sendable {
         }
         var logits = Matrix(rows: x.rows, columns: config.vocabularySize)
         guard x.rows > 0 else { return logits }
-        Self.executionLock.lock()
-        defer { Self.executionLock.unlock() }
+        BLAS.threadCountLock.lock()
+        defer { BLAS.threadCountLock.unlock() }
         let previous = BLAS.threadCount
         defer { BLAS.threadCount = previous }
         BLAS.threadCount = threadCount
@@ -197,13 +227,11 @@ public final class LanguageModel: @unchecked Sendable {
         return groups
     }
 
-    /// Serialises forward calls in the process: OpenBLAS's thread count is global, and its results depend on it
-    /// in the last bits, so calls must not change it under each other. (Each call already uses every core.)
-    private static let executionLock = NSLock()
-
+    /// Runs the groups holding ``BLAS/threadCountLock``: OpenBLAS's thread count is global, and results depend on it in
+    /// the last bits, so calls must not change it under each other. (Each call already uses every core.)
     private func run(_ groups: [ForwardGroup], plan: ForwardPlan) {
-        Self.executionLock.lock()
-        defer { Self.executionLock.unlock() }
+        BLAS.threadCountLock.lock()
+        defer { BLAS.threadCountLock.unlock() }
         let previous = BLAS.threadCount
         defer { BLAS.threadCount = previous }
         if groups.count == 1 {

@@ -73,6 +73,18 @@ struct MergeScratch {
             let id = byteTokens[Int(byte)]
             if id >= 0 { symbols.append(id) }
         }
+        return mergeSymbols(merges)
+    }
+
+    /// `initial` (token ids, e.g. one per character) after all merges.
+    mutating func merge(symbols initial: [Int32], merges: MergeTable) -> [Int32] {
+        symbols.removeAll(keepingCapacity: true)
+        symbols.append(contentsOf: initial)
+        return mergeSymbols(merges)
+    }
+
+    /// Merges the loaded `symbols`.
+    private mutating func mergeSymbols(_ merges: MergeTable) -> [Int32] {
         let n = symbols.count
         if n < 2 { return symbols }
         previous.removeAll(keepingCapacity: true)

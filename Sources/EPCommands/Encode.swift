@@ -1,0 +1,159 @@
+import ArgumentParser
+import EPCore
+import EPFormats
+import EPPipeline
+import EPStore
+import EPTensors
+import Foundation
+
+extension Readout: ExpressibleByArgument {}
+
+/// `ep encode`: activations as codes over a dictionary's regions (the SAE-style readouts of spec §10).
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Encode activations (files, or a text run through the model) as codes over the regions.",
+        discussion: """
+            With x_c = x − c, P = x_c·Bᵀ and P̂ = P/‖x_c‖ over the basis directions B (--basis): topk keeps the k \
+            largest entries of P, ReLU'd; topk_norm the same on P̂; signed is P; cosine and signed_norm are P̂ (the \
+            reference computes them identically); binary is 1 at the argmax of P̂. Sparse readouts (topk, topk_norm, \
+            binary) are written as .safetensors with indices (I32 [N, k], largest first) and values (F32 [N, k]), and \
+            the readout, basis, k and K in its metadata; dense ones as .npy (float32 [N, K]). With --model and --text/--text-file, the text is run as the dictionary's \
+            build ran it and its extracted positions are encoded; --positions-out writes their (window, position).
+            """)
+
+    @Argument(help: "Dictionary folder.")
+    var dictionary: String
+
+    @Argument(help: "Activation files (.npy or .safetensors, 2-D), read in order as one stream.")
+    var activations: [String] = []
+
+    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
+    var tensor: String?
+
+    @Option(help: "Text to encode (runs the model).")
+    var text: String?
+
+    @Option(help: "A UTF-8 file whose text is encoded (runs the model).")
+    var textFile: String?
+
+    @Option(help: "Model for text (default: the one the dictionary was built from; its SHA-256 must match).")
+    var model: String?
+
+    @Option(help: "Readout: topk, signed, cosine, signed_norm, topk_norm or binary.")
+    var readout: Readout = .topk
+
+    @Option(help: "Entries kept per row by topk and topk_norm.")
+    var k = 1
+
+    @Option(help: "Basis: exemplar or mean directions.")
+    var basis: DirectionBasis = .exemplar
+
+    @Option(help: "Rows per batch (activation files).")
+    var batchSize = 16_384
+
+    @Option(help: "With text: also write each row's window and position (int64 [N, 2] .npy).")
+    var positionsOut: String?
+
+    @Option(help: "Threads (default: all active processors).")
+    var threads: Int?
+
+    @Option(name: [.short, .customLong("output")], help: "Output: .safetensors for sparse readouts, .npy for dense ones.")
+    var output: String
+
+    func run() throws {
+        let wanted = readout.isSparse ? ".safetensors" : ".npy"
+        guard output.lowercased().hasSuffix(wanted) else { throw CommandError("-o \(output): the \(readout.rawValue) readout is written as \(wanted)") }
+        try requirePositive(batchSize, flag: "--batch-size")
+        let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
+        let encoder: RegionReadout
+        do { encoder = try RegionReadout(loaded.dictionary, basis: basis, readout: readout, k: k) } catch let error as EPError {
+            throw CommandError("--readout \(readout.rawValue) --k \(k): \(error)")
+        }
+        var parts: [ReadoutCodes] = []
+        if text != nil || textFile != nil {
+            guard activations.isEmpty, text == nil || textFile == nil else { throw CommandError("give activation files, --text or --text-file (one of them)") }
+            guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
+            let opened = try OpenedModel(name, threads: threads)
+            try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+            let input = try text ?? readText(textFile!)
+            guard let batch = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer).activations(input) else {
+                throw CommandError("the text has no token to encode")
+            }
+            parts.append(try encoder.encode(batch.activations))
+            if let positionsOut {
+                try NPY.write(batch.references.flatMap { [$0.source, Int64($0.position)] }, shape: [batch.references.count, 2], to: positionsOut)
+            }
+        } else {
+            guard !activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
+            let stream = try ActivationInput.open(activations, tensor: tensor)
+            guard stream.width == loaded.dictionary.width else {
+                throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(dictionary) has width \(loaded.dictionary.width)")
+            }
+            var batch = Matrix(rows: 0, columns: stream.width)
+            while true {
+                let start = stream.position
+                guard try stream.next(into: &batch, maxRows: batchSize) else { break }
+                let current = batch
+                parts.append(try naming(stream, batchStart: start) { try encoder.encode(current) })
+            }
+        }
+        let rows = parts.reduce(0) { $0 + $1.rows }
+        if readout.isSparse {
+            var codes = SafetensorsWriter()
+            codes.add("indices", shape: [rows, encoder.k], values: parts.flatMap(\.indices))
+            codes.add("values", shape: [rows, encoder.k], values: parts.flatMap(\.values))
+            codes.metadata = ["readout": readout.rawValue, "basis": basis.rawValue, "k": String(encoder.k), "regions": String(encoder.regionCount)]
+            try codes.write(to: output)
+        } else {
+            try NPY.write(parts.flatMap { $0.dense!.storage }, shape: [rows, encoder.regionCount], to: output)
+        }
+        print("\(grouped(rows)) rows encoded with \(readout.rawValue)\(readout == .topk || readout == .topkNorm ? " (k = \(encoder.k))" : "") over \(grouped(encoder.regionCount)) \(basis.rawValue) directions → \(output)")
+    }
+}
+
+/// `ep decode`: codes back to activations, `f·W_dec + c`.
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode codes from ep encode back to activations: f·W_dec + c.",
+        discussion: "Sparse codes (.safetensors with indices and values) or dense codes (.npy [N, K]); --basis must be the one they were encoded with.")
+
+    @Argument(help: "Dictionary folder.")
+    var dictionary: String
+
+    @Argument(help: "Codes: .safetensors (indices, values) or .npy (dense).")
+    var codes: String
+
+    @Option(help: "Basis the codes were encoded with: exemplar or mean.")
+    var basis: DirectionBasis = .exemplar
+
+    @Option(name: [.short, .customLong("output")], help: "Output .npy (float32 [N, D]).")
+    var output: String
+
+    func run() throws {
+        let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
+        let decoder = try RegionReadout(loaded.dictionary, basis: basis, readout: .signed)
+        let input: ReadoutCodes
+        if codes.lowercased().hasSuffix(".safetensors") {
+            let file = try SafetensorsFile(path: codes)
+            guard let indices = file.tensors["indices"], let values = file.tensors["values"] else {
+                throw FileFormatError(codes, "expected tensors 'indices' and 'values' (written by ep encode with a sparse readout)")
+            }
+            guard indices.shape.count == 2, values.shape == indices.shape else {
+                throw FileFormatError(codes, "expected indices and values of one 2-D shape, found \(indices.shape) and \(values.shape)")
+            }
+            input = ReadoutCodes(
+                rows: indices.shape[0], regions: decoder.regionCount, k: indices.shape[1],
+                indices: try file.integers("indices").map { Int32(truncatingIfNeeded: $0) }, values: try file.floats("values"))
+        } else {
+            let (values, shape) = try NPY.readFloats(path: codes)
+            guard shape.count == 2, shape[1] == decoder.regionCount else {
+                throw FileFormatError(codes, "expected dense codes of shape (N, \(decoder.regionCount)), found \(NPY.shapeText(shape))")
+            }
+            input = ReadoutCodes(dense: Matrix(rows: shape[0], columns: shape[1], storage: values))
+        }
+        let decoded: Matrix
+        do { decoded = try decoder.decode(input) } catch let error as EPError { throw FileFormatError(codes, error.description) }
+        try NPY.write(decoded.storage, shape: [decoded.rows, decoded.columns], to: output)
+        print("\(grouped(decoded.rows)) rows decoded → \(output)")
+    }
+}

@@ -1,0 +1,203 @@
+import ArgumentParser
+import EPCore
+import EPFormats
+import EPPipeline
+import EPRuntime
+import EPStore
+import Foundation
+
+extension DirectionBasis: ExpressibleByArgument {}
+
+/// What `ep steer` and `ep ablate` share: the dictionary and its model, the region, and how to generate.
+struct InterventionArguments: ParsableArguments {
+    @Argument(help: "Dictionary folder (built from text, or from activation files with --hook).")
+    var dictionary: String
+
+    @Option(help: "Model (default: the one the dictionary was built from; its SHA-256 must match).")
+    var model: String?
+
+    @Option(help: "The region whose direction is used.")
+    var region: Int
+
+    @Option(help: "Direction: exemplar (the founding activation's) or mean (the members' mean).")
+    var basis: DirectionBasis = .exemplar
+
+    @Option(help: "Prompt to continue.")
+    var prompt: String?
+
+    @Flag(help: "Wrap the prompt in the model's chat template as a user turn.")
+    var chat = false
+
+    @Option(help: "Tokens to generate per continuation.")
+    var maxTokens = 40
+
+    @Option(help: "Sampling temperature (0: greedy).")
+    var temperature: Float = 0.8
+
+    @Option(help: "Sample within the smallest set of tokens whose probabilities reach p.")
+    var topP: Float = 0.95
+
+    @Option(help: "Seed of the first continuation; continuations i use seed + i.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Continuations per setting (the same seeds for every setting).")
+    var seeds = 1
+
+    @Option(help: "Logit-lens tokens of the direction taken as the region's target tokens.")
+    var lensTokens = 8
+
+    @Option(help: "Threads (default: all active processors).")
+    var threads: Int?
+
+    /// The opened dictionary, model, intervention and target tokens.
+    func open() throws -> (LoadedDictionary, OpenedModel, RegionIntervention, [LensToken], TargetTokens) {
+        try requirePositive(maxTokens, flag: "--max-tokens")
+        try requirePositive(seeds, flag: "--seeds")
+        try requirePositive(lensTokens, flag: "--lens-tokens")
+        guard temperature >= 0, topP > 0, topP <= 1 else { throw CommandError("need --temperature ≥ 0 and 0 < --top-p ≤ 1") }
+        if seeds > 1 && temperature == 0 { throw CommandError("--seeds \(seeds) with --temperature 0: greedy continuations do not depend on the seed") }
+        let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
+        guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
+        let opened = try OpenedModel(name, threads: threads)
+        try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+        let intervention = try RegionIntervention(loaded, model: opened.model)
+        let reader = try RegionReader(loaded, model: opened.model, tokenizer: opened.tokenizer)
+        let lens = try reader.lens([try intervention.direction(region, basis: basis)], count: lensTokens)[0]
+        return (loaded, opened, intervention, lens, TargetTokens(lens, tokenizer: opened.tokenizer))
+    }
+
+    /// The prompt's token ids (chat template applied when asked).
+    func promptIDs(_ opened: OpenedModel) throws -> [Int32] {
+        guard let prompt else { throw CommandError("give --prompt") }
+        return opened.tokenizer.encode(chat ? try ChatTemplate(model: opened.model).render(user: prompt) : prompt)
+    }
+
+    /// Generation settings.
+    func options(_ opened: OpenedModel) -> GenerationOptions {
+        var o = GenerationOptions(maxTokens: maxTokens)
+        o.sampling = SamplingOptions(temperature: temperature, topK: 0, topP: topP, seed: seed)
+        o.stopTokens = Set([opened.tokenizer.eosID].compactMap { $0 })
+        return o
+    }
+
+    /// Prints the continuations side by side (one line per setting under each seed) and, over several seeds, how
+    /// often each setting's continuations contain target tokens.
+    func report(_ generations: [[[Int32]]], labels: [String], opened: OpenedModel, targets: TargetTokens) {
+        let width = labels.map(\.count).max() ?? 0
+        for (i, row) in generations.enumerated() {
+            print("seed \(seed + UInt64(i))")
+            for (label, tokens) in zip(labels, row) {
+                let text = opened.tokenizer.decode(tokens).replacingOccurrences(of: "\n", with: "⏎")
+                print("  \(label.padding(toLength: width, withPad: " ", startingAt: 0))  \(text)")
+            }
+        }
+        guard generations.count > 1 else { return }
+        var rows = [["setting", "continuations with a target token", "target tokens per 100 generated"]]
+        for (s, label) in labels.enumerated() {
+            let continuations = generations.map { $0[s] }
+            let withTarget = continuations.filter { targets.hits(in: $0) > 0 }.count
+            let hits = continuations.reduce(0) { $0 + targets.hits(in: $1) }
+            let generated = continuations.reduce(0) { $0 + $1.count }
+            rows.append([label, "\(withTarget)/\(continuations.count)", fixed(100 * Double(hits) / Double(max(generated, 1)), 2)])
+        }
+        print("")
+        print(alignedColumns(rows, rightAligned: [1, 2]))
+    }
+
+    /// The header line naming the region, the direction and the targets.
+    func header(_ intervention: RegionIntervention, lens: [LensToken]) -> String {
+        "region \(region) (\(basis.rawValue) direction) at \(intervention.point.name); target tokens (its logit lens): "
+            + lens.map { "'\($0.text.replacingOccurrences(of: "\n", with: "⏎"))'" }.joined(separator: " ")
+    }
+}
+
+/// `ep steer`: generations with a region's direction added at the dictionary's hook.
+struct Steer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue a prompt with and without a region's direction added at the dictionary's hook.",
+        discussion: """
+            At every position of every forward pass (prompt and generated tokens) the hook's activation becomes \
+            x + α·u, u the region's unit direction (--basis). α defaults to ‖c‖, the norm of the dictionary's center \
+            (the reference's recipe: 0.5‖c‖ gentle, 2–3‖c‖ a hard override). Each seed gives an unsteered and a steered \
+            continuation with the same sampling seed; with --seeds N, a table counts how many continuations contain \
+            the region's target tokens (the logit lens of u). --sweep a,b,c compares several α at once.
+            """)
+
+    @OptionGroup var arguments: InterventionArguments
+
+    @Option(help: "Steering strength α (default ‖c‖).")
+    var alpha: Float?
+
+    @Option(help: "Several strengths, comma-separated (replaces --alpha).")
+    var sweep: String?
+
+    func run() throws {
+        let (_, opened, intervention, lens, targets) = try arguments.open()
+        var alphas = [alpha ?? intervention.centerNorm]
+        if let sweep {
+            alphas = try sweep.split(separator: ",").map {
+                guard let a = Float($0.trimmingCharacters(in: .whitespaces)), a.isFinite else {
+                    throw CommandError("--sweep: expected comma-separated numbers, found '\(sweep)'")
+                }
+                return a
+            }
+        }
+        print(arguments.header(intervention, lens: lens))
+        print("‖c‖ = \(fixed(Double(intervention.centerNorm), 1))")
+        let hooks = try alphas.map { try intervention.steering(arguments.region, basis: arguments.basis, alpha: $0) }
+        let generations = try intervention.compare(
+            prompt: try arguments.promptIDs(opened), variants: hooks, seeds: (0..<arguments.seeds).map { arguments.seed + UInt64($0) },
+            options: arguments.options(opened))
+        arguments.report(generations, labels: ["unsteered"] + alphas.map { "α = \(fixed(Double($0), 1))" }, opened: opened, targets: targets)
+    }
+}
+
+/// `ep ablate`: generations, and next-token predictions on held-out contexts, with a region's direction removed.
+struct Ablate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove a region's direction at the dictionary's hook: continuations side by side, or its effect on held-out contexts.",
+        discussion: """
+            At every position of every forward pass the hook's activation becomes c + (x − c) − ((x − c)·u)·u: the \
+            component along the region's unit direction u is removed in the dictionary's centered space. With \
+            --prompt, continuations without and with the ablation (same seeds). With --corpus, the corpus is cut \
+            into windows as the dictionary's build cut them, the positions the dictionary assigns to the region are \
+            found, and the model's next-token predictions there are compared without and with the ablation: the mean \
+            probability of the region's target tokens (the logit lens of u) and the mean log-probability of the token \
+            that actually follows.
+            """)
+
+    @OptionGroup var arguments: InterventionArguments
+
+    @OptionGroup(title: "Held-out contexts") var corpus: CorpusArguments
+
+    @Option(help: "With --corpus: tokens of the corpus to read.")
+    var corpusTokens = 100_000
+
+    func run() throws {
+        guard arguments.prompt != nil || !corpus.paths.isEmpty else { throw CommandError("give --prompt, --corpus, or both") }
+        let (loaded, opened, intervention, lens, targets) = try arguments.open()
+        print(arguments.header(intervention, lens: lens))
+        if arguments.prompt != nil {
+            let hooks = try intervention.ablation(arguments.region, basis: arguments.basis)
+            let generations = try intervention.compare(
+                prompt: try arguments.promptIDs(opened), variants: [hooks], seeds: (0..<arguments.seeds).map { arguments.seed + UInt64($0) },
+                options: arguments.options(opened))
+            arguments.report(generations, labels: ["unablated", "ablated"], opened: opened, targets: targets)
+        }
+        guard !corpus.paths.isEmpty else { return }
+        try requirePositive(corpusTokens, flag: "--corpus-tokens")
+        let extraction = try DictionaryExtraction(manifest: loaded.manifest, path: arguments.dictionary)
+        let (windows, _) = try extraction.windows(corpus: corpus.paths, options: try corpus.options(), tokenizer: opened.tokenizer, maxTokens: corpusTokens)
+        let effect = try intervention.ablationEffect(
+            arguments.region, basis: arguments.basis, targets: targets.ids(vocabularySize: opened.model.config.vocabularySize),
+            windows: windows, extraction: extraction)
+        let mass = effect.meanTargetProbability, next = effect.meanNextLogProbability
+        print("held-out contexts: \(effect.positions) positions of region \(arguments.region) in \(effect.windows) windows of \(corpus.paths.joined(separator: ", "))")
+        guard effect.positions > 0 else {
+            print("no position of the corpus falls in region \(arguments.region); give more text (--corpus-tokens) or another corpus")
+            return
+        }
+        print("  mean P(target tokens) at the next position: \(fixed(mass.before, 5)) → \(fixed(mass.after, 5)) with the ablation (\(fixed(100 * (mass.after - mass.before) / mass.before, 1)) %)")
+        print("  mean log P(actual next token):             \(fixed(next.before, 4)) → \(fixed(next.after, 4))")
+    }
+}
