@@ -69,8 +69,8 @@ public struct RegionText: Sendable, Equatable {
     public var closest: [ReportContext]
     public var boundary: [ReportContext]
     /// Distances to this region's exemplar of the tokens of the report's replayed context windows whose nearest
-    /// region this is: a sample of members, biased towards the extremes (the windows were stored because they
-    /// hold some region's closest or farthest members).
+    /// region this is: a sample of members that is not uniform (the windows were stored because they hold some
+    /// region's closest or farthest members, so it may lean to the extremes).
     public var sampleDistances: [Float]
 
     public init(

@@ -6,6 +6,7 @@ extension ReportAssets {
           const S = EP.data.summary, R = EP.data.regions, K = S.regions;
           const main = EP.main();
           EP.activeNav("index");
+          if (!K) { EP.fail("This dictionary has no regions."); return; }
           const total = R.members.reduce((a, b) => a + b, 0);
 
           // ---- summary ----

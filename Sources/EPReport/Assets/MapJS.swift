@@ -8,6 +8,7 @@ extension ReportAssets {
           const S = EP.data.summary, R = EP.data.regions, M = EP.data.map, K = S.regions;
           const main = EP.main();
           EP.activeNav("map");
+          if (!K) { EP.fail("This dictionary has no regions."); return; }
           const explained = M.explained.map((r) => EP.fixed(100 * r, 1) + "%").join(", ");
           const canvas = EP.el("canvas", { "aria-label": "map of regions" });
           const sphere = EP.el("input", { type: "checkbox" });
