@@ -153,3 +153,72 @@ func startEP(_ arguments: [String], in folder: String, environment: [String: Str
         #expect(wrong.status != 0 && wrong.stderr.contains("SHA-256"))
     }
 }
+
+@Suite(.serialized) struct CLIDictionaryUseTests {
+    /// A small dictionary of the fixture corpus, built once per test.
+    func built(_ f: TextFixture, output: String = "d", extra: [String] = []) throws {
+        let run = try ep(f.buildArguments(output: output, extra: ["--max-tokens", "1500"] + extra), in: f.folder, environment: f.environment)
+        #expect(run.status == 0, "\(run.stderr)")
+    }
+
+    @Test func steerAndAblateCompareContinuationsWithSharedSeeds() throws {
+        let f = try TextFixture()
+        try built(f)
+        let steer = try ep(["steer", "d", "--region", "0", "--prompt", "The river", "--max-tokens", "6", "--seeds", "2", "--sweep", "0,40"], in: f.folder, environment: f.environment)
+        #expect(steer.status == 0, "\(steer.stderr)")
+        let lines = steer.stdout.split(separator: "\n").map(String.init)
+        #expect(lines[0].hasPrefix("region 0 (exemplar direction) at blocks.5.hook_resid_post; target tokens (its logit lens): '"))
+        // α = 0 adds nothing: its continuations equal the unsteered ones with the same seed.
+        let unsteered = lines.filter { $0.hasPrefix("  unsteered") }.map { $0.dropFirst("  unsteered".count).trimmingCharacters(in: .whitespaces) }
+        let zero = lines.filter { $0.hasPrefix("  α = 0.0") }.map { $0.dropFirst("  α = 0.0".count).trimmingCharacters(in: .whitespaces) }
+        #expect(unsteered.count == 2 && unsteered == zero)
+        #expect(steer.stdout.contains("continuations with a target token") && steer.stdout.contains("/2"))
+
+        let ablate = try ep(["ablate", "d", "--region", "0", "--prompt", "The river", "--max-tokens", "4", "--temperature", "0",
+                             "--corpus", "corpus.jsonl", "--corpus-tokens", "400"], in: f.folder, environment: f.environment)
+        #expect(ablate.status == 0, "\(ablate.stderr)")
+        #expect(ablate.stdout.contains("  unablated") && ablate.stdout.contains("  ablated"))
+        #expect(ablate.stdout.contains("held-out contexts:") && ablate.stdout.contains("mean P(target tokens) at the next position:"))
+        let missing = try ep(["steer", "d", "--region", "99999", "--prompt", "x"], in: f.folder, environment: f.environment)
+        #expect(missing.status != 0 && missing.stderr.contains("region 99999 does not exist"))
+        let greedySeeds = try ep(["steer", "d", "--region", "0", "--prompt", "x", "--temperature", "0", "--seeds", "3"], in: f.folder, environment: f.environment)
+        #expect(greedySeeds.status != 0 && greedySeeds.stderr.contains("greedy"))
+    }
+
+    @Test func matchCoverageEncodeAndDecode() throws {
+        let f = try TextFixture()
+        try built(f)
+        try built(f, output: "e", extra: ["--seed", "12"])
+        let same = try ep(["match", "d", "d", "--json"], in: f.folder, environment: f.environment)
+        #expect(same.status == 0, "\(same.stderr)")
+        let fields = try JSONFields(try JSONValue.parse(Array(same.stdout.utf8), path: "stdout"), path: "stdout")
+        #expect(try fields.double("share_matched_within_theta_a") == 1)
+        for case .object(let pair) in try fields.array("pairs") {
+            #expect(pair["a"] == pair["b"] && pair["distance"] == .number(0))
+        }
+        let seeds = try ep(["match", "d", "e", "--top", "2"], in: f.folder, environment: f.environment)
+        #expect(seeds.status == 0 && seeds.stdout.contains("matched within θ:") && seeds.stdout.contains("closest pairs:"))
+
+        let coverage = try ep(["coverage", "d", "--corpus", "corpus.jsonl", "--random-tokens", "4", "--max-tokens", "600", "--documents", "2"], in: f.folder, environment: f.environment)
+        #expect(coverage.status == 0, "\(coverage.stderr)")
+        #expect(coverage.stdout.contains("corpus.jsonl") && coverage.stdout.contains("random tokens (4 windows)") && coverage.stdout.contains("documents farthest outside"))
+
+        // Top-1 codes of a text decode to vectors whose nearest region is the code's region.
+        let encode = try ep(["encode", "d", "--text", "def f(x):\n    return x", "--readout", "topk", "-o", "codes.safetensors", "--positions-out", "positions.npy"], in: f.folder, environment: f.environment)
+        #expect(encode.status == 0, "\(encode.stderr)")
+        let codes = try SafetensorsFile(path: f.folder + "/codes.safetensors")
+        #expect(codes.tensors["indices"]?.dtype == .int32 && codes.tensors["values"]?.shape.last == 1)
+        let decode = try ep(["decode", "d", "codes.safetensors", "-o", "decoded.npy"], in: f.folder)
+        #expect(decode.status == 0, "\(decode.stderr)")
+        let assign = try ep(["assign", "d", "decoded.npy", "-o", "regions.csv"], in: f.folder)
+        #expect(assign.status == 0, "\(assign.stderr)")
+        let decodedRegions = try String(contentsOfFile: f.folder + "/regions.csv", encoding: .utf8).split(separator: "\n").dropFirst().map { Int32($0.split(separator: ",")[1])! }
+        let codeRegions = try codes.integers("indices").map { Int32($0) }
+        let values = try codes.floats("values")
+        #expect(zip(zip(decodedRegions, codeRegions), values).allSatisfy { $1 == 0 || $0.0 == $0.1 })
+        let dense = try ep(["encode", "d", "decoded.npy", "--readout", "cosine", "-o", "dense.npy"], in: f.folder)
+        #expect(dense.status == 0 && dense.stdout.contains("rows encoded with cosine"))
+        let wrongSuffix = try ep(["encode", "d", "decoded.npy", "--readout", "topk", "-o", "codes.npy"], in: f.folder)
+        #expect(wrongSuffix.status != 0 && wrongSuffix.stderr.contains(".safetensors"))
+    }
+}

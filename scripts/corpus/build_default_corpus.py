@@ -3,7 +3,8 @@
 
 Output under OUT (default data/corpus): default.jsonl, the corpus of the main job (the three domains' documents in
 a fixed shuffled order); heldout.jsonl, 5 % of the documents kept out of it (for coverage and evaluation); and
-domains/{prose,code,chat}.jsonl, all documents by domain. One document per line as
+domains/{prose,code,chat}.jsonl, all documents by domain; other-languages/{german,italian,russian}.jsonl,
+chatterbot conversations in languages the corpus lacks (for coverage checks). One document per line as
 {"text": ..., "source": ..., "domain": ...}; MANIFEST.json lists sources, counts and licences.
 
   prose  Python 3.11 documentation sources (Debian python3.11-doc, PSF licence), the Jargon File (jargon-text,
@@ -31,6 +32,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from pypi_wheels import fetch_wheel  # noqa: E402
 
 CHATTERBOT = ("chatterbot-corpus", "1.3.3")
+# Languages the default corpus lacks, kept apart to check that a dictionary flags them as out of distribution.
+OTHER_LANGUAGES = ["german", "italian", "russian"]
 
 FORTUNE_DIR = "/usr/share/games/fortunes"
 # Categories left out because they contain crude or offensive material (models-data.md §3.1), or are ASCII art.
@@ -120,10 +123,10 @@ def stdlib_code():
                     yield "python-stdlib/" + os.path.relpath(path, root), text
 
 
-def chatterbot(wheel):
+def chatterbot(wheel, language="english"):
     import yaml  # PyYAML; chatterbot's corpus files are YAML
     with zipfile.ZipFile(wheel) as z:
-        names = sorted(n for n in z.namelist() if n.startswith("chatterbot_corpus/data/english/") and n.endswith(".yml"))
+        names = sorted(n for n in z.namelist() if n.startswith(f"chatterbot_corpus/data/{language}/") and n.endswith(".yml"))
         for name in names:
             data = yaml.safe_load(z.read(name).decode("utf-8"))
             topic = os.path.basename(name)[:-4]
@@ -137,7 +140,7 @@ def chatterbot(wheel):
                         role = "user" if j % 2 == 0 else "assistant"
                         turns.append(f"<|im_start|>{role}\n{str(turn).strip()}<|im_end|>")
                     rendered.append("\n".join(turns))
-                yield "chatterbot-corpus/english/" + topic, "\n".join(rendered)
+                yield f"chatterbot-corpus/{language}/" + topic, "\n".join(rendered)
 
 
 def shuffled(generator):
@@ -221,6 +224,12 @@ def main():
         "heldout": dict(write_jsonl(os.path.join(args.out, "heldout.jsonl"), heldout), sources=counts_by_family(heldout)),
         "domains": {d: dict(write_jsonl(os.path.join(args.out, "domains", d + ".jsonl"), records), sources=counts_by_family(records))
                     for d, records in domains.items()},
+    }
+    os.makedirs(os.path.join(args.out, "other-languages"), exist_ok=True)
+    manifest["other_languages"] = {
+        language: write_jsonl(os.path.join(args.out, "other-languages", language + ".jsonl"),
+                              [{"text": t, "source": src, "domain": "chat"} for src, t in chatterbot(wheel, language)])
+        for language in OTHER_LANGUAGES
     }
     with open(os.path.join(args.out, "MANIFEST.json"), "w") as f:
         json.dump(manifest, f, indent=1)

@@ -376,15 +376,7 @@ public final class TextDictionaryBuilder {
         _ targets: [Target], contexts: [Int64: ContextWindow], totals: Totals, fingerprint: JSONObject,
         status: TextProvenance.Status, stopReason: String?, stream: WindowStream
     ) throws {
-        let counts = stream.corpusStatistics
-        var corpus = CorpusCounts()
-        corpus.files = counts.files
-        corpus.documents = counts.documents
-        corpus.bytes = counts.bytes
-        corpus.skippedLines = counts.skippedLines
-        corpus.repairedDocuments = counts.repairedDocuments
-        corpus.skippedDocuments = counts.skippedDocuments
-        corpus.skippedBinaryFiles = counts.skippedBinaryFiles
+        let corpus = stream.corpusStatistics.counts
         let modelSHA: String
         if case .string(let sha) = fingerprint["model_sha256"] { modelSHA = sha } else { modelSHA = "" }
         func writeTarget(_ t: Target, to path: String) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import EPFormats
+import EPStore
 
 /// One document of a corpus: its text and where it came from (`file`, `file:line` for JSONL and line-split text,
 /// `standard input:line`).
@@ -63,31 +64,25 @@ public struct CorpusOptions: Sendable {
     public init() {}
 }
 
-/// Counts of what a ``CorpusReader`` read, left out or repaired; reported at the end of a build and recorded in
-/// the dictionary's manifest.
-public struct CorpusStatistics: Sendable, Equatable, Codable {
-    /// Files opened (standard input counts as one).
-    public var files = 0
-    /// Documents returned.
-    public var documents = 0
-    /// Bytes of text returned.
-    public var bytes = 0
-    /// JSONL lines left out (not JSON, not an object, field missing or not a string).
-    public var skippedLines = 0
-    /// Documents whose invalid UTF-8 was replaced with U+FFFD.
-    public var repairedDocuments = 0
-    /// Documents left out for invalid UTF-8.
-    public var skippedDocuments = 0
-    /// Files of a folder left out because they look binary (contain NUL bytes).
-    public var skippedBinaryFiles = 0
-    /// The first few problems, as `file:line: what`, for the report.
+/// What a ``CorpusReader`` read, left out or repaired (the counts a dictionary's manifest records, readable as
+/// `statistics.documents` and so on), and the first few problems as `file:line: what` for the report.
+@dynamicMemberLookup
+public struct CorpusStatistics: Sendable, Equatable {
+    /// The counts.
+    public var counts = CorpusCounts()
+    /// The first few problems, as `file:line: what`.
     public var examples: [String] = []
+
+    public init() {}
+
+    public subscript<T>(dynamicMember field: WritableKeyPath<CorpusCounts, T>) -> T {
+        get { counts[keyPath: field] }
+        set { counts[keyPath: field] = newValue }
+    }
 
     mutating func note(_ problem: String) {
         if examples.count < 5 { examples.append(problem) }
     }
-
-    public init() {}
 }
 
 /// Streams the documents of a corpus: plain-text files, folders (recursive, sorted, with include and exclude

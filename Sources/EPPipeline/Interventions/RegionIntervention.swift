@@ -75,9 +75,7 @@ public struct RegionIntervention {
         _ region: Int, basis: DirectionBasis, targets: Set<Int32>, windows: [ContextWindow], extraction: DictionaryExtraction
     ) throws -> AblationEffect {
         let ablated = try ablation(region, basis: basis)
-        var settings = ExtractionSettings()
-        settings.extractor = extraction.extractor
-        settings.excludeFirstPosition = extraction.excludeFirstPosition
+        let settings = extraction.settings
         // The final residual is captured and only the rows that are needed go through the LM head.
         let last = HookPoint.residPost(layer: model.config.layerCount - 1)
         var effect = AblationEffect()

@@ -56,13 +56,7 @@ public final class CoverageMeter {
     /// A meter for `loaded` with the model it was built from (the caller checks the model's identity).
     public init(_ loaded: LoadedDictionary, model: LanguageModel, tokenizer: TextTokenizer) throws {
         extraction = try DictionaryExtraction(manifest: loaded.manifest, path: loaded.path)
-        var settings = ExtractionSettings()
-        settings.extractor = extraction.extractor
-        settings.excludeFirstPosition = extraction.excludeFirstPosition
-        extractor = try ActivationExtractor(model: model, hook: extraction.hook, settings: settings)
-        guard extractor.width == loaded.dictionary.width else {
-            throw PipelineError("\(loaded.path): the dictionary has width \(loaded.dictionary.width) but \(extraction.hook) has width \(extractor.width)")
-        }
+        extractor = try extraction.extractor(model: model, for: loaded)
         self.loaded = loaded
         self.tokenizer = tokenizer
         vocabularySize = model.config.vocabularySize

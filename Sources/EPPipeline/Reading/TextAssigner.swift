@@ -27,6 +27,23 @@ public struct DictionaryExtraction: Sendable, Equatable {
         bosTokenID = text.bosTokenID.map { Int32($0) }
         excludeFirstPosition = text.firstPositionExcluded
     }
+
+    /// The positions this extraction takes from a window.
+    public var settings: ExtractionSettings {
+        var settings = ExtractionSettings()
+        settings.extractor = extractor
+        settings.excludeFirstPosition = excludeFirstPosition
+        return settings
+    }
+
+    /// An extractor of this extraction from `model` for `loaded`, whose width must match the hook's.
+    public func extractor(model: LanguageModel, for loaded: LoadedDictionary) throws -> ActivationExtractor {
+        let extractor = try ActivationExtractor(model: model, hook: hook, settings: settings)
+        guard extractor.width == loaded.dictionary.width else {
+            throw PipelineError("\(loaded.path): the dictionary has width \(loaded.dictionary.width) but \(hook) has width \(extractor.width)")
+        }
+        return extractor
+    }
 }
 
 extension DictionaryExtraction {
@@ -84,13 +101,7 @@ public final class TextAssigner {
     /// An assigner for `loaded` with the model it was built from (the caller checks the model's identity).
     public init(_ loaded: LoadedDictionary, model: LanguageModel, tokenizer: TextTokenizer) throws {
         extraction = try DictionaryExtraction(manifest: loaded.manifest, path: loaded.path)
-        var settings = ExtractionSettings()
-        settings.extractor = extraction.extractor
-        settings.excludeFirstPosition = extraction.excludeFirstPosition
-        extractor = try ActivationExtractor(model: model, hook: extraction.hook, settings: settings)
-        guard extractor.width == loaded.dictionary.width else {
-            throw PipelineError("\(loaded.path): the dictionary has width \(loaded.dictionary.width) but \(extraction.hook) has width \(extractor.width)")
-        }
+        extractor = try extraction.extractor(model: model, for: loaded)
         self.loaded = loaded
         self.tokenizer = tokenizer
     }
