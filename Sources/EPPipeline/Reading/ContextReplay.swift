@@ -59,9 +59,8 @@ public final class ContextReplay {
     public init(_ loaded: LoadedDictionary, model: LanguageModel) throws {
         extraction = try DictionaryExtraction(manifest: loaded.manifest, path: loaded.path)
         guard loaded.contexts != nil else { throw PipelineError("\(loaded.path): stores no context windows to replay") }
-        var settings = ExtractionSettings()
+        var settings = extraction.settings
         settings.extractor = .perPosition
-        settings.excludeFirstPosition = extraction.excludeFirstPosition
         extractor = try ActivationExtractor(model: model, hook: extraction.hook, settings: settings)
         guard extractor.width == loaded.dictionary.width else {
             throw PipelineError("\(loaded.path): the dictionary has width \(loaded.dictionary.width) but \(extraction.hook) has width \(extractor.width)")
@@ -84,9 +83,7 @@ public final class ContextReplay {
         let total = windows.reduce(0) { $0 + $1.tokens.count }
         var result = ReplayResult(spans: [:], samples: Array(repeating: [], count: dictionary.regionCount), tokens: 0)
         for span in spansByWindow.values.joined() { result.spans[span] = Array(repeating: nil, count: span.positions.count) }
-        var sampled = ExtractionSettings()
-        sampled.extractor = extraction.extractor
-        sampled.excludeFirstPosition = extraction.excludeFirstPosition
+        let sampled = extraction.settings
         progress(0, total)
         let groupSize = 64
         for start in stride(from: 0, to: windows.count, by: groupSize) {
