@@ -20,8 +20,10 @@ setup:
 release: setup
 	swift build -c release
 
-## make test: install dependencies, build, run every test (unit, conformance, CLI, Python interop).
+## make test: install dependencies, build, run every test (unit, conformance, CLI, Python interop, the report in
+## headless Chromium).
 test: setup
 	swift build --build-tests
 	swift test --skip-build
 	python3 scripts/check_python_interop.py .build/debug/ep
+	python3 scripts/check_report_browser.py .build/debug/ep

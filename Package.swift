@@ -13,6 +13,7 @@
 //   EPPipeline  text to activations: corpora, windows, extraction, builds from text, reading and interventions
 //   EPEvalSuite evaluation runs where the model and the dictionary meet: labelled texts extracted once as the
 //               dictionary's build did, then EPEvals' methods; saturation curves and seed stability of dictionaries
+//   EPReport    the dictionary browser: a static HTML site from a dictionary and precomputed readings
 //   EPCommands  the `ep` verbs (argument parsing and printing only)
 //   ep          the executable
 import PackageDescription
@@ -31,7 +32,7 @@ let package = Package(
         .executable(name: "ep", targets: ["ep"]),
         .library(
             name: "ExemplarPartitioning",
-            targets: ["EPTensors", "EPFormats", "EPCore", "EPStore", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite"]),
+            targets: ["EPTensors", "EPFormats", "EPCore", "EPStore", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite", "EPReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,10 +53,11 @@ let package = Package(
         .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPPipeline", dependencies: ["EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
         .target(name: "EPEvalSuite", dependencies: ["EPEvals", "EPPipeline", "EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
+        .target(name: "EPReport", dependencies: ["EPCore", "EPStore", "EPFormats", "EPTensors"], swiftSettings: kernelSettings),
         .target(
             name: "EPCommands",
             dependencies: [
-                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite",
+                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite", "EPReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands", "EPTensors"]),
@@ -67,6 +69,7 @@ let package = Package(
         .target(name: "EPTestSupport", dependencies: ["EPFormats", "EPTensors"], path: "Tests/EPTestSupport"),
         .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(name: "EPStoreTests", dependencies: ["EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
+        .testTarget(name: "EPReportTests", dependencies: ["EPReport", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(
             name: "EPCommandsTests", dependencies: ["ep", "EPCommands", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
     ],

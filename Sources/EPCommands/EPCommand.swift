@@ -21,6 +21,7 @@ public struct EPCommand: ParsableCommand {
         Build.self,
         Info.self,
         Inspect.self,
+        Report.self,
         Steer.self,
         Ablate.self,
         Match.self,
