@@ -30,7 +30,7 @@ struct EvalSaturation: ParsableCommand {
     @Option(help: "With --domain: the dictionary whose calibration, hook and extraction every domain build shares.")
     var calibrationFrom: String?
 
-    @Option(help: "With --domain: folder for the domain dictionaries (one sub-folder per label).")
+    @Option(help: "With --domain: folder for the domain dictionaries (one sub-folder per label, replaced if present).")
     var builds: String?
 
     @Option(help: "Model for the domain builds (default: the one --calibration-from records; its SHA-256 must match).")
