@@ -207,6 +207,15 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
         other.windows.context = 32
         other.extraction.extractor = .finalPosition
         let mismatch = #expect(throws: PipelineError.self) { try run(other, resume: true) }
+        // A calibration computed for another hook is refused.
+        let record = try #require(CalibrationCache(folder: dir + "/cache").lookup(
+            CalibrationCache.Key(modelSHA256: try ModelIdentity.sha256(of: path), hook: settings.hook, extractor: .perPosition, context: 48, bosTokenID: nil, excludeFirstPosition: true, method: .linear),
+            percentile: 2, calibrationTokens: 1))
+        var otherHook = settings
+        otherHook.hook = "blocks.6.hook_resid_post"
+        otherHook.givenCalibration = record
+        let wrongHook = #expect(throws: PipelineError.self) { try run(otherHook, to: "/other-hook") }
+        #expect(wrongHook?.message.contains("hook blocks.5.hook_resid_post (this build: blocks.6.hook_resid_post)") == true)
         #expect(mismatch?.message.contains("context: 48 → 32") == true && mismatch?.message.contains("extractor: \"per-position\" → \"final-position\"") == true)
     }
 }

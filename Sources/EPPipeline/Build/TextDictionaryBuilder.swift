@@ -216,6 +216,17 @@ public final class TextDictionaryBuilder {
                 guard given.calibration.center.count == extractor.width else {
                     throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(extractor.width)")
                 }
+                // A calibration made from text must come from the same hook, extractor and context as this build.
+                if let source = given.source, source.extractor != "activation-files" {
+                    let mismatches = [
+                        source.hook.flatMap { $0 == settings.hook ? nil : "hook \($0) (this build: \(settings.hook))" },
+                        source.extractor.flatMap { $0 == settings.extraction.extractor.rawValue ? nil : "extractor \($0) (this build: \(settings.extraction.extractor.rawValue))" },
+                        source.contextLength.flatMap { $0 == settings.windows.context ? nil : "context \($0) (this build: \(settings.windows.context))" },
+                    ].compactMap { $0 }
+                    guard mismatches.isEmpty else {
+                        throw PipelineError("the given calibration was made with \(mismatches.joined(separator: ", ")); calibration and build must use the same hook, extractor and context")
+                    }
+                }
                 calibrations = [(given.calibration, given.provenance)]
                 onNote?("calibration: given (θ = \(given.calibration.threshold))")
             } else {
