@@ -26,24 +26,7 @@ import Testing
     func matchesTheFP32Oracle(arch: String, storage: WeightStorage) throws {
         let model = try LanguageModel(path: Self.folder(arch), threads: 2, storage: storage)
         #expect(model.config.architecture.rawValue == arch)
-        let golden = try SafetensorsFile(path: Self.folder(arch) + "/oracle.safetensors")
-        for prompt in ["text", "random"] {
-            let tokens = try golden.integers(prompt + ".tokens").map { Int32($0) }
-            let keys = golden.tensorNames.filter { $0.hasPrefix(prompt + ".") && $0.contains("hook") }
-            let points = try keys.map { try model.hookPoint(named: String($0.dropFirst(prompt.count + 1))) }
-            let result = try model.forward([tokens], hooks: Hooks(captures: Set(points)), logits: .all)
-            var worst = 0.0
-            for (key, point) in zip(keys, points) {
-                let reference = Matrix(rows: tokens.count, columns: model.config.modelWidth, storage: try golden.floats(key))
-                let error = Self.maxRowError(result.activations[point]!, reference)
-                worst = max(worst, error)
-                #expect(error <= 1e-4, "\(arch) \(storage) \(key): relative error \(error)")
-            }
-            let logits = Matrix(rows: tokens.count, columns: model.config.vocabularySize, storage: try golden.floats(prompt + ".logits"))
-            let error = Self.maxRowError(result.logits!, logits)
-            print("hf \(arch) \(storage) \(prompt): activations max per-row relative error \(String(format: "%.2e", worst)), logits \(String(format: "%.2e", error))")
-            #expect(error <= 1e-4, "\(arch) \(storage) \(prompt) logits: relative error \(error)")
-        }
+        try expectMatchesOracle(model, golden: try SafetensorsFile(path: Self.folder(arch) + "/oracle.safetensors"), label: "hf \(arch) \(storage)")
     }
 
     /// KV-cache generation steps, early exit, a replacing edit and the logit lens give what one full pass gives.
@@ -153,24 +136,7 @@ import Testing
     func matchesTheFP32Oracle(arch: String) throws {
         let model = try LanguageModel(path: goldensFolder + "/gguf/\(arch).gguf", threads: 2)
         #expect(model.config.architecture.rawValue == arch)
-        let golden = try SafetensorsFile(path: goldensFolder + "/gguf/\(arch)_oracle.safetensors")
-        for prompt in ["text", "random"] {
-            let tokens = try golden.integers(prompt + ".tokens").map { Int32($0) }
-            let keys = golden.tensorNames.filter { $0.hasPrefix(prompt + ".") && $0.contains("hook") }
-            let points = try keys.map { try model.hookPoint(named: String($0.dropFirst(prompt.count + 1))) }
-            let result = try model.forward([tokens], hooks: Hooks(captures: Set(points)), logits: .all)
-            var worst = 0.0
-            for (key, point) in zip(keys, points) {
-                let reference = Matrix(rows: tokens.count, columns: model.config.modelWidth, storage: try golden.floats(key))
-                let error = HuggingFaceModelTests.maxRowError(result.activations[point]!, reference)
-                worst = max(worst, error)
-                #expect(error <= 1e-4, "\(arch) GGUF \(key): relative error \(error)")
-            }
-            let logits = Matrix(rows: tokens.count, columns: model.config.vocabularySize, storage: try golden.floats(prompt + ".logits"))
-            let error = HuggingFaceModelTests.maxRowError(result.logits!, logits)
-            print("gguf \(arch) \(prompt): activations max per-row relative error \(String(format: "%.2e", worst)), logits \(String(format: "%.2e", error))")
-            #expect(error <= 1e-4, "\(arch) GGUF \(prompt) logits: relative error \(error)")
-        }
+        try expectMatchesOracle(model, golden: try SafetensorsFile(path: goldensFolder + "/gguf/\(arch)_oracle.safetensors"), label: "gguf \(arch)")
     }
 
     @Test(arguments: ["llama", "qwen2", "gpt2"])
@@ -184,5 +150,27 @@ import Testing
         // Qwen2's folder holds F16 weights; its GGUF the same values widened to F32.
         #expect(HuggingFaceModelTests.maxRowError(a.activations[point]!, b.activations[point]!) <= 1e-5)
         #expect(HuggingFaceModelTests.maxRowError(a.logits!, b.logits!) <= 1e-5)
+    }
+}
+
+/// Checks `model`'s activations at every hook point the golden file records, and its logits, on the file's `text` and
+/// `random` prompts: per-row relative error ≤ 1e-4 against the numpy fp32 oracle; prints the worst errors.
+func expectMatchesOracle(_ model: LanguageModel, golden: SafetensorsFile, label: String) throws {
+    for prompt in ["text", "random"] {
+        let tokens = try golden.integers(prompt + ".tokens").map { Int32($0) }
+        let keys = golden.tensorNames.filter { $0.hasPrefix(prompt + ".") && $0.contains("hook") }
+        let points = try keys.map { try model.hookPoint(named: String($0.dropFirst(prompt.count + 1))) }
+        let result = try model.forward([tokens], hooks: Hooks(captures: Set(points)), logits: .all)
+        var worst = 0.0
+        for (key, point) in zip(keys, points) {
+            let reference = Matrix(rows: tokens.count, columns: model.config.modelWidth, storage: try golden.floats(key))
+            let error = HuggingFaceModelTests.maxRowError(result.activations[point]!, reference)
+            worst = max(worst, error)
+            #expect(error <= 1e-4, "\(label) \(key): relative error \(error)")
+        }
+        let logits = Matrix(rows: tokens.count, columns: model.config.vocabularySize, storage: try golden.floats(prompt + ".logits"))
+        let error = HuggingFaceModelTests.maxRowError(result.logits!, logits)
+        print("\(label) \(prompt): activations max per-row relative error \(String(format: "%.2e", worst)), logits \(String(format: "%.2e", error))")
+        #expect(error <= 1e-4, "\(label) \(prompt) logits: relative error \(error)")
     }
 }
