@@ -143,7 +143,7 @@ struct Assign: ParsableCommand {
         }
         var rows = [["window", "pos", "token", "region", "distance", ""]]
         for t in tokens {
-            let shown = "'" + t.text.replacingOccurrences(of: "\n", with: "⏎").replacingOccurrences(of: "\t", with: "⇥") + "'"
+            let shown = quotedToken(t.text)
             guard let region = t.region, let distance = t.distance else {
                 rows.append([String(t.window), String(t.position), shown, "-", "-", "(not extracted)"])
                 continue

@@ -90,8 +90,8 @@ struct Inspect: ParsableCommand {
             print("")
             print("region \(r.id) · \(grouped(r.members)) members · coherence \(fixed(r.coherence, 3)) · mean distance \(fixed(r.meanDistance, 3)) ± \(fixed(r.distanceDeviation, 3)) · batches \(r.firstBatch)–\(r.lastBatch)")
             if !r.exemplarLens.isEmpty {
-                print("  lens (exemplar): " + r.exemplarLens.map { quoted($0.text) }.joined(separator: " "))
-                print("  lens (mean):     " + r.meanLens.map { quoted($0.text) }.joined(separator: " "))
+                print("  lens (exemplar): " + r.exemplarLens.map { quotedToken($0.text) }.joined(separator: " "))
+                print("  lens (mean):     " + r.meanLens.map { quotedToken($0.text) }.joined(separator: " "))
             }
             for (title, list) in [("closest", r.closest), ("boundary", r.farthest)] where !list.isEmpty {
                 print("  \(title):")
@@ -122,21 +122,6 @@ struct Inspect: ParsableCommand {
         let head = s.position > before ? "…" : "", tail = s.position + 1 + after < s.tokens.count ? "…" : ""
         return "\(head)\(visible(s.before))\(marked)\(visible(s.after))\(tail)  (\(s.origin))"
     }
-
-    private func visible(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "⏎"
-            case "\t": out += "⇥"
-            case "\r": out += "␍"
-            default: out.unicodeScalars.append(scalar.properties.generalCategory == .control ? "·" : scalar)
-            }
-        }
-        return out
-    }
-
-    private func quoted(_ text: String) -> String { "'\(visible(text))'" }
 
     static func json(_ r: RegionReading) -> JSONValue {
         func lens(_ tokens: [LensToken]) -> JSONValue {

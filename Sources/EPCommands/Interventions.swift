@@ -87,7 +87,7 @@ struct InterventionArguments: ParsableArguments {
         for (i, row) in generations.enumerated() {
             print("seed \(seed + UInt64(i))")
             for (label, tokens) in zip(labels, row) {
-                let text = opened.tokenizer.decode(tokens).replacingOccurrences(of: "\n", with: "⏎")
+                let text = visible(opened.tokenizer.decode(tokens))
                 print("  \(label.padding(toLength: width, withPad: " ", startingAt: 0))  \(text)")
             }
         }
@@ -107,7 +107,7 @@ struct InterventionArguments: ParsableArguments {
     /// The header line naming the region, the direction and the targets.
     func header(_ intervention: RegionIntervention, lens: [LensToken]) -> String {
         "region \(region) (\(basis.rawValue) direction) at \(intervention.point.name); target tokens (its logit lens): "
-            + lens.map { "'\($0.text.replacingOccurrences(of: "\n", with: "⏎"))'" }.joined(separator: " ")
+            + lens.map { quotedToken($0.text) }.joined(separator: " ")
     }
 }
 

@@ -127,6 +127,23 @@ final class ProgressLine {
     }
 }
 
+/// Text shown on one terminal line: newlines as ⏎, tabs as ⇥, carriage returns as ␍, other control characters as ·.
+func visible(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": out += "⏎"
+        case "\t": out += "⇥"
+        case "\r": out += "␍"
+        default: out.unicodeScalars.append(scalar.properties.generalCategory == .control ? "·" : scalar)
+        }
+    }
+    return out
+}
+
+/// A token's text, visible and quoted so its spaces show: `' the'`.
+func quotedToken(_ text: String) -> String { "'\(visible(text))'" }
+
 /// `n` with thousands separators.
 func grouped(_ n: Int) -> String {
     let digits = String(n.magnitude)
