@@ -60,9 +60,7 @@ struct Match: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         let lens = noLens ? nil : try lensTokens(da, db, m)
         let cosines = m.pairs.map(\.cosine)
-        func share(_ within: (RegionPair) -> Bool, of total: Int) -> Double { Double(m.pairs.filter(within).count) / Double(max(total, 1)) }
-        let withinA = share({ $0.distance <= m.thresholdA }, of: da.dictionary.regionCount)
-        let withinB = share({ $0.distance <= m.thresholdB }, of: db.dictionary.regionCount)
+        let withinA = m.shareWithinThresholdA, withinB = m.shareWithinThresholdB
         if json {
             print(JSONValue.object(JSONObject([
                 "a": .string(a), "b": .string(b), "basis": .string(basis.rawValue),
@@ -93,7 +91,7 @@ struct Match: ParsableCommand {
         let ra = da.dictionary.regions, rb = db.dictionary.regions
         func lensText(_ side: Int, _ id: Int) -> String {
             guard let lens else { return "" }
-            return (side == 0 ? lens.a[id] : lens.b[id]).map { "'\($0.text.replacingOccurrences(of: "\n", with: "⏎"))'" }.joined(separator: " ")
+            return (side == 0 ? lens.a[id] : lens.b[id]).map { quotedToken($0.text) }.joined(separator: " ")
         }
         func pairRows(_ pairs: ArraySlice<RegionPair>) -> String {
             var rows = [["A", "B", "cosine", "d/θ_A", "d/θ_B", "members A", "members B", "lens A", "lens B"]]

@@ -156,8 +156,12 @@ public struct DictionaryMatching: Sendable {
     }
 
     /// The share of A's regions whose partner is within θ_A (cosine distance ≤ θ_A).
-    public var shareWithinThresholdA: Double {
-        let total = pairs.count + unmatchedA.count
-        return total > 0 ? Double(pairs.filter { $0.distance <= thresholdA }.count) / Double(total) : 0
+    public var shareWithinThresholdA: Double { share(within: thresholdA, of: pairs.count + unmatchedA.count) }
+
+    /// The share of B's regions whose partner is within θ_B.
+    public var shareWithinThresholdB: Double { share(within: thresholdB, of: pairs.count + unmatchedB.count) }
+
+    private func share(within threshold: Double, of total: Int) -> Double {
+        total > 0 ? Double(pairs.filter { $0.distance <= threshold }.count) / Double(total) : 0
     }
 }
