@@ -334,7 +334,7 @@ public final class TextDictionaryBuilder {
                 let started = Date()
                 var now = totals
                 now.elapsedBefore += Date().timeIntervalSince(runStarted)
-                try write(targets, contexts: contexts, totals: now, fingerprint: fingerprint, status: .inProgress, stopReason: nil, stream: stream)
+                try write(targets, contexts: contexts, totals: now, modelSHA256: modelSHA, fingerprint: fingerprint, status: .inProgress, stopReason: nil, stream: stream)
                 times.writing += Date().timeIntervalSince(started)
                 sinceCheckpoint = 0
             }
@@ -345,7 +345,7 @@ public final class TextDictionaryBuilder {
         let started = Date()
         totals.elapsedBefore += Date().timeIntervalSince(runStarted)
         let status: TextProvenance.Status = stopReason == "interrupted" ? .interrupted : .complete
-        try write(targets, contexts: contexts, totals: totals, fingerprint: fingerprint, status: status, stopReason: stopReason, stream: stream)
+        try write(targets, contexts: contexts, totals: totals, modelSHA256: modelSHA, fingerprint: fingerprint, status: status, stopReason: stopReason, stream: stream)
         times.writing += Date().timeIntervalSince(started)
         return summary(
             targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times,
@@ -384,12 +384,10 @@ public final class TextDictionaryBuilder {
 
     /// Writes every target (atomically as a whole) with its manifest, context windows, log and resume state.
     private func write(
-        _ targets: [Target], contexts: [Int64: ContextWindow], totals: Totals, fingerprint: JSONObject,
+        _ targets: [Target], contexts: [Int64: ContextWindow], totals: Totals, modelSHA256 modelSHA: String, fingerprint: JSONObject,
         status: TextProvenance.Status, stopReason: String?, stream: WindowStream
     ) throws {
         let corpus = stream.corpusStatistics.counts
-        let modelSHA: String
-        if case .string(let sha) = fingerprint["model_sha256"] { modelSHA = sha } else { modelSHA = "" }
         func writeTarget(_ t: Target, to path: String) throws {
             let d = t.dictionary
             let text = TextProvenance(
