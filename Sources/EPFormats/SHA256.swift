@@ -54,9 +54,7 @@ public struct SHA256: Sendable {
         let padding = (64 + 56 - (copy.pending.count + 1) % 64) % 64
         tail += [UInt8](repeating: 0, count: padding)
         for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        let saved = copy.length
         copy.update(tail)
-        copy.length = saved
         let words = [copy.state.0, copy.state.1, copy.state.2, copy.state.3, copy.state.4, copy.state.5, copy.state.6, copy.state.7]
         let digits = Array("0123456789abcdef")
         var out = ""
