@@ -35,7 +35,7 @@ struct Activations: ParsableCommand {
     @Option(help: "Also write the token ids (int32 .npy).")
     var tokensOut: String?
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     func validate() throws {
@@ -44,7 +44,16 @@ struct Activations: ParsableCommand {
         }
     }
 
+    @OptionGroup var force: ForceOption
+
     func run() throws {
+        try requireThreads(threads)
+        let claims = try claimOutputs(
+            [(output, OutputKind.unmarkedFile("activations file", format: ".npy"))]
+                + (tokensOut.map { [($0, OutputKind.unmarkedFile("token ids file", format: ".npy"))] } ?? []),
+            inputs: modelInputs(model) + [tokensFile, textFile].compactMap { $0 }, force: force.force)
+        // Activations and token ids are written to temporaries and moved into place together.
+        let transaction = OutputTransaction()
         let lm = try LanguageModel(path: try ModelLocator.resolve(model), threads: threads)
         let point = try lm.hookPoint(named: hook)
         let sequences: [[Int32]], shape: [Int]
@@ -56,8 +65,9 @@ struct Activations: ParsableCommand {
             (sequences, shape) = ([ids], [ids.count])
         }
         let values = try lm.activations(sequences, at: point)
-        try NPY.write(values.storage, shape: [values.rows, values.columns], to: output)
-        if let tokensOut { try TokenIDs.write(sequences, shape: shape, to: tokensOut) }
+        try NPY.write(values.storage, shape: [values.rows, values.columns], to: transaction.stage(claims[0]))
+        if tokensOut != nil { try TokenIDs.write(sequences, shape: shape, to: transaction.stage(claims[1])) }
+        try transaction.commit()
         print("\(output): \(point.name), \(values.rows) × \(values.columns) float32 (\(sequences.count) sequence\(sequences.count == 1 ? "" : "s"))")
     }
 }

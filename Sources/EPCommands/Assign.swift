@@ -47,20 +47,27 @@ struct Assign: ParsableCommand {
     @Option(help: "With text: the dictionary's extractor, checked (refused when it differs).")
     var extractor: ExtractorKind?
 
-    @Option(name: [.customLong("context"), .customLong("context-length")], help: "With text: the dictionary's context length, checked (refused when it differs).")
+    @Option(name: [.customLong("context"), .customLong("context-length")], parsing: .unconditional, help: "With text: the dictionary's context length, checked (refused when it differs).")
     var context: Int?
 
     @Flag(help: "With text: print JSON.")
     var json = false
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
-    @Option(help: "Rows per batch.")
+    @Option(parsing: .unconditional, help: "Rows per batch.")
     var batchSize = 16_384
 
     @Option(name: [.short, .customLong("output")], help: "Output file for activation files: .npz or .csv.")
     var output: String?
+
+    /// The CSV output's header line, which marks it as ep's.
+    static let csvHeader = "row,region,distance,within_threshold"
+    static let csvKind = OutputKind.text("assignments (.csv)", firstLines: [csvHeader])
+    /// The `.npz` output's ZIP comment, which marks it as ep's.
+    static let npzMark = "ep assign (region, distance, within_threshold)"
+    static let npzKind = OutputKind.npz("assignments (.npz)", mark: npzMark)
 
     func run() throws {
         if text != nil || textFile != nil {
@@ -75,6 +82,8 @@ struct Assign: ParsableCommand {
         guard lower.hasSuffix(".npz") || lower.hasSuffix(".csv") else {
             throw CommandError("-o \(output): unsupported output type; use a .npz or .csv path")
         }
+        let kind = lower.hasSuffix(".csv") ? Self.csvKind : Self.npzKind
+        try claimOutput(output, kind, inputs: [self.dictionary] + activations)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let dictionary = loaded.dictionary
         let stream = try ActivationInput.open(activations, tensor: tensor)
@@ -85,7 +94,7 @@ struct Assign: ParsableCommand {
         var batch = Matrix(rows: 0, columns: stream.width)
         if lower.hasSuffix(".csv") {
             let file = try AtomicFile(path: output)
-            try file.sink.write(string: "row,region,distance,within_threshold\n")
+            try file.sink.write(string: Self.csvHeader + "\n")
             var row = 0
             try forEachBatch(stream, dictionary, &batch) { result in
                 var text = ""
@@ -106,6 +115,7 @@ struct Assign: ParsableCommand {
                 distances += result.distances
             }
             var npz = NPZWriter()
+            npz.comment = Self.npzMark
             npz.add("region", regions, shape: [regions.count])
             npz.add("distance", distances, shape: [distances.count])
             npz.add("within_threshold", distances.map { $0 <= theta }, shape: [distances.count])

@@ -22,22 +22,22 @@ struct BenchCluster: ParsableCommand {
             2304 in batches of 16,384. Before each phase it reports how many cores' worth of CPU other processes used.
             """)
 
-    @Option(help: "Rows clustered at width 576 with K ≈ 100.")
+    @Option(parsing: .unconditional, help: "Rows clustered at width 576 with K ≈ 100.")
     var steadyRows = 2_000_000
 
-    @Option(help: "Target K at width 2304.")
+    @Option(parsing: .unconditional, help: "Target K at width 2304.")
     var targetRegions = 20_000
 
-    @Option(help: "Batches measured at width 2304 once K reaches the target.")
+    @Option(parsing: .unconditional, help: "Batches measured at width 2304 once K reaches the target.")
     var measuredBatches = 2
 
-    @Option(help: "Rows calibrated at width 2304.")
+    @Option(parsing: .unconditional, help: "Rows calibrated at width 2304.")
     var calibrationRows = 200_000
 
-    @Option(help: "Wait up to this many seconds for other processes to go quiet (< 0.1 cores) before starting.")
+    @Option(parsing: .unconditional, help: "Wait up to this many seconds for other processes to go quiet (< 0.1 cores) before starting.")
     var waitForIdle: Double = 60
 
-    @Option(help: "Seed of the generated data.")
+    @Option(parsing: .unconditional, help: "Seed of the generated data.")
     var seed: UInt64 = 7
 
     func run() throws {

@@ -11,24 +11,25 @@ struct BenchForward: ParsableCommand {
     @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
     var model = "smollm2"
 
-    @Option(help: "Windows per forward call.")
+    @Option(parsing: .unconditional, help: "Windows per forward call.")
     var windows = ForwardBenchmark.Options().windows
 
-    @Option(help: "Tokens per window.")
+    @Option(parsing: .unconditional, help: "Tokens per window.")
     var windowLength = ForwardBenchmark.Options().windowLength
 
-    @Option(help: "Timed calls per configuration (after one warm-up call).")
+    @Option(parsing: .unconditional, help: "Timed calls per configuration (after one warm-up call).")
     var repeats = ForwardBenchmark.Options().repeats
 
-    @Option(help: "Block whose hook_resid_post the early-exit run captures (default: the middle block).")
+    @Option(parsing: .unconditional, help: "Block whose hook_resid_post the early-exit run captures (default: the middle block).")
     var layer: Int?
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     func run() throws {
         let path = try ModelLocator.resolve(model)
         let start = Date()
+        try requireThreads(threads)
         let lm = try LanguageModel(path: path, threads: threads)
         print("model: \(path) (\(lm.config.architecture.rawValue), \(lm.config.layerCount) blocks), loaded in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
         var options = ForwardBenchmark.Options()

@@ -18,7 +18,7 @@ struct BenchTokenize: ParsableCommand {
     @Option(help: "Pre-tokenizer to use instead of a byte-level BPE GGUF model's (\(PreTokenizer.allCases.map(\.rawValue).joined(separator: ", "))).")
     var pre: String?
 
-    @Option(help: "Passes with a warm cache.")
+    @Option(parsing: .unconditional, help: "Passes with a warm cache.")
     var passes = 3
 
     func validate() throws {

@@ -47,22 +47,22 @@ struct Build: ParsableCommand {
     @Option(help: "Use this center (.npy, 1-D, float32 or float64) together with --threshold.")
     var center: String?
 
-    @Option(help: "Use this threshold θ (a cosine distance > 0) together with --center.")
+    @Option(parsing: .unconditional, help: "Use this threshold θ (a cosine distance > 0) together with --center.")
     var threshold: Double?
 
-    @Option(help: "Rows per clustering batch.")
+    @Option(parsing: .unconditional, help: "Rows per clustering batch.")
     var batchSize = 16_384
 
-    @Option(help: "Rows to calibrate on with --percentile.")
+    @Option(parsing: .unconditional, help: "Rows to calibrate on with --percentile.")
     var calibrationTokens = 200_000
 
-    @Option(help: "Rows per calibration batch with --percentile (default: --batch-size).")
+    @Option(parsing: .unconditional, help: "Rows per calibration batch with --percentile (default: --batch-size).")
     var calibrationBatchSize: Int?
 
     @Option(help: "How the calibration percentile is read: linear or nearest-rank.")
     var method: PercentileMethod = .linear
 
-    @Option(help: "Seed of the member reservoir.")
+    @Option(parsing: .unconditional, help: "Seed of the member reservoir.")
     var seed = 0
 
     @Flag(help: "Keep a reservoir of up to 30 member directions per region (reservoir.safetensors; large).")
@@ -72,6 +72,8 @@ struct Build: ParsableCommand {
     var assignments: String?
 
     @OptionGroup var provenance: ProvenanceOptions
+
+    @OptionGroup var force: ForceOption
 
     @Option(help: "From text: which activations of a window: per-position or final-position.")
     var extractor: ExtractorKind = .perPosition
@@ -85,22 +87,22 @@ struct Build: ParsableCommand {
     @Option(help: "From text: chunks (consecutive windows over each document) or prefix (the first window of each document).")
     var windowMode: WindowSettings.Mode = .chunks
 
-    @Option(help: "From text: shortest last window of a document kept in chunks mode (tokens).")
+    @Option(parsing: .unconditional, help: "From text: shortest last window of a document kept in chunks mode (tokens).")
     var minWindow = 32
 
-    @Option(help: "From text: windows held in the seeded shuffle buffer (1: corpus order).")
+    @Option(parsing: .unconditional, help: "From text: windows held in the seeded shuffle buffer (1: corpus order).")
     var shuffleBuffer = 4096
 
-    @Option(help: "From text: windows per batch (calibration and clustering).")
+    @Option(parsing: .unconditional, help: "From text: windows per batch (calibration and clustering).")
     var batchWindows = 128
 
-    @Option(help: "From text: stop after this many tokens (BOS included); 0 for no budget.")
+    @Option(parsing: .unconditional, help: "From text: stop after this many tokens (BOS included); 0 for no budget.")
     var maxTokens = 1_000_000
 
-    @Option(help: "From text: stop a dictionary after this many consecutive batches without a new region (0: never).")
+    @Option(parsing: .unconditional, help: "From text: stop a dictionary after this many consecutive batches without a new region (0: never).")
     var saturationWindow = 1
 
-    @Option(help: "From text: rewrite the output every this many batches (0: only at the end).")
+    @Option(parsing: .unconditional, help: "From text: rewrite the output every this many batches (0: only at the end).")
     var checkpointEvery = 10
 
     @Flag(help: "From text: continue the build in the output folder (after a kill or Ctrl-C, or with a larger --max-tokens).")
@@ -109,11 +111,14 @@ struct Build: ParsableCommand {
     @Flag(help: "From text: calibrate even when the calibration cache has a calibration for this model, hook and extraction.")
     var recalibrate = false
 
-    @Option(help: "From text: model threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "From text: model threads (default: all active processors).")
     var threads: Int?
 
     @Option(name: [.short, .customLong("output")], help: "Dictionary folder to write (replaced atomically if it exists); from text with several percentiles, a folder of one dictionary per percentile.")
     var output: String
+
+    /// The `--assignments` file: int64 region ids in an `.npy`, which carries no writer mark.
+    static let assignmentsKind = OutputKind.unmarkedFile("assignments file", format: ".npy")
 
     /// The percentiles given, parsed.
     func percentiles() throws -> [Double]? {
@@ -151,8 +156,10 @@ struct Build: ParsableCommand {
         guard sources == 1 else {
             throw CommandError("give exactly one of --percentile P, --calibration CALIB.json, or --center C.npy with --threshold T")
         }
+        let inputs = activations + [calibration, center].compactMap { $0 }
+        let claims = try claimOutputs(
+            [(output, DictionaryStore.outputKind)] + (assignments.map { [($0, Self.assignmentsKind)] } ?? []), inputs: inputs, force: force.force)
         let stream = try ActivationInput.open(activations, tensor: tensor)
-        try AtomicOutput.prepareParent(of: output)
         let progress = ProgressLine()
         let (calibrated, calibrationProvenance) = try obtainCalibration(stream, percentile: percentile, progress: progress)
         guard calibrated.center.count == stream.width else {
@@ -160,7 +167,10 @@ struct Build: ParsableCommand {
         }
 
         let dictionary = try ExemplarDictionary(calibration: calibrated, reservoirSeed: reservoir ? UInt64(seed) : nil)
-        let assignmentWriter = try assignments.map { try NPYStreamWriter<Int64>(path: $0, count: stream.totalRows) }
+        // With --assignments, both outputs are written to temporaries and moved into place together.
+        let transaction = OutputTransaction()
+        let dictionaryPath = assignments == nil ? output : transaction.stage(claims[0])
+        let assignmentWriter = try assignments.map { _ in try NPYStreamWriter<Int64>(path: transaction.stage(claims[1]), count: stream.totalRows) }
         var batch = Matrix(rows: 0, columns: stream.width)
         let started = Date()
         while true {
@@ -178,8 +188,11 @@ struct Build: ParsableCommand {
             batchSize: batchSize, seed: reservoir ? seed : nil, batchCount: dictionary.batchHistory.count,
             activationCount: Int(dictionary.rowsSeen), saturated: dictionary.isSaturated(window: 1), reservoir: reservoir,
             newRegionRate: dictionary.newRegionRate, source: provenance.source(for: stream, rows: Int(dictionary.rowsSeen)))
-        try DictionaryStore.write(dictionary, calibration: calibrationProvenance, build: build, to: output)
-        try assignmentWriter?.commit()
+        try DictionaryStore.write(dictionary, calibration: calibrationProvenance, build: build, to: dictionaryPath)
+        if let assignmentWriter {
+            try assignmentWriter.commit()
+            try transaction.commit()
+        }
         let seconds = Date().timeIntervalSince(started)
         print("\(grouped(dictionary.regionCount)) regions from \(grouped(Int(dictionary.rowsSeen))) rows in \(dictionary.batchHistory.count) batches (θ = \(fixed(dictionary.threshold, 6))) in \(fixed(seconds, 1)) s → \(output)")
         print("last batch's new-region rate \(fixed(dictionary.newRegionRate ?? 0, 4)); saturated (window 1): \(build.saturated ? "yes" : "no")")

@@ -10,13 +10,19 @@ extension Build {
     func runOnText() throws {
         guard let modelName = provenance.model else { throw CommandError("--corpus needs --model MODEL (a GGUF file or a short name such as smollm2)") }
         guard let hook = provenance.hook else { throw CommandError("--corpus needs --hook NAME, e.g. blocks.15.hook_resid_post") }
-        if let threads { try requirePositive(threads, flag: "--threads") }
         guard seed >= 0 else { throw CommandError("--seed: expected a number ≥ 0, found \(seed)") }
         guard assignments == nil else { throw CommandError("--assignments works with activation files only") }
         let sources = [percentile != nil, calibration != nil, center != nil || threshold != nil].filter { $0 }.count
         guard sources <= 1 else {
             throw CommandError("give at most one of --percentile P[,P...], --calibration CALIB.json, or --center C.npy with --threshold T")
         }
+        if resume && recalibrate {
+            throw CommandError("--recalibrate with --resume: a resumed build keeps the calibration it was built with; to calibrate again, start the build afresh without --resume")
+        }
+        let given = calibration != nil || center != nil || threshold != nil
+        let labels = given ? ["given"] : try (percentiles() ?? TextBuildSettings.defaultPercentiles).map(percentileLabel)
+        let inputs = corpus.paths + modelInputs(modelName) + [calibration, center].compactMap { $0 }
+        try claimOutput(output, labels.count == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind, inputs: inputs, force: force.force)
         let opened = try OpenedModel(modelName, threads: threads)
         var settings = TextBuildSettings(model: modelName, hook: hook, corpus: corpus.paths, threads: opened.model.threadCount)
         settings.corpusOptions = try corpus.options()
@@ -25,7 +31,7 @@ extension Build {
             throw CommandError("--context \(settings.windows.context): the model takes at most \(opened.model.config.contextLength) tokens")
         }
         settings.windows.mode = windowMode
-        settings.windows.minimumTokens = min(minWindow, settings.windows.context)
+        settings.windows.minimumTokens = minWindow
         settings.windows.bos = try bos.token(for: opened.tokenizer)
         settings.windows.shuffleBuffer = shuffleBuffer
         settings.windows.seed = UInt64(seed)
@@ -52,7 +58,6 @@ extension Build {
         settings.recalibrate = recalibrate
         try settings.validate()
 
-        let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
         let target: BuildOutput = labels.count == 1 ? .single(output) : .multiple(folder: output, labels: labels)
         if !resume, FileManager.default.fileExists(atPath: "\(target.paths[0])/build_state.json"),
             (try? DictionaryStore.readManifest(target.paths[0]).build.text?.status) != .complete {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EPCore
+import EPFormats
 import EPStore
 import Foundation
 
@@ -16,13 +17,13 @@ struct Calibrate: ParsableCommand {
 
     @OptionGroup var input: ActivationInput
 
-    @Option(help: "Percentile p of the within-batch pairwise cosine distances, strictly between 0 and 100 (the paper uses 1, 2, 4, 8, 10).")
+    @Option(parsing: .unconditional, help: "Percentile p of the within-batch pairwise cosine distances, strictly between 0 and 100 (the paper uses 1, 2, 4, 8, 10).")
     var percentile: Double
 
-    @Option(help: "Rows to calibrate on (stops after the batch that reaches it).")
+    @Option(parsing: .unconditional, help: "Rows to calibrate on (stops after the batch that reaches it).")
     var calibrationTokens = 200_000
 
-    @Option(help: "Rows per calibration batch.")
+    @Option(parsing: .unconditional, help: "Rows per calibration batch.")
     var batchSize = 16_384
 
     @Option(help: "How the percentile is read: linear (NumPy's default) or nearest-rank.")
@@ -37,6 +38,7 @@ struct Calibrate: ParsableCommand {
         try requirePercentile(percentile)
         try requirePositive(calibrationTokens, flag: "--calibration-tokens")
         try requireCalibrationBatch(batchSize, flag: "--batch-size")
+        try claimOutput(output, CalibrationRecord.outputKind, inputs: input.activations)
         let stream = try input.open()
         let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: batchSize, method: method)
         let progress = ProgressLine()

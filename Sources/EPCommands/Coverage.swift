@@ -27,22 +27,22 @@ struct Coverage: ParsableCommand {
     @Option(help: "Model (default: the one the dictionary was built from; its SHA-256 must match).")
     var model: String?
 
-    @Option(help: "Tokens read from each corpus (0: all).")
+    @Option(parsing: .unconditional, help: "Tokens read from each corpus (0: all).")
     var maxTokens = 100_000
 
-    @Option(help: "Also measure this many windows of uniformly random token ids (seeded by --seed).")
+    @Option(parsing: .unconditional, help: "Also measure this many windows of uniformly random token ids (seeded by --seed).")
     var randomTokens = 0
 
-    @Option(help: "Seed of the random token windows.")
+    @Option(parsing: .unconditional, help: "Seed of the random token windows.")
     var seed: UInt64 = 0
 
-    @Option(help: "Documents listed by how far outside the dictionary they fall.")
+    @Option(parsing: .unconditional, help: "Documents listed by how far outside the dictionary they fall.")
     var documents = 10
 
     @Flag(help: "Print JSON (statistics per corpus and every document's score).")
     var json = false
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     func run() throws {

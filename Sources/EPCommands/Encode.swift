@@ -42,28 +42,42 @@ struct Encode: ParsableCommand {
     @Option(help: "Readout: topk, signed, cosine, signed_norm, topk_norm or binary.")
     var readout: Readout = .topk
 
-    @Option(help: "Entries kept per row by topk and topk_norm.")
+    @Option(parsing: .unconditional, help: "Entries kept per row by topk and topk_norm.")
     var k = 1
 
     @Option(help: "Basis: exemplar or mean directions.")
     var basis: DirectionBasis = .exemplar
 
-    @Option(help: "Rows per batch (activation files).")
+    @Option(parsing: .unconditional, help: "Rows per batch (activation files).")
     var batchSize = 16_384
 
     @Option(help: "With text: also write each row's window and position (int64 [N, 2] .npy).")
     var positionsOut: String?
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     @Option(name: [.short, .customLong("output")], help: "Output: .safetensors for sparse readouts, .npy for dense ones.")
     var output: String
 
+    @OptionGroup var force: ForceOption
+
+    /// The `format` metadata of sparse codes, which marks them as ep's.
+    static let sparseFormat = "ep-codes"
+    static let sparseKind = OutputKind.safetensors("sparse codes", key: "format", value: sparseFormat)
+    static let denseKind = OutputKind.unmarkedFile("dense codes", format: ".npy")
+    static let positionsKind = OutputKind.unmarkedFile("positions file", format: ".npy")
+
     func run() throws {
         let wanted = readout.isSparse ? ".safetensors" : ".npy"
         guard output.lowercased().hasSuffix(wanted) else { throw CommandError("-o \(output): the \(readout.rawValue) readout is written as \(wanted)") }
         try requirePositive(batchSize, flag: "--batch-size")
+        if positionsOut != nil && text == nil && textFile == nil { throw CommandError("--positions-out works with --text or --text-file") }
+        let claims = try claimOutputs(
+            [(output, readout.isSparse ? Self.sparseKind : Self.denseKind)] + (positionsOut.map { [($0, Self.positionsKind)] } ?? []),
+            inputs: [dictionary] + activations + [textFile].compactMap { $0 } + modelInputs(model), force: force.force)
+        // Codes and positions are written to temporaries and moved into place together.
+        let transaction = OutputTransaction()
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
         let encoder: RegionReadout
         do { encoder = try RegionReadout(loaded.dictionary, basis: basis, readout: readout, k: k) } catch let error as EPError {
@@ -81,7 +95,7 @@ struct Encode: ParsableCommand {
             }
             parts.append(try encoder.encode(batch.activations))
             if let positionsOut {
-                try NPY.write(batch.references.flatMap { [$0.source, Int64($0.position)] }, shape: [batch.references.count, 2], to: positionsOut)
+                try NPY.write(batch.references.flatMap { [$0.source, Int64($0.position)] }, shape: [batch.references.count, 2], to: transaction.stage(claims[1]))
             }
         } else {
             guard !activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
@@ -102,11 +116,14 @@ struct Encode: ParsableCommand {
             var codes = SafetensorsWriter()
             codes.add("indices", shape: [rows, encoder.k], values: parts.flatMap(\.indices))
             codes.add("values", shape: [rows, encoder.k], values: parts.flatMap(\.values))
-            codes.metadata = ["readout": readout.rawValue, "basis": basis.rawValue, "k": String(encoder.k), "regions": String(encoder.regionCount)]
-            try codes.write(to: output)
+            codes.metadata = [
+                "format": Self.sparseFormat, "readout": readout.rawValue, "basis": basis.rawValue, "k": String(encoder.k), "regions": String(encoder.regionCount),
+            ]
+            try codes.write(to: transaction.stage(claims[0]))
         } else {
-            try NPY.write(parts.flatMap { $0.dense!.storage }, shape: [rows, encoder.regionCount], to: output)
+            try NPY.write(parts.flatMap { $0.dense!.storage }, shape: [rows, encoder.regionCount], to: transaction.stage(claims[0]))
         }
+        try transaction.commit()
         print("\(grouped(rows)) rows encoded with \(readout.rawValue)\(readout == .topk || readout == .topkNorm ? " (k = \(encoder.k))" : "") over \(grouped(encoder.regionCount)) \(basis.rawValue) directions → \(output)")
     }
 }
@@ -129,7 +146,10 @@ struct Decode: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Output .npy (float32 [N, D]).")
     var output: String
 
+    @OptionGroup var force: ForceOption
+
     func run() throws {
+        try claimOutput(output, OutputKind.unmarkedFile("decoded activations", format: ".npy"), inputs: [dictionary, codes], force: force.force)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
         let decoder = try RegionReadout(loaded.dictionary, basis: basis, readout: .signed)
         let input: ReadoutCodes

@@ -25,10 +25,22 @@ struct ResultOutputs: ParsableArguments {
     @Option(help: "Also write the tables as Markdown to this file.")
     var markdown: String?
 
-    /// Prints `json` or `tables`, and writes the files asked for (atomically).
-    func emit(json value: JSONValue, markdown text: String, tables: () -> String) throws {
-        if let output { try AtomicOutput.write(string: value.rendered() + "\n", to: output) }
-        if let markdown { try AtomicOutput.write(string: text, to: markdown) }
+    /// Claims the files asked for, before any work: JSON results whose `format` field is `format`, and Markdown
+    /// whose first line is `title` (by which ep recognises files it wrote).
+    func claim(format: String, title: String, inputs: [String]) throws -> [OutputClaim] {
+        var files: [(String, OutputKind)] = []
+        if let output { files.append((output, .json("JSON results", format: format))) }
+        if let markdown { files.append((markdown, .text("Markdown results", firstLines: [title]))) }
+        return try claimOutputs(files, inputs: inputs)
+    }
+
+    /// Writes the files claimed (together: both or neither), then prints `json` or `tables`.
+    func emit(_ claims: [OutputClaim], json value: JSONValue, markdown text: String, tables: () -> String) throws {
+        let transaction = OutputTransaction()
+        var next = claims.makeIterator()
+        if output != nil { try AtomicOutput.write(string: value.rendered() + "\n", to: transaction.stage(next.next()!)) }
+        if markdown != nil { try AtomicOutput.write(string: text, to: transaction.stage(next.next()!)) }
+        try transaction.commit()
         print(json ? value.rendered() : tables())
     }
 }
@@ -44,26 +56,29 @@ struct LabelledEvaluationArguments: ParsableArguments {
     @Option(name: .customLong("data"), help: "Labelled JSONL file (text, label 1/0, optional split and concept). Repeat for several.")
     var data: [String] = []
 
-    @Option(help: "Use only the first N concepts of each file, in name order.")
+    @Option(parsing: .unconditional, help: "Use only the first N concepts of each file, in name order.")
     var conceptsPerFile: Int?
 
-    @Option(help: "At most N training texts of each class per task (a seeded sample).")
+    @Option(parsing: .unconditional, help: "At most N training texts of each class per task (a seeded sample).")
     var maxTrain: Int?
 
-    @Option(help: "At most N held-out texts of each class per task (a seeded sample).")
+    @Option(parsing: .unconditional, help: "At most N held-out texts of each class per task (a seeded sample).")
     var maxTest: Int?
 
-    @Option(help: "Held-out fraction for examples without a split (a seeded stratified split).")
+    @Option(parsing: .unconditional, help: "Held-out fraction for examples without a split (a seeded stratified split).")
     var testFraction = 1.0 / 3
 
-    @Option(help: "Seed of splits, samples and random regions.")
+    @Option(parsing: .unconditional, help: "Seed of splits, samples and random regions.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("probe-c"), help: "Inverse L2 regularisation C of the logistic-regression probes (scikit-learn's C).")
+    @Option(name: .customLong("probe-c"), parsing: .unconditional, help: "Inverse L2 regularisation C of the logistic-regression probes (scikit-learn's C).")
     var probeC = 1.0
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
+
+    /// The files and folders read (which no output may touch).
+    var inputs: [String] { [dictionary] + data + modelInputs(model) }
 
     /// Loads the dictionary, the model and the data, and runs the texts through the model once.
     func evaluate() throws -> (LoadedDictionary, String, DictionaryEvaluation) {
@@ -119,6 +134,7 @@ struct EvalConcepts: ParsableCommand {
     @OptionGroup var outputs: ResultOutputs
 
     func run() throws {
+        let claims = try outputs.claim(format: ConceptReportFormat.formatName, title: ConceptReportFormat.markdownTitle, inputs: arguments.inputs)
         let (loaded, model, evaluation) = try arguments.evaluate()
         var options = ConceptDetection.Options()
         options.probe = arguments.probeOptions
@@ -129,7 +145,7 @@ struct EvalConcepts: ParsableCommand {
         progress.finish()
         let context = EvaluationContext(loaded, model: model, datasets: arguments.data, evaluation: evaluation)
         try outputs.emit(
-            json: ConceptReportFormat.json(report, context: context, options: options),
+            claims, json: ConceptReportFormat.json(report, context: context, options: options),
             markdown: ConceptReportFormat.markdown(report, context: context)) {
                 let summary = ConceptReportFormat.summary(report), perConcept = ConceptReportFormat.perConcept(report)
                 return [context.headline, "", alignedColumns([summary.header] + summary.rows, rightAligned: [1, 2, 3, 4]), "",
@@ -164,6 +180,7 @@ struct EvalProbe: ParsableCommand {
             return value
         }
         guard !ks.isEmpty else { throw CommandError("--k: give at least one number of features") }
+        let claims = try outputs.claim(format: ProbeReportFormat.formatName, title: ProbeReportFormat.markdownTitle, inputs: arguments.inputs)
         let (loaded, model, evaluation) = try arguments.evaluate()
         var options = SparseProbing.Options()
         options.ks = ks
@@ -175,7 +192,7 @@ struct EvalProbe: ParsableCommand {
         let context = EvaluationContext(loaded, model: model, datasets: arguments.data, evaluation: evaluation)
         let bases = evaluation.bases.map(\.name)
         try outputs.emit(
-            json: ProbeReportFormat.json(outcomes, context: context, options: options, bases: bases),
+            claims, json: ProbeReportFormat.json(outcomes, context: context, options: options, bases: bases),
             markdown: ProbeReportFormat.markdown(outcomes, context: context, bases: bases, ks: ks)) {
                 var lines = [context.headline]
                 for b in bases {

@@ -36,25 +36,29 @@ struct EvalSaturation: ParsableCommand {
     @Option(help: "Model for the domain builds (default: the one --calibration-from records; its SHA-256 must match).")
     var model: String?
 
-    @Option(help: "Tokens per domain.")
+    @Option(parsing: .unconditional, help: "Tokens per domain.")
     var maxTokens = 50_000
 
-    @Option(help: "Windows per build batch (one curve point per batch).")
+    @Option(parsing: .unconditional, help: "Windows per build batch (one curve point per batch).")
     var batchWindows = 32
 
-    @Option(help: "Stop a domain after this many batches without a new region (1, the reference's rule; 0: read --max-tokens).")
+    @Option(parsing: .unconditional, help: "Stop a domain after this many batches without a new region (1, the reference's rule; 0: read --max-tokens).")
     var saturationWindow = 1
 
-    @Option(help: "Seed of the domain streams' window shuffle.")
+    @Option(parsing: .unconditional, help: "Seed of the domain streams' window shuffle.")
     var seed: UInt64 = 0
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     @OptionGroup var outputs: ResultOutputs
 
     func run() throws {
         guard !dictionaries.isEmpty || !domains.isEmpty else { throw CommandError("give dictionaries (DICT...) and/or --domain corpora") }
+        let domainPaths = domains.map { spec in spec.firstIndex(of: "=").map { String(spec[spec.index(after: $0)...]) } ?? spec }
+        let inputs = dictionaries + domainPaths + [calibrationFrom].compactMap { $0 } + modelInputs(model)
+        let claims = try outputs.claim(format: SaturationReportFormat.formatName, title: SaturationReportFormat.markdownTitle, inputs: inputs)
+        if let builds, !domains.isEmpty { try claimOutput(builds, DictionaryStore.collectionKind, inputs: inputs) }
         var curves = try dictionaries.map { path -> SaturationCurve in
             let loaded = try DictionaryStore.load(path, reservoir: false, contexts: false)
             guard let log = loaded.buildLog else { throw CommandError("\(path): has no build_log.json (only builds from text record one)") }
@@ -92,7 +96,7 @@ struct EvalSaturation: ParsableCommand {
             progress.finish()
         }
         let table = SaturationReportFormat.table(curves)
-        try outputs.emit(json: SaturationReportFormat.json(curves), markdown: "# Saturation\n\n\(table.markdown)\n") {
+        try outputs.emit(claims, json: SaturationReportFormat.json(curves), markdown: "\(SaturationReportFormat.markdownTitle)\n\n\(table.markdown)\n") {
             alignedColumns([table.header] + table.rows, rightAligned: Set(1..<table.header.count))
         }
     }
@@ -119,7 +123,7 @@ struct EvalStability: ParsableCommand {
     @Option(help: "Directions the matching maximises the cosine of: mean (the reference's default) or exemplar.")
     var basis: DirectionBasis = .mean
 
-    @Option(help: "Cosine counted as a persisted match.")
+    @Option(parsing: .unconditional, help: "Cosine counted as a persisted match.")
     var cutoff = 0.7
 
     @OptionGroup var outputs: ResultOutputs
@@ -127,6 +131,7 @@ struct EvalStability: ParsableCommand {
     func run() throws {
         guard dictionaries.count >= 2 else { throw CommandError("give at least two dictionaries to compare") }
         guard cutoff >= -1, cutoff <= 1 else { throw CommandError("--cutoff: expected a cosine in [-1, 1], found \(cutoff)") }
+        let claims = try outputs.claim(format: StabilityReportFormat.formatName, title: StabilityReportFormat.markdownTitle, inputs: dictionaries)
         let loaded = try dictionaries.map { try DictionaryStore.load($0, reservoir: false, contexts: false) }
         for (path, d) in zip(dictionaries, loaded) where d.dictionary.width != loaded[0].dictionary.width {
             throw CommandError("\(path) has width \(d.dictionary.width) but \(dictionaries[0]) has \(loaded[0].dictionary.width): directions of different widths cannot be matched")
@@ -134,8 +139,8 @@ struct EvalStability: ParsableCommand {
         let analysis = try StabilityAnalysis(loaded.map(\.dictionary), basis: basis, cutoff: cutoff)
         let tables = StabilityReportFormat.tables(analysis, names: dictionaries)
         try outputs.emit(
-            json: StabilityReportFormat.json(analysis, names: dictionaries),
-            markdown: "# Stability across seeds\n\n" + tables.map(\.markdown).joined(separator: "\n\n") + "\n") {
+            claims, json: StabilityReportFormat.json(analysis, names: dictionaries),
+            markdown: StabilityReportFormat.markdownTitle + "\n\n" + tables.map(\.markdown).joined(separator: "\n\n") + "\n") {
                 var lines = ["\(dictionaries.count) dictionaries, matched on \(basis.rawValue) directions; mean share of regions matched within θ: \(fixed(100 * analysis.meanShareWithinThreshold, 1)) %"]
                 for table in tables {
                     lines += ["", alignedColumns([table.header] + table.rows, rightAligned: Set(1..<table.header.count))]

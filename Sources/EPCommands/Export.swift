@@ -35,8 +35,8 @@ struct Export: ParsableCommand {
 
     func run() throws {
         if format == .npz && !output.lowercased().hasSuffix(".npz") { throw CommandError("-o \(output): --format npz writes a .npz file") }
+        try claimOutput(output, DictionaryExport.outputKind(format), inputs: [dictionary])
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
-        try AtomicOutput.prepareParent(of: output)
         try DictionaryExport.write(loaded, format: format, basis: basis, to: output)
         print("\(grouped(loaded.dictionary.regionCount)) regions exported as \(format.rawValue) → \(output)")
     }

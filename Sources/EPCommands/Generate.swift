@@ -17,28 +17,28 @@ struct Generate: ParsableCommand {
     @Option(help: "The prompt as token ids: an int32/int64 .npy of shape (T,).")
     var tokensFile: String?
 
-    @Option(help: "Most tokens to generate.")
+    @Option(parsing: .unconditional, help: "Most tokens to generate.")
     var maxTokens = 64
 
     @Flag(help: "Wrap the prompt in the model's chat template as a user turn.")
     var chat = false
 
-    @Option(help: "Sampling temperature (0: greedy).")
+    @Option(parsing: .unconditional, help: "Sampling temperature (0: greedy).")
     var temperature: Float = 0
 
-    @Option(help: "Sample among the k most likely tokens only (0: all).")
+    @Option(parsing: .unconditional, help: "Sample among the k most likely tokens only (0: all).")
     var topK = 0
 
-    @Option(help: "Sample within the smallest set of tokens whose probabilities reach p.")
+    @Option(parsing: .unconditional, help: "Sample within the smallest set of tokens whose probabilities reach p.")
     var topP: Float = 1
 
-    @Option(help: "Random seed of the sampler.")
+    @Option(parsing: .unconditional, help: "Random seed of the sampler.")
     var seed: UInt64 = 0
 
     @Flag(name: .customLong("print-ids"), help: "Print token ids instead of text.")
     var printIDs = false
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     func validate() throws {
@@ -50,6 +50,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        try requireThreads(threads)
         let lm = try LanguageModel(path: try ModelLocator.resolve(model), threads: threads)
         let tokenizer = printIDs && prompt == nil ? nil : try makeTokenizer(for: lm)
         let ids: [Int32]

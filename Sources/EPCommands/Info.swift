@@ -11,14 +11,14 @@ struct Info: ParsableCommand {
     @Argument(help: "Dictionary folder.")
     var dictionary: String
 
-    @Option(help: "Regions with fewer members are left out of the metrics (as the reference's min_members).")
+    @Option(parsing: .unconditional, help: "Regions with fewer members are left out of the metrics (as the reference's min_members).")
     var minMembers = 2
 
     @Flag(help: "Print JSON (the manifest and the metrics; NaN as null).")
     var json = false
 
     func run() throws {
-        try requirePositive(minMembers, flag: "--min-members")
+        try requirePositive(minMembers, flag: "--min-members", unit: "members")
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let m = loaded.manifest
         let metrics = loaded.dictionary.intrinsicMetrics(minMembers: minMembers)

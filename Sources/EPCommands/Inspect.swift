@@ -31,35 +31,35 @@ struct Inspect: ParsableCommand {
     @Option(help: "Order: size (most members first), coherence, or id.")
     var sort: RegionOrder = .size
 
-    @Option(help: "Regions to show.")
+    @Option(parsing: .unconditional, help: "Regions to show.")
     var top = 10
 
-    @Option(help: "Show this region (repeatable); overrides --sort and --top.")
+    @Option(parsing: .unconditionalSingleValue, help: "Show this region (repeatable); overrides --sort and --top.")
     var region: [Int] = []
 
-    @Option(help: "Closest members shown in context per region.")
+    @Option(parsing: .unconditional, help: "Closest members shown in context per region.")
     var contexts = 5
 
-    @Option(help: "Farthest (boundary) members shown in context per region.")
+    @Option(parsing: .unconditional, help: "Farthest (boundary) members shown in context per region.")
     var boundary = 0
 
-    @Option(help: "Logit-lens tokens per direction.")
+    @Option(parsing: .unconditional, help: "Logit-lens tokens per direction.")
     var lensTokens = 8
 
-    @Option(help: "Tokens shown before the member token.")
+    @Option(parsing: .unconditional, help: "Tokens shown before the member token.")
     var before = 12
 
-    @Option(help: "Tokens shown after the member token.")
+    @Option(parsing: .unconditional, help: "Tokens shown after the member token.")
     var after = 4
 
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     func run() throws {
-        for (value, flag) in [(top, "--top"), (lensTokens, "--lens-tokens")] { try requirePositive(value, flag: flag) }
+        for (value, flag, unit) in [(top, "--top", "regions"), (lensTokens, "--lens-tokens", "tokens")] { try requirePositive(value, flag: flag, unit: unit) }
         for (value, flag) in [(contexts, "--contexts"), (boundary, "--boundary"), (before, "--before"), (after, "--after")] where value < 0 {
             throw CommandError("\(flag): expected a number ≥ 0, found \(value)")
         }

@@ -16,7 +16,7 @@ struct InterventionArguments: ParsableArguments {
     @Option(help: "Model (default: the one the dictionary was built from; its SHA-256 must match).")
     var model: String?
 
-    @Option(help: "The region whose direction is used.")
+    @Option(parsing: .unconditional, help: "The region whose direction is used.")
     var region: Int
 
     @Option(help: "Direction: exemplar (the founding activation's) or mean (the members' mean).")
@@ -28,32 +28,32 @@ struct InterventionArguments: ParsableArguments {
     @Flag(help: "Wrap the prompt in the model's chat template as a user turn.")
     var chat = false
 
-    @Option(help: "Tokens to generate per continuation.")
+    @Option(parsing: .unconditional, help: "Tokens to generate per continuation.")
     var maxTokens = 40
 
-    @Option(help: "Sampling temperature (0: greedy).")
+    @Option(parsing: .unconditional, help: "Sampling temperature (0: greedy).")
     var temperature: Float = 0.8
 
-    @Option(help: "Sample within the smallest set of tokens whose probabilities reach p.")
+    @Option(parsing: .unconditional, help: "Sample within the smallest set of tokens whose probabilities reach p.")
     var topP: Float = 0.95
 
-    @Option(help: "Seed of the first continuation; continuations i use seed + i.")
+    @Option(parsing: .unconditional, help: "Seed of the first continuation; continuations i use seed + i.")
     var seed: UInt64 = 0
 
-    @Option(help: "Continuations per setting (the same seeds for every setting).")
+    @Option(parsing: .unconditional, help: "Continuations per setting (the same seeds for every setting).")
     var seeds = 1
 
-    @Option(help: "Logit-lens tokens of the direction taken as the region's target tokens.")
+    @Option(parsing: .unconditional, help: "Logit-lens tokens of the direction taken as the region's target tokens.")
     var lensTokens = 8
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     /// The opened dictionary, model, intervention and target tokens.
     func open() throws -> (LoadedDictionary, OpenedModel, RegionIntervention, [LensToken], TargetTokens) {
-        try requirePositive(maxTokens, flag: "--max-tokens")
-        try requirePositive(seeds, flag: "--seeds")
-        try requirePositive(lensTokens, flag: "--lens-tokens")
+        try requirePositive(maxTokens, flag: "--max-tokens", unit: "tokens")
+        try requirePositive(seeds, flag: "--seeds", unit: "seeds")
+        try requirePositive(lensTokens, flag: "--lens-tokens", unit: "tokens")
         guard temperature >= 0, topP > 0, topP <= 1 else { throw CommandError("need --temperature ≥ 0 and 0 < --top-p ≤ 1") }
         if seeds > 1 && temperature == 0 { throw CommandError("--seeds \(seeds) with --temperature 0: greedy continuations do not depend on the seed") }
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
@@ -125,7 +125,7 @@ struct Steer: ParsableCommand {
 
     @OptionGroup var arguments: InterventionArguments
 
-    @Option(help: "Steering strength α (default ‖c‖).")
+    @Option(parsing: .unconditional, help: "Steering strength α (default ‖c‖).")
     var alpha: Float?
 
     @Option(help: "Several strengths, comma-separated (replaces --alpha).")
@@ -170,7 +170,7 @@ struct Ablate: ParsableCommand {
 
     @OptionGroup(title: "Held-out contexts") var corpus: CorpusArguments
 
-    @Option(help: "With --corpus: tokens of the corpus to read.")
+    @Option(parsing: .unconditional, help: "With --corpus: tokens of the corpus to read.")
     var corpusTokens = 100_000
 
     func run() throws {
@@ -185,7 +185,7 @@ struct Ablate: ParsableCommand {
             arguments.report(generations, labels: ["unablated", "ablated"], opened: opened, targets: targets)
         }
         guard !corpus.paths.isEmpty else { return }
-        try requirePositive(corpusTokens, flag: "--corpus-tokens")
+        try requirePositive(corpusTokens, flag: "--corpus-tokens", unit: "tokens")
         let extraction = try DictionaryExtraction(manifest: loaded.manifest, path: arguments.dictionary)
         let (windows, _) = try extraction.windows(corpus: corpus.paths, options: try corpus.options(), tokenizer: opened.tokenizer, maxTokens: corpusTokens)
         let effect = try intervention.ablationEffect(

@@ -27,7 +27,7 @@ struct Match: ParsableCommand {
     @Option(help: "Directions compared: exemplar or mean.")
     var basis: DirectionBasis = .exemplar
 
-    @Option(help: "Pairs and unmatched regions listed from each end.")
+    @Option(parsing: .unconditional, help: "Pairs and unmatched regions listed from each end.")
     var top = 10
 
     @Option(help: "Model for A's logit lens (default: the one A records).")
@@ -39,17 +39,17 @@ struct Match: ParsableCommand {
     @Flag(help: "Do not compute logit-lens tokens.")
     var noLens = false
 
-    @Option(help: "Logit-lens tokens shown per region.")
+    @Option(parsing: .unconditional, help: "Logit-lens tokens shown per region.")
     var lensTokens = 4
 
     @Flag(help: "Print JSON: the summary and every pair.")
     var json = false
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     func run() throws {
-        try requirePositive(top, flag: "--top")
+        try requirePositive(top, flag: "--top", unit: "regions")
         let da = try DictionaryStore.load(a, reservoir: false, contexts: false)
         let db = try DictionaryStore.load(b, reservoir: false, contexts: false)
         guard da.dictionary.width == db.dictionary.width else {

@@ -28,25 +28,25 @@ struct Report: ParsableCommand {
     @Option(help: "Model for the logit lens and the context text (default: the one the dictionary was built from).")
     var model: String?
 
-    @Option(help: "Closest members shown in context per region.")
+    @Option(parsing: .unconditional, help: "Closest members shown in context per region.")
     var contexts = 5
 
-    @Option(help: "Farthest (boundary) members shown in context per region.")
+    @Option(parsing: .unconditional, help: "Farthest (boundary) members shown in context per region.")
     var boundary = 5
 
-    @Option(help: "Tokens shown before the member token.")
+    @Option(parsing: .unconditional, help: "Tokens shown before the member token.")
     var before = 20
 
-    @Option(help: "Tokens shown after the member token.")
+    @Option(parsing: .unconditional, help: "Tokens shown after the member token.")
     var after = 8
 
-    @Option(help: "Logit-lens tokens per direction.")
+    @Option(parsing: .unconditional, help: "Logit-lens tokens per direction.")
     var lensTokens = 8
 
-    @Option(help: "Nearest regions listed per region.")
+    @Option(parsing: .unconditional, help: "Nearest regions listed per region.")
     var neighbours = 8
 
-    @Option(help: "Regions per data file (a region page loads one).")
+    @Option(parsing: .unconditional, help: "Regions per data file (a region page loads one).")
     var regionsPerChunk = 100
 
     @Flag(inversion: .prefixedNo, help: "Run the shown context windows through the model again for per-token distances.")
@@ -55,16 +55,18 @@ struct Report: ParsableCommand {
     @Option(help: "Page title (default: the dictionary's name, model and hook).")
     var title: String?
 
-    @Option(help: "Threads (default: all active processors).")
+    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
     func run() throws {
-        for (value, flag) in [(lensTokens, "--lens-tokens"), (regionsPerChunk, "--regions-per-chunk")] { try requirePositive(value, flag: flag) }
+        for (value, flag, unit) in [(lensTokens, "--lens-tokens", "tokens"), (regionsPerChunk, "--regions-per-chunk", "regions")] {
+            try requirePositive(value, flag: flag, unit: unit)
+        }
         for (value, flag) in [(contexts, "--contexts"), (boundary, "--boundary"), (before, "--before"), (after, "--after"), (neighbours, "--neighbours")]
         where value < 0 {
             throw CommandError("\(flag): expected a number ≥ 0, found \(value)")
         }
-        try AtomicOutput.prepareParent(of: output)
+        try claimOutput(output, ReportSite.outputKind, inputs: [dictionary] + modelInputs(model))
         let started = Date()
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let manifest = loaded.manifest
@@ -75,7 +77,7 @@ struct Report: ParsableCommand {
             do {
                 opened = try OpenedModel(name, threads: threads)
             } catch {
-                warn("cannot open the model the dictionary records, '\(name)' (\(error)): the report has no logit lens or contexts; give one with --model")
+                note("cannot open the model the dictionary records, '\(name)' (\(error)): the report has no logit lens or contexts; give one with --model")
             }
         }
         if let opened {
@@ -88,7 +90,7 @@ struct Report: ParsableCommand {
             let replayer = try ContextReplay(loaded, model: opened.model)
             replay = try replayer.run(spans(loaded)) { done, total in
                 if done == 0 {
-                    warn("per-token distances: running \(grouped(total)) tokens of stored windows through the model again (--no-token-distances skips this)")
+                    note("per-token distances: running \(grouped(total)) tokens of stored windows through the model again (--no-token-distances skips this)")
                 }
                 progress.update("per-token distances: \(grouped(done)) / \(grouped(total)) tokens")
             }
@@ -147,9 +149,5 @@ struct Report: ParsableCommand {
         return RegionText(
             exemplarLens: lens(r.exemplarLens), meanLens: lens(r.meanLens), closest: r.closest.map(context), boundary: r.farthest.map(context),
             sampleDistances: replay?.samples[r.id] ?? [])
-    }
-
-    private func warn(_ message: String) {
-        FileHandle.standardError.write(Data("note: \(message)\n".utf8))
     }
 }

@@ -1,9 +1,11 @@
 import ArgumentParser
 import EPCore
 import EPFormats
+import EPRuntime
 import EPStore
 import EPTensors
 import Foundation
+import Synchronization
 
 /// A problem with the command line or the inputs, printed as one line (`Error: …`) with a non-zero exit.
 struct CommandError: Error, CustomStringConvertible {
@@ -38,7 +40,7 @@ struct ProvenanceOptions: ParsableArguments {
     @Option(help: "Hook point the activations came from, e.g. blocks.12.hook_resid_post (recorded as provenance).")
     var hook: String?
 
-    @Option(name: [.customLong("context"), .customLong("context-length")], help: "Context length in tokens: from text, the window length (default 128); for activation files, recorded as provenance.")
+    @Option(name: [.customLong("context"), .customLong("context-length")], parsing: .unconditional, help: "Context length in tokens: from text, the window length (default 128); for activation files, recorded as provenance.")
     var contextLength: Int?
 
     func source(for stream: ActivationStream, rows: Int) -> ActivationSource {
@@ -48,9 +50,77 @@ struct ProvenanceOptions: ParsableArguments {
     }
 }
 
-/// Checks a row count given on the command line.
-func requirePositive(_ value: Int, flag: String) throws {
-    guard value > 0 else { throw CommandError("\(flag): expected a positive number of rows, found \(value)") }
+/// `--force`, shared by the verbs that write files.
+struct ForceOption: ParsableArguments {
+    @Flag(help: "Replace an existing output file that ep cannot tell it wrote (an .npy file carries no writer mark). Never replaces an input of the command or a folder holding other files.")
+    var force = false
+}
+
+/// Claims a command's outputs before any work (``OutputGuard``: never over an input, only over an output of the
+/// same kind that ep wrote, locked against other ep processes), and says on stderr what an interrupted earlier run
+/// left behind and what was cleaned up.
+@discardableResult
+func claimOutputs(_ outputs: [(String, OutputKind)], inputs: [String], force: Bool = false) throws -> [OutputClaim] {
+    let claims = try OutputGuard.claim(outputs.map { (path: $0.0, kind: $0.1) }, inputs: inputs, force: force)
+    HeldClaims.keep(claims)
+    for claim in claims {
+        if let pid = claim.staleLockHolder {
+            note("\(claim.path): took over the lock of process \(pid), which ended without releasing it (killed?)")
+        }
+        if !claim.removedTemporaries.isEmpty {
+            note("\(claim.path): removed \(claim.removedTemporaries.count) temporary file\(claim.removedTemporaries.count == 1 ? "" : "s") left by an interrupted write (\(OutputGuard.describe(claim.removedTemporaries)))")
+        }
+    }
+    return claims
+}
+
+/// The claims of this process, held until it exits (a command's outputs stay locked while it runs) and then
+/// released, which removes their lock files.
+enum HeldClaims {
+    private static let claims = Mutex<[OutputClaim]>([])
+    private static let registered = Atomic<Bool>(false)
+
+    static func keep(_ new: [OutputClaim]) {
+        claims.withLock { $0 += new }
+        if !registered.exchange(true, ordering: .sequentiallyConsistent) {
+            atexit { HeldClaims.releaseAll() }
+        }
+    }
+
+    static func releaseAll() {
+        claims.withLock { held in
+            for claim in held { claim.release() }
+            held.removeAll()
+        }
+    }
+}
+
+/// Claims one output.
+@discardableResult
+func claimOutput(_ path: String, _ kind: OutputKind, inputs: [String], force: Bool = false) throws -> OutputClaim {
+    try claimOutputs([(path, kind)], inputs: inputs, force: force)[0]
+}
+
+/// The file or folder of the model named `name` (a path or a short name), as an input of a command whose outputs
+/// must not touch it; empty when there is none or it cannot be found (opening it then says why).
+func modelInputs(_ name: String?) -> [String] {
+    guard let name, let path = try? ModelLocator.resolve(name) else { return [] }
+    return [path]
+}
+
+/// A note on stderr.
+func note(_ message: String) {
+    FileHandle.standardError.write(Data("note: \(message)\n".utf8))
+}
+
+/// Checks a count given on the command line (`unit`: what is counted, for the message).
+func requirePositive(_ value: Int, flag: String, unit: String = "rows") throws {
+    guard value > 0 else { throw CommandError("\(flag): expected a positive number of \(unit), found \(value)") }
+}
+
+/// Checks `--threads`, when given.
+func requireThreads(_ threads: Int?) throws {
+    if let threads, threads <= 0 { throw CommandError("--threads: expected a positive number of threads, found \(threads)") }
 }
 
 /// Checks a calibration batch size: positive, and small enough that its n(n−1)/2 float distances fit (65,536

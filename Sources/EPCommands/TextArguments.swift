@@ -13,6 +13,7 @@ struct OpenedModel {
 
     /// Opens the model named `name` (a path or a short name) with `threads` threads.
     init(_ name: String, threads: Int?) throws {
+        try requireThreads(threads)
         path = try ModelLocator.resolve(name)
         model = try LanguageModel(path: path, threads: threads)
         tokenizer = try makeTokenizer(for: model)
@@ -95,26 +96,31 @@ enum BOSChoice: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-/// A flag set by Ctrl-C: the first press asks a long command to stop cleanly at the next safe point, the second
-/// ends the process at once. (Unchecked Sendable: the signal source is only set up in `init`.)
+/// A flag set by Ctrl-C or SIGTERM (what schedulers such as Slurm send before killing a job): the first signal
+/// asks a long command to stop cleanly at the next safe point, a second one ends the process at once.
+/// (Unchecked Sendable: the signal sources are only set up in `init`.)
 final class InterruptFlag: @unchecked Sendable {
     private let raised = Atomic<Bool>(false)
-    private let source: DispatchSourceSignal
+    private var sources: [DispatchSourceSignal] = []
 
-    /// Installs the handler; `message` is printed on the first Ctrl-C.
+    /// Installs the handlers; `message` is printed on the first signal.
     init(message: String) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [self] in
-            if raised.exchange(true, ordering: .sequentiallyConsistent) {
-                signal(SIGINT, SIG_DFL)
-                raise(SIGINT)
+        sources = [SIGINT, SIGTERM].map { [self] number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                if raised.exchange(true, ordering: .sequentiallyConsistent) {
+                    signal(number, SIG_DFL)
+                    raise(number)
+                }
+                let name = number == SIGINT ? "interrupted" : "terminated (SIGTERM)"
+                FileHandle.standardError.write(Data("\n\(name): \(message)\n".utf8))
             }
-            FileHandle.standardError.write(Data("\n\(message)\n".utf8))
+            source.resume()
+            return source
         }
-        source.resume()
     }
 
-    /// Whether Ctrl-C was pressed.
+    /// Whether a stop was asked for.
     var isRaised: Bool { raised.load(ordering: .sequentiallyConsistent) }
 }

@@ -8,10 +8,14 @@ import EPFormats
 /// `regions`, `late_new_region_rate`, `growth_exponent` and `points` — one per build batch: `tokens`,
 /// `activations`, `regions`, `new_regions` (ready to plot K against tokens).
 public enum SaturationReportFormat {
+    /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
+    public static let formatName = "ep-eval-saturation"
+    public static let markdownTitle = "# Saturation"
+
     /// The curves as JSON.
     public static func json(_ curves: [SaturationCurve]) -> JSONValue {
         .object(JSONObject([
-            "format": .string("ep-eval-saturation"), "format_version": .integer(1),
+            "format": .string(formatName), "format_version": .integer(1),
             "curves": .array(curves.map { c in
                 .object(JSONObject([
                     "label": .string(c.label), "threshold": .number(c.threshold), "saturated": .bool(c.saturated),
@@ -49,10 +53,14 @@ public enum SaturationReportFormat {
 /// `regions`, `mean_stability`, `share_within_theta`) and `regions` (`dictionary`, `region`, `members`,
 /// `coherence`, `predictor` = log10(members·coherence²), `stability`, `minimum`).
 public enum StabilityReportFormat {
+    /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
+    public static let formatName = "ep-eval-stability"
+    public static let markdownTitle = "# Stability across seeds"
+
     /// The analysis as JSON; `names` label the dictionaries.
     public static func json(_ s: StabilityAnalysis, names: [String]) -> JSONValue {
         .object(JSONObject([
-            "format": .string("ep-eval-stability"), "format_version": .integer(1),
+            "format": .string(formatName), "format_version": .integer(1),
             "dictionaries": .array(names.map { .string($0) }), "basis": .string(s.basis.rawValue), "cutoff": .number(s.cutoff),
             "mean_share_within_threshold": .number(s.meanShareWithinThreshold),
             "pairs": .array(s.pairs.map { p in

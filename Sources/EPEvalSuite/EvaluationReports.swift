@@ -97,10 +97,14 @@ func number(_ x: Double?) -> JSONValue { x.map { $0.isFinite ? .number($0) : .nu
 /// `n_test_negative`, and `scores` keyed by method id: `auroc`, with `region` and `criterion` for EP regions,
 /// `region` for random ones, `converged` and `iterations` for the probe).
 public enum ConceptReportFormat {
+    /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
+    public static let formatName = "ep-eval-concepts"
+    public static let markdownTitle = "# Concept detection (AUROC)"
+
     /// The report as JSON.
     public static func json(_ report: ConceptDetectionReport, context: EvaluationContext, options: ConceptDetection.Options) -> JSONValue {
         .object(JSONObject([
-            "format": .string("ep-eval-concepts"), "format_version": .integer(1),
+            "format": .string(formatName), "format_version": .integer(1),
             "context": context.json,
             "protocol": .object(JSONObject([
                 "readout": .string("cosine of the centered activation with the region's unit direction"),
@@ -167,7 +171,7 @@ public enum ConceptReportFormat {
     /// The Markdown file: the headline, the summary and the per-concept table.
     public static func markdown(_ report: ConceptDetectionReport, context: EvaluationContext) -> String {
         """
-        # Concept detection (AUROC)
+        \(markdownTitle)
 
         \(context.headline)
 
@@ -206,6 +210,10 @@ func sourceName(_ path: String) -> String {
 /// `width`, `accuracy` (all features), `converged`, `top_k`: [{`k`, `accuracy`, `features`}]; `retention` and
 /// `top_1_retention` keyed by basis) and `mean` (the same accuracies averaged over tasks).
 public enum ProbeReportFormat {
+    /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
+    public static let formatName = "ep-eval-probe"
+    public static let markdownTitle = "# Sparse probing (accuracy)"
+
     /// The outcomes as JSON.
     public static func json(_ outcomes: [ProbingOutcome], context: EvaluationContext, options: SparseProbing.Options, bases: [String]) -> JSONValue {
         func set(_ f: FeatureSetAccuracy) -> JSONValue {
@@ -228,7 +236,7 @@ public enum ProbeReportFormat {
             mean["top_1_retention-\(b)"] = number(average(outcomes) { $0.topKRetention(basis: b, k: 1) })
         }
         return .object(JSONObject([
-            "format": .string("ep-eval-probe"), "format_version": .integer(1),
+            "format": .string(formatName), "format_version": .integer(1),
             "context": context.json,
             "protocol": .object(JSONObject([
                 "pooling": .string("mean over the text's positions"),
@@ -277,7 +285,7 @@ public enum ProbeReportFormat {
     /// The Markdown file: the headline and one table per basis.
     public static func markdown(_ outcomes: [ProbingOutcome], context: EvaluationContext, bases: [String], ks: [Int]) -> String {
         var text = """
-            # Sparse probing (accuracy)
+            \(markdownTitle)
 
             \(context.headline)
 

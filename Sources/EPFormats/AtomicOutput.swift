@@ -107,7 +107,7 @@ public enum AtomicOutput {
     }
 
     /// Swaps two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`, Darwin `renamex_np(RENAME_SWAP)`).
-    private static func exchange(_ a: String, _ b: String) throws {
+    static func exchange(_ a: String, _ b: String) throws {
         #if canImport(Darwin)
         guard renamex_np(a, b, UInt32(RENAME_SWAP)) == 0 else {
             throw FileFormatError(b, "cannot swap in the new folder: \(systemErrorMessage())")

@@ -11,6 +11,9 @@ public struct NPZWriter {
 
     private var members: [Member] = []
 
+    /// The archive's ZIP comment: the mark by which ep recognises an archive it wrote (``OutputKind/npz(_:mark:)``).
+    public var comment = ""
+
     public init() {}
 
     /// Adds array `name` (stored as `name.npy`) of `values` with `shape`.
@@ -112,9 +115,31 @@ public struct NPZWriter {
             end.le16(needs64 ? 0xFFFF : UInt16(members.count))
             end.le32(needs64 ? 0xFFFF_FFFF : UInt32(central.count))
             end.le32(needs64 ? 0xFFFF_FFFF : UInt32(centralOffset))
-            end.le16(0)
+            let comment = Array(self.comment.utf8.prefix(0xFFFF))
+            end.le16(UInt16(comment.count))
+            end += comment
             try sink.write(end)
         }
+    }
+}
+
+extension NPZWriter {
+    /// The ZIP comment of the archive at `path` (empty when it has none), or nil when the file is not a ZIP archive
+    /// whose end record ends the file.
+    public static func comment(ofFile path: String) -> String? {
+        guard let file = try? ReadOnlyFile(path: path), file.size >= 22 else { return nil }
+        let count = min(file.size, 22 + 0xFFFF)
+        guard let tail = try? file.readBytes(count: count, at: file.size - count) else { return nil }
+        // The end-of-central-directory record is the last one whose comment runs exactly to the end of the file.
+        var i = tail.count - 22
+        while i >= 0 {
+            if tail[i] == 0x50, tail[i + 1] == 0x4B, tail[i + 2] == 0x05, tail[i + 3] == 0x06 {
+                let length = Int(tail[i + 20]) | Int(tail[i + 21]) << 8
+                if i + 22 + length == tail.count { return String(decoding: tail[(i + 22)...], as: UTF8.self) }
+            }
+            i -= 1
+        }
+        return nil
     }
 }
 

@@ -79,8 +79,18 @@ public enum DictionaryExport {
             npz.add("\(prefix)_position", positions, shape: [k, c])
             npz.add("\(prefix)_distance", distances, shape: [k, c])
         }
+        npz.comment = npzMark
         try npz.write(to: path)
     }
+
+    /// The ZIP comment of an `.npz` export, by which ep recognises one it wrote.
+    public static let npzMark = "ep export (exemplar-partitioning dictionary)"
+
+    /// The arrays of an npy export, as files.
+    public static let npyFiles = [
+        "center.npy", "exemplar_direction.npy", "mean_member_direction.npy", "exemplar_index.npy", "member_count.npy",
+        "member_coherence.npy", "sum_dist_to_exemplar.npy", "sum_sq_dist_to_exemplar.npy",
+    ]
 
     /// An SAELens (v6, with the v5 top-level fields too) `topk` SAE with k = 1 that computes EP's top-1 readout:
     /// `W_dec` [K, D] = the basis rows (unit vectors), `W_enc` [D, K] = `W_decᵀ`, `b_dec` = the center c with

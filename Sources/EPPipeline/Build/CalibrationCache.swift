@@ -1,4 +1,5 @@
 import EPCore
+import EPFormats
 import EPStore
 import Foundation
 
@@ -58,12 +59,18 @@ public struct CalibrationCache: Sendable {
         return record
     }
 
-    /// Stores `record` under `key` (atomically). A folder that cannot be written is not an error: the calibration
-    /// is only recomputed next time.
-    public func store(_ record: CalibrationRecord, key: Key) {
-        guard let percentile = record.calibration.percentile,
-            (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil
-        else { return }
-        try? record.write(to: folder + "/" + key.fileName(percentile: percentile))
+    /// Stores `record` under `key` (atomically). A folder that cannot be written is not an error — the calibration
+    /// is only recomputed next time — but the store says why it did not keep the record: nil when it did, else
+    /// the reason.
+    @discardableResult
+    public func store(_ record: CalibrationRecord, key: Key) -> String? {
+        guard let percentile = record.calibration.percentile else { return "the calibration has no percentile (θ was given)" }
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try record.write(to: folder + "/" + key.fileName(percentile: percentile))
+            return nil
+        } catch {
+            return "\(folder) cannot be written (\((error as? FileFormatError)?.problem ?? error.localizedDescription))"
+        }
     }
 }

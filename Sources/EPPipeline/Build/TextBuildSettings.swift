@@ -18,7 +18,9 @@ public struct TextBuildSettings: Sendable {
     public var extraction = ExtractionSettings()
     /// Percentiles to calibrate at: one dictionary each, all from one extraction pass. Ignored when
     /// ``givenCalibration`` is set.
-    public var percentiles: [Double] = [2]
+    public var percentiles: [Double] = defaultPercentiles
+    /// The percentiles of a build that names none.
+    public static let defaultPercentiles: [Double] = [2]
     /// A calibration to use instead of calibrating (one dictionary).
     public var givenCalibration: CalibrationRecord?
     /// How each calibration batch's percentile is read.

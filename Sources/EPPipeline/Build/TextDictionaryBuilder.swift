@@ -155,6 +155,22 @@ public final class TextDictionaryBuilder {
         var activations = 0
         var batches = 0
         var elapsedBefore = 0.0
+        /// SHA-256 of the token ids of every window consumed so far, in order (each window as its length and its
+        /// ids, little-endian Int32): a resumed build checks that the corpus still gives these windows.
+        var consumed = ConsumedWindows()
+    }
+
+    /// A running digest of the windows a build consumed.
+    struct ConsumedWindows {
+        private var digest = SHA256()
+
+        mutating func add(_ window: ContextWindow) {
+            var length = Int32(window.tokens.count).littleEndian
+            withUnsafeBytes(of: &length) { digest.update($0) }
+            window.tokens.map(\.littleEndian).withUnsafeBytes { digest.update($0) }
+        }
+
+        var hexDigest: String { digest.hexDigest }
     }
 
     /// Runs the build (or, with `resume`, continues the one in the output folder) and writes the dictionaries.
@@ -207,7 +223,16 @@ public final class TextDictionaryBuilder {
             if let finished = restored.finished {
                 return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: stream.corpusStatistics)
             }
-            try stream.skip(Int64(totals.windows))
+            var replayed = ConsumedWindows()
+            try stream.skip(Int64(totals.windows)) { replayed.add($0) }
+            if let saved = restored.consumedDigest {
+                guard replayed.hexDigest == saved else {
+                    throw PipelineError("\(output.root): cannot resume: the corpus changed since the build was saved — its first \(totals.windows) windows, which the build consumed, now differ (SHA-256 of their tokens \(replayed.hexDigest.prefix(12))…, saved \(saved.prefix(12))…); restore the corpus as it was, or start afresh without --resume")
+                }
+            } else {
+                onNote?("resume: the checkpoint predates input fingerprints, so ep cannot check that the corpus is unchanged")
+            }
+            totals.consumed = replayed
             skippedTokens = stream.emittedTokens
         } else {
             let calibrationStarted = Date()
@@ -262,12 +287,13 @@ public final class TextDictionaryBuilder {
                     let source = ActivationSource(
                         model: settings.model, hook: settings.hook, extractor: settings.extraction.extractor.rawValue,
                         contextLength: settings.windows.context, tokenCount: tokens, activationCount: center.rowCount, inputs: settings.corpus)
+                    var notCached: String?
                     calibrations = try thresholds.finishAll(batchRowCounts: center.batchRowCounts).map { c in
                         let record = CalibrationRecord(calibration: c, calibrationTokens: settings.calibrationTokens, source: source)
-                        cache.store(record, key: key)
+                        if let reason = cache.store(record, key: key) { notCached = reason }
                         return (c, record.provenance)
                     }
-                    onNote?("calibration: computed on \(center.rowCount) activations in \(held.count) batches; cached in \(cache.folder)")
+                    onNote?("calibration: computed on \(center.rowCount) activations in \(held.count) batches; \(notCached.map { "not cached: \($0)" } ?? "cached in \(cache.folder)")")
                 }
             }
             times.calibration = Date().timeIntervalSince(calibrationStarted) - times.extraction
@@ -302,6 +328,7 @@ public final class TextDictionaryBuilder {
             }
             totals.tokens += batch.tokens
             totals.windows += batch.windows.count
+            for w in batch.windows { totals.consumed.add(w) }
             if batch.activations.rows > 0 {
                 let started = Date()
                 for t in targets where !t.saturated {
@@ -418,6 +445,7 @@ public final class TextDictionaryBuilder {
             state["dictionary_windows"] = .integer(Int64(t.windows))
             state["dictionary_tokens"] = .integer(Int64(t.tokens))
             state["elapsed_s"] = .number(totals.elapsedBefore)
+            state["consumed_sha256"] = .string(totals.consumed.hexDigest)
             try DictionaryStore.write(
                 d, calibration: t.calibration, build: build, to: path, contexts: table, log: t.log,
                 extraFiles: [(Self.stateFile, Array((JSONValue.object(state).rendered() + "\n").utf8))])
@@ -440,6 +468,8 @@ public final class TextDictionaryBuilder {
         /// Why the saved build ended, when it ended for good (it is then not continued). A build that ended at
         /// its token budget continues when the budget has been raised.
         var finished: String?
+        /// The digest of the windows the saved build consumed (nil in checkpoints written before it was recorded).
+        var consumedDigest: String?
     }
 
     /// The targets, totals and context windows saved in the output folder, after checking that they belong to a
@@ -451,6 +481,7 @@ public final class TextDictionaryBuilder {
         var contexts: [Int64: ContextWindow] = [:]
         var endings: [String] = []
         var complete = true
+        var consumedDigest: String?
         for path in output.paths {
             let statePath = "\(path)/\(Self.stateFile)"
             guard FileManager.default.fileExists(atPath: statePath) else {
@@ -471,6 +502,13 @@ public final class TextDictionaryBuilder {
                 throw PipelineError("\(output.root): cannot resume: its dictionaries were saved at different points of the build")
             }
             totals = these
+            if f.has("consumed_sha256") {
+                let digest = try f.string("consumed_sha256")
+                if let consumedDigest, consumedDigest != digest {
+                    throw PipelineError("\(output.root): cannot resume: its dictionaries were saved at different points of the build")
+                }
+                consumedDigest = digest
+            }
             let loaded = try DictionaryStore.load(path)
             let target = Target(
                 label: try f.string("label"), path: path, dictionary: loaded.dictionary, calibration: loaded.manifest.calibration,
@@ -490,6 +528,6 @@ public final class TextDictionaryBuilder {
         let budgetLeft = settings.maxTokens.map { $0 > totals!.tokens } ?? true
         let continues = !complete || (!endings.contains("corpus exhausted") && budgetLeft && targets.contains { !$0.saturated })
         let finished = zip(targets, endings).map { "\($0.label): \($1)" }.joined(separator: ", ")
-        return Restored(targets: targets, totals: totals!, contexts: contexts, finished: continues ? nil : finished)
+        return Restored(targets: targets, totals: totals!, contexts: contexts, finished: continues ? nil : finished, consumedDigest: consumedDigest)
     }
 }

@@ -90,13 +90,14 @@ public final class WindowStream {
         return window
     }
 
-    /// Skips `count` windows (to resume a build where it stopped).
-    public func skip(_ count: Int64) throws {
+    /// Skips `count` windows (to resume a build where it stopped), handing each to `each`.
+    public func skip(_ count: Int64, each: (ContextWindow) -> Void = { _ in }) throws {
         var remaining = count
         while remaining > 0 {
-            guard try next() != nil else {
+            guard let window = try next() else {
                 throw PipelineError("the corpus ended after \(emitted) windows but the checkpoint had consumed \(count); it changed since the build started")
             }
+            each(window)
             remaining -= 1
         }
     }
