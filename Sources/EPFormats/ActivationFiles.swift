@@ -24,6 +24,9 @@ public final class ActivationFile: @unchecked Sendable {
     private let file: ReadOnlyFile
     private let dataOffset: Int
 
+    /// The `.npy` dtypes activations are read from.
+    static let acceptedNPY = "float32 '<f4', float16 '<f2'"
+
     /// Opens `path` by its extension (`.npy` or `.safetensors`). For safetensors, `tensor` names the tensor to
     /// read; without it the file must hold exactly one 2-D tensor. Every problem is a ``FileFormatError`` naming
     /// the file.
@@ -32,7 +35,7 @@ public final class ActivationFile: @unchecked Sendable {
         let lower = path.lowercased()
         if lower.hasSuffix(".npy") {
             file = try ReadOnlyFile(path: path)
-            let header = try NPY.readHeader(file)
+            let header = try NPY.readHeader(file, accepted: Self.acceptedNPY)
             guard header.shape.count == 2 else {
                 throw FileFormatError(path, "expected a 2-D array (rows, width), found shape \(NPY.shapeText(header.shape))")
             }
@@ -43,7 +46,7 @@ public final class ActivationFile: @unchecked Sendable {
             case .float32: encoding = .float32
             case .float16: encoding = .float16
             default:
-                throw FileFormatError(path, "unsupported dtype '\(header.elementType.rawValue)' for activations: expected float32 ('<f4') or float16 ('<f2')")
+                throw FileFormatError(path, "unsupported dtype '\(header.elementType.rawValue)' for activations (supported: \(Self.acceptedNPY))")
             }
             self.tensor = nil
             rows = header.shape[0]

@@ -52,8 +52,9 @@ public enum NPY {
     private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
 
     /// Parses and checks the header of `file`: magic, version, a well-formed header dictionary, a supported dtype,
-    /// and a data section whose size matches the shape exactly.
-    public static func readHeader(_ file: ReadOnlyFile) throws -> NPYHeader {
+    /// and a data section whose size matches the shape exactly. `accepted` describes the dtypes the caller reads,
+    /// for the message about an unsupported one (by default, every dtype this reader knows).
+    public static func readHeader(_ file: ReadOnlyFile, accepted: String? = nil) throws -> NPYHeader {
         let path = file.path
         guard file.size >= 10 else { throw FileFormatError(path, "not a .npy file: only \(file.size) bytes") }
         let start = try file.readBytes(count: 10, at: 0)
@@ -80,7 +81,7 @@ public enum NPY {
         let dictionary = try parseHeaderDictionary(text, path: path)
         guard let descr = dictionary.descr else { throw FileFormatError(path, ".npy header has no 'descr'") }
         guard let type = NPYElementType(descr: descr) else {
-            let supported = NPYElementType.allCases.map(\.rawValue).joined(separator: ", ")
+            let supported = accepted ?? NPYElementType.allCases.map(\.rawValue).joined(separator: ", ")
             throw FileFormatError(path, "unsupported dtype '\(descr)' (supported: \(supported); big-endian is not)")
         }
         guard let shape = dictionary.shape else { throw FileFormatError(path, ".npy header has no 'shape'") }

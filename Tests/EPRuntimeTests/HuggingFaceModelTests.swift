@@ -29,6 +29,48 @@ import Testing
         try expectMatchesOracle(model, golden: try SafetensorsFile(path: Self.folder(arch) + "/oracle.safetensors"), label: "hf \(arch) \(storage)")
     }
 
+    /// Every tensor a folder holds maps to a runtime name and back, so a message about a missing tensor names it as
+    /// the folder would; a folder without one is refused naming it that way, not by its GGUF name.
+    @Test(arguments: architectures)
+    func missingTensorsAreNamedAsTheFolderNamesThem(arch: String) throws {
+        let architecture = try #require(ModelArchitecture(rawValue: arch))
+        let shards = try FileManager.default.contentsOfDirectory(atPath: Self.folder(arch)).filter { $0.hasPrefix("model") && $0.hasSuffix(".safetensors") }
+        var names: [String] = []
+        for shard in shards { names += try SafetensorsFile(path: Self.folder(arch) + "/" + shard).tensorNames }
+        for name in names {
+            guard let gguf = HuggingFaceNames.ggufName(name, architecture: architecture) else { continue }
+            let back = try #require(HuggingFaceNames.huggingFaceName(ofGGUF: gguf.name, architecture: architecture, folderPrefix: HuggingFaceNames.modelPrefix(of: name)))
+            #expect(back == name || (name.hasSuffix("lm_head.weight") && back == "lm_head.weight"), "\(name) → \(gguf.name) → \(back)")
+        }
+        // A copy of the folder whose first shard lacks its first layer's attention norm.
+        let copy = NSTemporaryDirectory() + "ep-hf-missing-\(arch)-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: Self.folder(arch), toPath: copy)
+        var removed: String?
+        for shard in shards {
+            let file = try SafetensorsFile(path: copy + "/" + shard)
+            guard let victim = file.tensorNames.first(where: { HuggingFaceNames.ggufName($0, architecture: architecture)?.name == "blk.0.attn_norm.weight" }) else { continue }
+            var writer = SafetensorsWriter()
+            for name in file.tensorNames where name != victim {
+                let info = try file.info(name)
+                writer.add(name, dtype: info.dtype, shape: info.shape, bytes: try file.file.readBytes(count: info.byteRange.count, at: info.byteRange.lowerBound))
+            }
+            try writer.write(to: copy + "/" + shard)
+            removed = victim
+        }
+        let victim = try #require(removed)
+        if FileManager.default.fileExists(atPath: copy + "/model.safetensors.index.json") {
+            let index = try String(contentsOfFile: copy + "/model.safetensors.index.json", encoding: .utf8)
+            try index.components(separatedBy: "\n").filter { !$0.contains("\"\(victim)\"") }.joined(separator: "\n")
+                .write(toFile: copy + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+        }
+        do {
+            _ = try LanguageModel(path: copy, threads: 1)
+            Issue.record("a folder without \(victim) loaded")
+        } catch {
+            #expect("\(error)".contains("missing tensor '\(victim)'"), "\(error)")
+        }
+    }
+
     /// KV-cache generation steps, early exit, a replacing edit and the logit lens give what one full pass gives.
     @Test(arguments: architectures)
     func cacheHooksAndLogitLensAgreeWithTheFullPass(arch: String) throws {

@@ -66,6 +66,9 @@ final class ModelWeights: @unchecked Sendable {
     private let tensors: [String: WeightTensor]
     /// The mapped files the tensors point into.
     private let files: [MappedFile]
+    /// For a Hugging Face folder, its architecture and the prefix of its tensor names (messages name tensors as the
+    /// folder does).
+    private let folderNaming: (architecture: ModelArchitecture, prefix: String)?
 
     /// The tensors of a GGUF file (types are checked when the graph asks for a tensor).
     init(gguf: GGUFFile) {
@@ -78,6 +81,7 @@ final class ModelWeights: @unchecked Sendable {
         }
         self.tensors = tensors
         files = [gguf.file]
+        folderNaming = nil
     }
 
     /// The tensors of the safetensors files of a Hugging Face folder for `config`'s architecture.
@@ -86,12 +90,14 @@ final class ModelWeights: @unchecked Sendable {
         var tensors: [String: WeightTensor] = [:]
         var files: [MappedFile] = []
         var decodedBytes = 0
+        var prefix = config.architecture == .gpt2 ? "" : "model."
         for shard in folder.weightFiles {
             let file = try SafetensorsFile(path: shard)
             let mapped = try MappedFile(path: shard)
             files.append(mapped)
             for info in file.tensors.values {
                 guard let target = HuggingFaceNames.ggufName(info.name, architecture: config.architecture) else { continue }
+                if target.name.hasPrefix("blk.") { prefix = HuggingFaceNames.modelPrefix(of: info.name) }
                 let type: GGMLType
                 switch info.dtype {
                 case .float32: type = .f32
@@ -116,6 +122,7 @@ final class ModelWeights: @unchecked Sendable {
         }
         self.tensors = tensors
         self.files = files
+        folderNaming = (config.architecture, prefix)
         switch storage {
         case .decoded: mapsMatrices = false
         case .mapped: mapsMatrices = true
@@ -128,7 +135,13 @@ final class ModelWeights: @unchecked Sendable {
 
     /// The tensor `name` with the given shape, or an error naming the file, the tensor and the shapes.
     func require(_ name: String, rows: Int, columns: Int) throws -> WeightTensor {
-        guard let t = tensors[name] else { throw FileFormatError(path, "missing tensor '\(name)'") }
+        guard let t = tensors[name] else {
+            if let naming = folderNaming {
+                let hfName = HuggingFaceNames.huggingFaceName(ofGGUF: name, architecture: naming.architecture, folderPrefix: naming.prefix) ?? name
+                throw FileFormatError(path, "missing tensor '\(hfName)' (no safetensors file of the folder holds it)")
+            }
+            throw FileFormatError(path, "missing tensor '\(name)'")
+        }
         guard t.rows == rows, t.columns == columns else {
             throw FileFormatError(path, "tensor '\(t.name)' has \(t.rows) × \(t.columns) values, expected \(rows) × \(columns) for this configuration")
         }
@@ -184,55 +197,76 @@ enum HuggingFaceNames {
     /// The GGUF name of the HF tensor `name`, whether it is stored transposed (GPT-2's Conv1D) and whether it holds
     /// w − 1 (Gemma's norms); nil for tensors the runtime does not use (buffers such as GPT-2's causal masks).
     static func ggufName(_ name: String, architecture: ModelArchitecture) -> (name: String, transposed: Bool, plusOne: Bool)? {
-        var n = name
-        for prefix in ["language_model.model.", "model.language_model.", "language_model.", "model.", "transformer."] where n.hasPrefix(prefix) {
-            n.removeFirst(prefix.count)
-            break
-        }
+        let n = String(name.dropFirst(modelPrefix(of: name).count))
         let gemma = architecture == .gemma2 || architecture == .gemma3
-        if architecture == .gpt2 { return gpt2Name(n) }
-        let top: [String: String] = ["embed_tokens.weight": "token_embd.weight", "norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"]
-        if let mapped = top[n] { return (mapped, false, gemma && mapped == "output_norm.weight") }
+        if let mapped = topTable(architecture)[n] {
+            return (mapped, false, gemma && mapped == "output_norm.weight")
+        }
         let parts = n.split(separator: ".", maxSplits: 2)
-        guard parts.count == 3, parts[0] == "layers", let layer = Int(parts[1]) else { return nil }
+        guard parts.count == 3, parts[0] == layerPrefix(architecture), let layer = Int(parts[1]) else { return nil }
         var rest = String(parts[2])
         let kind = rest.hasSuffix(".bias") ? "bias" : "weight"
         guard rest.hasSuffix("." + kind) else { return nil }
         rest.removeLast(kind.count + 1)
+        guard let target = layerTable(architecture)[rest] else { return nil }
+        let isNorm = target.hasSuffix("norm")
+        if architecture == .gpt2 { return ("blk.\(layer).\(target).\(kind)", kind == "weight" && !isNorm, false) }
+        return ("blk.\(layer).\(target).\(kind)", false, gemma && isNorm)
+    }
+
+    /// The prefix before the model's own tensor names (`model.`, `transformer.`, `language_model.model.`, … or none).
+    static func modelPrefix(of name: String) -> String {
+        ["language_model.model.", "model.language_model.", "language_model.", "model.", "transformer."].first { name.hasPrefix($0) } ?? ""
+    }
+
+    /// The Hugging Face name a folder of `architecture` whose names start with `folderPrefix` gives the tensor the
+    /// runtime calls `gguf` (for messages about a missing tensor), e.g. `model.layers.3.self_attn.q_proj.weight`
+    /// for `blk.3.attn_q.weight`.
+    static func huggingFaceName(ofGGUF gguf: String, architecture: ModelArchitecture, folderPrefix: String) -> String? {
+        if let top = topTable(architecture).first(where: { $0.value == gguf })?.key {
+            return top == "lm_head.weight" ? top : folderPrefix + top
+        }
+        let parts = gguf.split(separator: ".")
+        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]),
+            let key = layerTable(architecture).first(where: { $0.value == parts[2] })?.key
+        else { return nil }
+        return "\(folderPrefix)\(layerPrefix(architecture)).\(layer).\(key).\(parts[3])"
+    }
+
+    /// The first component of a layer's tensor names (after the model prefix).
+    private static func layerPrefix(_ architecture: ModelArchitecture) -> String { architecture == .gpt2 ? "h" : "layers" }
+
+    /// Names outside the layers: HF → GGUF.
+    private static func topTable(_ architecture: ModelArchitecture) -> [String: String] {
+        if architecture == .gpt2 {
+            return [
+                "wte.weight": "token_embd.weight", "wpe.weight": "position_embd.weight", "ln_f.weight": "output_norm.weight",
+                "ln_f.bias": "output_norm.bias", "lm_head.weight": "output.weight",
+            ]
+        }
+        return ["embed_tokens.weight": "token_embd.weight", "norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"]
+    }
+
+    /// A layer's tensors, without the layer prefix and the `.weight`/`.bias` suffix: HF → GGUF.
+    private static func layerTable(_ architecture: ModelArchitecture) -> [String: String] {
+        if architecture == .gpt2 {
+            return [
+                "ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
+                "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down",
+            ]
+        }
         var table: [String: String] = [
             "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
             "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
         ]
-        if gemma {
+        if architecture == .gemma2 || architecture == .gemma3 {
             table["post_attention_layernorm"] = "post_attention_norm"
             table["pre_feedforward_layernorm"] = "ffn_norm"
             table["post_feedforward_layernorm"] = "post_ffw_norm"
         } else {
             table["post_attention_layernorm"] = "ffn_norm"
         }
-        guard let target = table[rest] else { return nil }
-        let isNorm = target.hasSuffix("norm")
-        return ("blk.\(layer).\(target).\(kind)", false, gemma && isNorm)
-    }
-
-    private static func gpt2Name(_ n: String) -> (name: String, transposed: Bool, plusOne: Bool)? {
-        let top: [String: String] = [
-            "wte.weight": "token_embd.weight", "wpe.weight": "position_embd.weight", "ln_f.weight": "output_norm.weight",
-            "ln_f.bias": "output_norm.bias", "lm_head.weight": "output.weight",
-        ]
-        if let mapped = top[n] { return (mapped, false, false) }
-        let parts = n.split(separator: ".", maxSplits: 2)
-        guard parts.count == 3, parts[0] == "h", let layer = Int(parts[1]) else { return nil }
-        let table: [String: String] = [
-            "ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
-            "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down",
-        ]
-        var rest = String(parts[2])
-        let kind = rest.hasSuffix(".bias") ? "bias" : "weight"
-        guard rest.hasSuffix("." + kind) else { return nil }
-        rest.removeLast(kind.count + 1)
-        guard let target = table[rest] else { return nil }
-        return ("blk.\(layer).\(target).\(kind)", kind == "weight" && !target.hasSuffix("norm"), false)
+        return table
     }
 }
