@@ -70,6 +70,7 @@ struct Assign: ParsableCommand {
     static let npzKind = OutputKind.npz("assignments (.npz)", mark: npzMark)
 
     func run() throws {
+        try requireThreads(threads)
         if text != nil || textFile != nil {
             guard text == nil || textFile == nil else { throw CommandError("give one of --text and --text-file") }
             guard activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }

@@ -38,7 +38,7 @@ struct Build: ParsableCommand {
 
     @OptionGroup(title: "Building from text") var corpus: CorpusArguments
 
-    @Option(help: "Calibrate θ at this percentile (strictly between 0 and 100); from text, a comma-separated list builds one dictionary per percentile.")
+    @Option(parsing: .unconditional, help: "Calibrate θ at this percentile (strictly between 0 and 100); from text, a comma-separated list builds one dictionary per percentile.")
     var percentile: String?
 
     @Option(help: "Use the center and θ of this calibration record (from `ep calibrate`).")

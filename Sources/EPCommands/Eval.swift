@@ -171,7 +171,7 @@ struct EvalProbe: ParsableCommand {
     @OptionGroup var arguments: LabelledEvaluationArguments
     @OptionGroup var outputs: ResultOutputs
 
-    @Option(help: "Numbers of features kept by the top-k probes (comma-separated).")
+    @Option(parsing: .unconditional, help: "Numbers of features kept by the top-k probes (comma-separated).")
     var k = "1,2,5"
 
     func run() throws {

@@ -128,7 +128,7 @@ struct Steer: ParsableCommand {
     @Option(parsing: .unconditional, help: "Steering strength α (default ‖c‖).")
     var alpha: Float?
 
-    @Option(help: "Several strengths, comma-separated (replaces --alpha).")
+    @Option(parsing: .unconditional, help: "Several strengths, comma-separated (replaces --alpha).")
     var sweep: String?
 
     func run() throws {
