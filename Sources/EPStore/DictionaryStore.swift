@@ -241,6 +241,7 @@ public enum DictionaryStore {
             throw FileFormatError(st.path, error.description)
         }
         let log = listed(buildLogFile) ? try BuildLog.read(path: "\(path)/\(buildLogFile)") : nil
+        if let log { try DictionaryValidation.check(log, path: "\(path)/\(buildLogFile)") }
         return LoadedDictionary(path: path, manifest: manifest, dictionary: dictionary, contexts: contexts, buildLog: log)
     }
 

@@ -25,7 +25,9 @@ import Foundation
 /// * closest/farthest references: each slot empty (source −1, position −1, distance NaN) or filled (source ≥ 0,
 ///   position ≥ 0, distance in [0, 2]), at most `member_count` filled; with the context windows loaded, every
 ///   filled reference points at a stored window and a position inside it;
-/// * the reservoir: at most min(30, `member_count`) samples per region.
+/// * the reservoir: at most min(30, `member_count`) samples per region;
+/// * `build_log.json`: counts in [0, 2⁵³] (new regions at most the batch's activations, the batches' activations at
+///   most 2⁵³ in all), elapsed seconds finite and ≥ 0.
 ///
 /// The checks are one pass over the data; the row checks of the large matrices run on all workers (0.1 s for
 /// 100,000 regions × 2,304 on two cores, release build).
@@ -193,6 +195,25 @@ public enum DictionaryValidation {
             guard filled <= memberCounts[region] else {
                 throw FileFormatError(path, "\(prefix) references of region \(region): \(filled) filled slots but member_count is \(memberCounts[region])")
             }
+        }
+    }
+
+    /// Checks the snapshots of a build log read from `path`.
+    static func check(_ log: BuildLog, path: String) throws {
+        var total: Int64 = 0
+        for (i, s) in log.snapshots.enumerated() {
+            func fail(_ field: String, _ problem: String) -> FileFormatError { FileFormatError(path, "field 'snapshots[\(i)].\(field)': \(problem)") }
+            for (field, value) in [("batch", s.batch), ("tokens", s.tokens), ("activations", s.activations), ("regions", s.regions),
+                                   ("batch_activations", s.batchActivations), ("new_regions", s.newRegions)]
+            where value < 0 || Int64(value) > maximumRows {
+                throw fail(field, "expected a count in 0 … 2^53, found \(value)")
+            }
+            guard s.newRegions <= s.batchActivations else {
+                throw fail("new_regions", "\(s.newRegions) regions founded by \(s.batchActivations) activations; expected at most one per activation")
+            }
+            guard s.elapsedSeconds.isFinite, s.elapsedSeconds >= 0 else { throw fail("elapsed_s", "expected a finite time ≥ 0, found \(s.elapsedSeconds)") }
+            total += Int64(s.batchActivations)
+            guard total <= maximumRows else { throw fail("batch_activations", "the snapshots' batches hold more than 2^53 activations in all") }
         }
     }
 

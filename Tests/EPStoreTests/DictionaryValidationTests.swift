@@ -10,11 +10,12 @@ import Testing
 @Suite struct DictionaryValidationTests {
     let dictionary = try! sampleDictionary(seed: 5)
 
-    /// A freshly written copy of the sample dictionary (with a reservoir), optionally with context windows.
-    func fresh(contexts: ContextTable? = nil) throws -> String {
+    /// A freshly written copy of the sample dictionary (with a reservoir), optionally with context windows and a
+    /// build log.
+    func fresh(contexts: ContextTable? = nil, log: BuildLog? = nil) throws -> String {
         let folder = makeTemporaryFolder("ep-validation") + "/d"
         let (c, b) = provenance(dictionary)
-        try DictionaryStore.write(dictionary, calibration: c, build: b, to: folder, contexts: contexts)
+        try DictionaryStore.write(dictionary, calibration: c, build: b, to: folder, contexts: contexts, log: log)
         return folder
     }
 
@@ -168,6 +169,27 @@ import Testing
         folder = try fresh(contexts: windows(tokens: 10, skipping: referenced))
         error = loadError(folder)
         #expect(error.contains("is window \(referenced), which \(folder)/contexts.safetensors does not hold"), "\(error)")
+    }
+
+    @Test func buildLogCountsMustBeInRange() throws {
+        func snapshot(_ i: Int, tokens: Int = 100, batch: Int = 100, new: Int = 3, elapsed: Double = 1) -> BuildSnapshot {
+            BuildSnapshot(batch: i + 1, tokens: tokens * (i + 1), activations: 100 * (i + 1), regions: 3 * (i + 1), batchActivations: batch, newRegions: new, elapsedSeconds: elapsed)
+        }
+        let good = BuildLog(snapshots: (0..<7).map { snapshot($0) })
+        #expect(try DictionaryStore.load(try fresh(log: good)).buildLog == good)
+        let cases: [(BuildSnapshot, String)] = [
+            (snapshot(2, tokens: -1), "field 'snapshots[2].tokens': expected a count in 0 … 2^53, found -3"),
+            (snapshot(2, new: 101), "field 'snapshots[2].new_regions': 101 regions founded by 100 activations"),
+            (snapshot(2, batch: Int.max), "field 'snapshots[2].batch_activations': expected a count in 0 … 2^53"),
+            (snapshot(2, elapsed: -1), "field 'snapshots[2].elapsed_s': expected a finite time ≥ 0, found -1.0"),
+        ]
+        for (bad, message) in cases {
+            var log = good
+            log.snapshots[2] = bad
+            let folder = try fresh(log: log)
+            let error = loadError(folder)
+            #expect(error.contains(folder + "/build_log.json: " + message), "\(error)")
+        }
     }
 
     @Test func everyPartIsCheckedWhateverIsLoaded() throws {
