@@ -47,7 +47,7 @@ struct Build: ParsableCommand {
     @Option(help: "Use this center (.npy, 1-D, float32 or float64) together with --threshold.")
     var center: String?
 
-    @Option(parsing: .unconditional, help: "Use this threshold θ (a cosine distance > 0) together with --center.")
+    @Option(parsing: .unconditional, help: "Use this threshold θ (a cosine distance in (0, 2)) together with --center.")
     var threshold: Double?
 
     @Option(parsing: .unconditional, help: "Rows per clustering batch.")
@@ -216,11 +216,19 @@ struct Build: ParsableCommand {
         guard let center, let threshold else {
             throw CommandError(center == nil ? "--threshold needs --center C.npy" : "--center needs --threshold T")
         }
-        guard threshold.isFinite, threshold > 0 else { throw CommandError("--threshold: expected a finite number > 0, found \(threshold)") }
+        let given = try givenCalibration(center: center, threshold: threshold)
+        return (given, CalibrationProvenance(given, calibrationTokens: nil, source: nil))
+    }
+
+    /// The calibration of `--center C.npy --threshold T`: θ in (0, 2), a finite non-empty 1-D center.
+    func givenCalibration(center: String, threshold: Double) throws -> Calibration {
+        guard Calibration.isValidThreshold(threshold) else {
+            throw CommandError("--threshold: expected a cosine-distance threshold θ in (0, 2), found \(threshold)")
+        }
         let (values, shape) = try NPY.readFloats(path: center)
         guard shape.count == 1 else { throw FileFormatError(center, "expected a 1-D center, found shape \(NPY.shapeText(shape))") }
-        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw FileFormatError(center, "element \(bad) is not finite") }
-        let given = try Calibration.given(center: values, threshold: threshold)
-        return (given, CalibrationProvenance(given, calibrationTokens: nil, source: nil))
+        guard !values.isEmpty else { throw FileFormatError(center, "expected a center of D > 0 values, found none") }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw FileFormatError(center, "element \(bad) is not finite (\(values[bad]))") }
+        return try Calibration.given(center: values, threshold: threshold)
     }
 }

@@ -41,9 +41,7 @@ extension Build {
         if let calibration {
             settings.givenCalibration = try CalibrationRecord.read(path: calibration)
         } else if let center, let threshold {
-            let (values, shape) = try NPY.readFloats(path: center)
-            guard shape.count == 1 else { throw FileFormatError(center, "expected a 1-D center, found shape \(NPY.shapeText(shape))") }
-            settings.givenCalibration = CalibrationRecord(calibration: try Calibration.given(center: values, threshold: threshold), calibrationTokens: nil, source: nil)
+            settings.givenCalibration = CalibrationRecord(calibration: try givenCalibration(center: center, threshold: threshold), calibrationTokens: nil, source: nil)
         } else if center != nil || threshold != nil {
             throw CommandError(center == nil ? "--threshold needs --center C.npy" : "--center needs --threshold T")
         }

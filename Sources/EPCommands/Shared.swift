@@ -145,6 +145,9 @@ func naming<T>(_ stream: ActivationStream, batchStart: Int, _ body: () throws ->
     } catch EPError.nonFiniteValue(let row) {
         let (file, index) = stream.location(ofRow: batchStart + row)
         throw FileFormatError(file.path, "row \(index) is not finite (NaN, an infinity, or values too large to square in Float); activations must be finite (rows count from 0)")
+    } catch EPError.noDirection(let row, let norm) {
+        let (file, index) = stream.location(ofRow: batchStart + row)
+        throw FileFormatError(file.path, "row \(index) has no direction: its distance to the calibration center is \(norm), below \(Calibration.directionFloor) (all-zero, denormal or center-equal rows); calibration needs rows that differ from the center (rows count from 0)")
     }
 }
 

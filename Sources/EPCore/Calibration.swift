@@ -49,7 +49,7 @@ public struct CalibrationSettings: Sendable, Equatable {
 public struct Calibration: Sendable, Equatable {
     /// The center, length D.
     public var center: [Float]
-    /// The threshold θ > 0.
+    /// The threshold θ, a cosine distance in (0, 2).
     public var threshold: Double
     /// The percentile θ was calibrated at; `nil` when θ was given directly.
     public var percentile: Double?
@@ -92,12 +92,22 @@ public struct Calibration: Sendable, Equatable {
     /// The Euclidean norm of a vector, accumulated in `Double`.
     public static func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot() }
 
-    /// Checks that a center is non-empty and finite and that θ is finite and > 0.
+    /// Checks that a center is non-empty and finite and that θ is a valid threshold (``isValidThreshold(_:)``).
     public static func validate(center: [Float], threshold: Double) throws {
         guard !center.isEmpty else { throw EPError.invalidCenter("it is empty") }
         if let bad = center.firstIndex(where: { !$0.isFinite }) { throw EPError.invalidCenter("element \(bad) is \(center[bad])") }
-        guard threshold.isFinite, threshold > 0 else { throw EPError.invalidThreshold(threshold) }
+        guard isValidThreshold(threshold) else { throw EPError.invalidThreshold(threshold) }
     }
+
+    /// Whether θ is a usable cosine-distance threshold: finite and strictly between 0 and 2. Distances are
+    /// clamped to [0, 2], so θ ≥ 2 would put every row in the first region, and θ ≤ 0 would found a region per row.
+    public static func isValidThreshold(_ threshold: Double) -> Bool { threshold.isFinite && threshold > 0 && threshold < 2 }
+
+    /// The smallest distance ‖x − c‖ a calibration row may have from the center. Directions are formed as
+    /// `(x − c) / (‖x − c‖ + 1e-12)` (spec §2), so a row closer than 1e-8 gets a direction shorter than 1 − 1e-4
+    /// (the unit-norm tolerance a loaded dictionary is held to): all-zero rows about a zero center, denormal rows,
+    /// and rows equal to the center have no direction, and their distance of 1 to every other row is an artefact.
+    public static let directionFloor = 1e-8
 
     /// Calibrates from batches held in memory (both passes of spec §3.1 over the same batches).
     public static func calibrate<S: Sequence>(batches: S, settings: CalibrationSettings) throws -> Calibration where S.Element == Matrix {
@@ -258,6 +268,9 @@ public struct ThresholdEstimator {
             }
         }
         if let bad { throw EPError.nonFiniteValue(row: batchRowCounts.dropLast().reduce(0, +) + bad) }
+        if let (bad, norm) = Self.firstRowWithoutDirection(batch, center: center) {
+            throw EPError.noDirection(row: batchRowCounts.dropLast().reduce(0, +) + bad, norm: norm)
+        }
         units.withUnsafeBufferPointer { u in
             strip.withUnsafeMutableBufferPointer { s in
                 distances.withUnsafeMutableBufferPointer { out in
@@ -273,6 +286,24 @@ public struct ThresholdEstimator {
                 Percentile.of($0.baseAddress!, count: pairs, percentile: p, method: settings.method)
             }
             batchThresholds[i].append(q)
+        }
+    }
+
+    /// The first row of `x` (finite) closer to `center` than ``Calibration/directionFloor``, with its distance.
+    static func firstRowWithoutDirection(_ x: Matrix, center: [Float]) -> (row: Int, norm: Double)? {
+        let d = center.count
+        return x.storage.withUnsafeBufferPointer { p in
+            center.withUnsafeBufferPointer { c in
+                for r in 0..<x.rows {
+                    var squares = 0.0
+                    for j in 0..<d {
+                        let v = Double(p[r * d + j]) - Double(c[j])
+                        squares += v * v
+                    }
+                    if squares.squareRoot() < Calibration.directionFloor { return (r, squares.squareRoot()) }
+                }
+                return nil
+            }
         }
     }
 
@@ -293,7 +324,7 @@ public struct ThresholdEstimator {
         guard !batchThresholds[0].isEmpty else { throw EPError.calibrationBatchesTooSmall(largest: largestBatch) }
         return try zip(percentiles, batchThresholds).map { p, thresholds in
             let theta = thresholds.reduce(0, +) / Double(thresholds.count)
-            guard theta.isFinite, theta > 0 else { throw EPError.invalidThreshold(theta) }
+            guard Calibration.isValidThreshold(theta) else { throw EPError.invalidThreshold(theta) }
             return Calibration(
                 center: center, threshold: theta, percentile: p, method: settings.method,
                 activationCount: batchRowCounts.reduce(0, +), batchCount: batchRowCounts.count, batchSize: settings.batchSize,

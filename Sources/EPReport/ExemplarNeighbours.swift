@@ -14,7 +14,8 @@ public struct ExemplarNeighbours: Sendable {
     public let ids: [Int32]
     /// Their distances (NaN where the id is −1).
     public let distances: [Float]
-    /// Counts of the distances of all pairs i < j in `pairBins` equal bins over [0, 2].
+    /// Counts of the distances of all pairs i < j in `pairBins` equal bins over [0, 2] (pairs whose distance is NaN
+    /// are not counted).
     public let pairHistogram: [Int]
 
     /// The `count` nearest regions of each of the `regions` unit rows of `exemplars` (`regions` × `width`).
@@ -53,8 +54,7 @@ public struct ExemplarNeighbours: Sendable {
             for r in 0..<rows {
                 let i = first + r
                 for j in (i + 1)..<max(i + 1, k) {
-                    let distance = 1 - min(max(block[r * k + j], -1), 1)
-                    histogram[min(pairBins - 1, Int(distance / 2 * Float(pairBins)))] += 1
+                    if let bin = Self.bin(ofDistance: 1 - min(max(block[r * k + j], -1), 1), bins: pairBins) { histogram[bin] += 1 }
                 }
             }
             first += rows
@@ -70,6 +70,15 @@ public struct ExemplarNeighbours: Sendable {
             let id = ids[region * count + slot]
             return id < 0 ? nil : (Int(id), distances[region * count + slot])
         }
+    }
+
+    /// The bin of `distance` among `bins` equal bins over [0, 2] (values outside go to the end bins); `nil` for NaN,
+    /// which only non-finite exemplars give (loading refuses those). Never converts a value that could trap.
+    static func bin(ofDistance distance: Float, bins: Int) -> Int? {
+        guard !distance.isNaN, bins > 0 else { return nil }
+        let position = distance / 2 * Float(bins)
+        guard position >= 0 else { return 0 }
+        return position < Float(bins) ? Int(position) : bins - 1
     }
 
     /// Selects the `count` smallest distances of one row of similarities (skipping `excluding`) and reports them

@@ -233,8 +233,9 @@ public enum ReportSite {
         var counts = [Int](repeating: 0, count: bins)
         let width = (upper - lower) / Double(bins)
         for v in values where v.isFinite {
-            let b = width > 0 ? Int(((v - lower) / width).rounded(.down)) : 0
-            counts[min(bins - 1, max(0, b))] += 1
+            // Clamped in Double before the conversion: (v − lower) / width can exceed Int's range for a tiny width.
+            let position = width > 0 ? ((v - lower) / width).rounded(.down) : 0
+            counts[position.isNaN || position < 0 ? 0 : position >= Double(bins) ? bins - 1 : Int(position)] += 1
         }
         return counts
     }

@@ -70,7 +70,7 @@ public struct CalibrationRecord: Sendable, Equatable {
         try AtomicOutput.write(string: json.rendered() + "\n", to: path)
     }
 
-    /// Reads and checks a record: format, version, field types, a finite center of `d_model` values, θ > 0.
+    /// Reads and checks a record: format, version, field types, a finite center of `d_model` values, θ in (0, 2).
     public static func read(path: String) throws -> CalibrationRecord {
         let f = try JSONFields(try JSONValue.read(path: path), path: path)
         let format = try f.string("format")
@@ -84,7 +84,7 @@ public struct CalibrationRecord: Sendable, Equatable {
         guard center.count == width else { throw f.error("center", "expected \(width) values (d_model), found \(center.count)") }
         if let bad = center.firstIndex(where: { !$0.isFinite }) { throw f.error("center", "element \(bad) is not a finite float32") }
         let threshold = try f.double("threshold")
-        guard threshold.isFinite, threshold > 0 else { throw f.error("threshold", "expected a finite number > 0, found \(threshold)") }
+        guard Calibration.isValidThreshold(threshold) else { throw f.error("threshold", "expected a cosine-distance threshold θ in (0, 2), found \(threshold)") }
         let methodName = try f.string("method")
         let method: PercentileMethod?
         if methodName == "given" {

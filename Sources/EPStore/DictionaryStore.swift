@@ -31,7 +31,9 @@ public struct LoadedDictionary {
 /// * other files a writer adds (a build's resume state), listed in the manifest like the rest.
 ///
 /// Folders are written atomically (a reader sees the old folder or the complete new one). Loading checks the
-/// format, version, file sizes, and every tensor's presence, dtype and shape, and names what is wrong.
+/// format, version, file sizes, every tensor's presence, dtype and shape, and every number's range (finite values,
+/// unit directions, θ in (0, 2), counts, references; see ``DictionaryValidation``), and names what is wrong: the
+/// file, the tensor or field, and the region or row.
 public enum DictionaryStore {
     public static let manifestFile = "manifest.json"
     public static let regionsFile = "regions.safetensors"
@@ -144,7 +146,9 @@ public enum DictionaryStore {
             throw FileFormatError(path, "not a dictionary folder: cannot read \(manifestFile) (\(error))")
         }
         let value = try JSONValue.parse(try file.readBytes(count: file.size, at: 0), path: manifestPath)
-        return try DictionaryManifest(json: value, path: manifestPath)
+        let manifest = try DictionaryManifest(json: value, path: manifestPath)
+        try DictionaryValidation.check(manifest, path: manifestPath)
+        return manifest
     }
 
     /// Loads the dictionary folder at `path`. With `reservoir: false` the (possibly large) reservoir file is not
@@ -193,10 +197,24 @@ public enum DictionaryStore {
         regions.firstBatches = try int64s("first_batch", [k])
         regions.lastBatches = try int64s("last_batch", [k])
         regions.batchCounts = try int64s("n_batches", [k])
+        let batches = manifest.build.batchCount
+        let rows = try int64s("batch_rows", [batches])
+        let created = try int64s("batch_new_regions", [batches])
+        try DictionaryValidation.check(center: center, regions: regions, batchRows: rows, batchNewRegions: created, path: st.path)
+        let centerNorm = Calibration.norm(center)
+        guard abs(centerNorm - manifest.centerNorm) <= 1e-6 * max(centerNorm, 1e-30) else {
+            throw FileFormatError("\(path)/\(manifestFile)", "field 'center_norm' is \(manifest.centerNorm) but the center in \(regionsFile) has norm \(centerNorm)")
+        }
+        func listed(_ name: String) -> Bool { manifest.files.contains { $0.name == name } }
+        let contextsPath = "\(path)/\(contextsFile)"
+        let contexts = withContexts && listed(contextsFile) ? try ContextTable.read(path: contextsPath) : nil
         for prefix in ["closest", "farthest"] {
             let sources = try int64s("\(prefix)_source", [k, r])
             let positions = try int32s("\(prefix)_position", [k, r])
             let distances = try floats("\(prefix)_distance", [k, r])
+            try DictionaryValidation.checkReferences(
+                prefix, sources: sources, positions: positions, distances: distances, memberCounts: regions.memberCounts,
+                contexts: contexts, contextsPath: contextsPath, path: st.path)
             var table = ReferenceTable(kind: prefix == "closest" ? .closest : .farthest)
             for region in 0..<k {
                 let members = (0..<r).filter { !distances[region * r + $0].isNaN }.map { i in
@@ -206,16 +224,13 @@ public enum DictionaryStore {
             }
             if prefix == "closest" { regions.closest = table } else { regions.farthest = table }
         }
-        let batches = manifest.build.batchCount
-        let rows = try int64s("batch_rows", [batches])
-        let created = try int64s("batch_new_regions", [batches])
         let history = zip(rows, created).map { BatchRecord(rows: Int($0), newRegions: Int($1)) }
 
         if withReservoir, manifest.build.reservoir {
             guard manifest.files.contains(where: { $0.name == reservoirFile }) else {
                 throw FileFormatError("\(path)/\(manifestFile)", "field 'build.reservoir' is true but 'files' does not list \(reservoirFile)")
             }
-            regions.reservoir = try readReservoir(path: "\(path)/\(reservoirFile)", regions: k, width: d)
+            regions.reservoir = try readReservoir(path: "\(path)/\(reservoirFile)", memberCounts: regions.memberCounts, width: d)
         }
         let dictionary: ExemplarDictionary
         do {
@@ -225,13 +240,13 @@ public enum DictionaryStore {
         } catch let error as EPError {
             throw FileFormatError(st.path, error.description)
         }
-        func listed(_ name: String) -> Bool { manifest.files.contains { $0.name == name } }
-        let contexts = withContexts && listed(contextsFile) ? try ContextTable.read(path: "\(path)/\(contextsFile)") : nil
         let log = listed(buildLogFile) ? try BuildLog.read(path: "\(path)/\(buildLogFile)") : nil
+        if let log { try DictionaryValidation.check(log, path: "\(path)/\(buildLogFile)") }
         return LoadedDictionary(path: path, manifest: manifest, dictionary: dictionary, contexts: contexts, buildLog: log)
     }
 
-    private static func readReservoir(path: String, regions k: Int, width d: Int) throws -> MemberReservoir {
+    private static func readReservoir(path: String, memberCounts: [Int64], width d: Int) throws -> MemberReservoir {
+        let k = memberCounts.count
         let st = try SafetensorsFile(path: path)
         for (name, dtype) in [("member_direction", SafetensorsDType.float32), ("region_offset", .int64), ("generator_state", .int64)] {
             guard let info = st.tensors[name] else { throw FileFormatError(path, "missing tensor '\(name)'") }
@@ -249,6 +264,7 @@ public enum DictionaryStore {
         let state = try st.integers("generator_state")
         guard state.count == 4 else { throw FileFormatError(path, "tensor 'generator_state': expected 4 values, found \(state.count)") }
         let directions = try st.floats("member_direction")
+        try DictionaryValidation.checkReservoir(directions: directions, offsets: offsets, memberCounts: memberCounts, width: d, path: path)
         let perRegion = (0..<k).map { Array(directions[offsets[$0] * d ..< offsets[$0 + 1] * d]) }
         let generator = SeededGenerator(state: (UInt64(bitPattern: Int64(state[0])), UInt64(bitPattern: Int64(state[1])), UInt64(bitPattern: Int64(state[2])), UInt64(bitPattern: Int64(state[3]))))
         do {

@@ -3,14 +3,12 @@ import EPTestSupport
 import Foundation
 import Testing
 
-/// Every case of ../shared/conformance through the `ep` executable, within the tolerances of its README.
-@Suite(.enabled(if: ConformanceCase.available, "../shared/conformance not found beside the checkout"))
+/// Every case of Tests/Fixtures/conformance (copied from ../shared/conformance) through the `ep` executable, within the tolerances of its README.
+@Suite
 struct CLIConformanceTests {
-    static let cases = (try? ConformanceCase.all()) ?? []
-
-    @Test(arguments: cases.map(\.name))
+    @Test(arguments: ConformanceCase.names)
     func calibrateBuildAndExport(name: String) throws {
-        let c = try #require(Self.cases.first { $0.name == name })
+        let c = try ConformanceCase.named(name)
         let work = makeTemporaryFolder("ep-cli-conformance")
         let acts = c.path("activations.npy")
 

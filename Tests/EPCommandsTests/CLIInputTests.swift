@@ -49,6 +49,11 @@ struct Fixtures {
         withInf[599 * Self.width] = -.infinity
         try NPY.write(withInf, shape: [600, Self.width], to: path("inf.npy"))
         try NPY.write([Float](repeating: 0, count: Self.width), shape: [Self.width], to: path("center.npy"))
+        try NPY.write([Float](repeating: 0, count: 100 * Self.width), shape: [100, Self.width], to: path("zeros.npy"))
+        try NPY.write([Float](repeating: .leastNonzeroMagnitude, count: 100 * Self.width), shape: [100, Self.width], to: path("denormal.npy"))
+        var centerNaN = [Float](repeating: 0, count: Self.width)
+        centerNaN[3] = .nan
+        try NPY.write(centerNaN, shape: [Self.width], to: path("center-nan.npy"))
     }
 
     func path(_ name: String) -> String { folder + "/" + name }
@@ -74,7 +79,13 @@ struct Fixtures {
         (["calibrate", "nan.npy", "--percentile", "5", "-o", "c.json"], ["nan.npy", "row 37"], ["c.json"]),
         (["build", "empty.npy", "--percentile", "5", "-o", "d"], ["empty.npy", "no activation rows"], ["d"]),
         (["calibrate", "empty.npy", "--percentile", "5", "-o", "c.json"], ["empty.npy", "no activation rows"], ["c.json"]),
-        (["build", "good.npy", "--center", "center.npy", "--threshold=0", "-o", "d"], ["--threshold", "> 0", "found 0.0"], ["d"]),
+        (["build", "good.npy", "--center", "center.npy", "--threshold=0", "-o", "d"], ["--threshold", "in (0, 2)", "found 0.0"], ["d"]),
+        (["build", "good.npy", "--center", "center.npy", "--threshold", "3", "-o", "d"], ["--threshold", "in (0, 2)", "found 3.0"], ["d"]),
+        (["build", "good.npy", "--center", "center.npy", "--threshold", "2", "-o", "d"], ["--threshold", "in (0, 2)", "found 2.0"], ["d"]),
+        (["build", "good.npy", "--center", "center-nan.npy", "--threshold", "0.5", "-o", "d"], ["center-nan.npy", "element 3 is not finite"], ["d"]),
+        (["build", "zeros.npy", "--percentile", "5", "-o", "d"], ["zeros.npy", "row 0 has no direction", "1e-08"], ["d"]),
+        (["calibrate", "zeros.npy", "--percentile", "5", "-o", "c.json"], ["zeros.npy", "row 0 has no direction"], ["c.json"]),
+        (["calibrate", "denormal.npy", "--percentile", "5", "-o", "c.json"], ["denormal.npy", "row 0 has no direction"], ["c.json"]),
         (["build", "good.npy", "--center", "center.npy", "--threshold=-0.5", "-o", "d"], ["--threshold", "found -0.5"], ["d"]),
         (["build", "good.npy", "--center", "center.npy", "--threshold", "nan", "-o", "d"], ["--threshold", "found nan"], ["d"]),
         (["build", "good.npy", "--center", "narrow.npy", "--threshold", "0.5", "-o", "d"], ["narrow.npy", "expected a 1-D center"], ["d"]),

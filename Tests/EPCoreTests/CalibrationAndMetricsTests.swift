@@ -104,6 +104,41 @@ import Testing
         }
         #expect(throws: EPError.invalidThreshold(0)) { try Calibration.given(center: [1, 2], threshold: 0) }
     }
+
+    @Test func thetaMustBeBetweenZeroAndTwo() throws {
+        for theta in [0, -0.1, 2, 3, .infinity, .nan] {
+            #expect(!Calibration.isValidThreshold(theta), "\(theta)")
+            #expect(throws: EPError.self) { try Calibration.given(center: [1, 2], threshold: theta) }
+            #expect(throws: EPError.self) { try ExemplarDictionary(center: [1, 2], threshold: theta) }
+        }
+        for theta in [1e-9, 0.5, 1.999] { #expect(Calibration.isValidThreshold(theta)) }
+        #expect(EPError.invalidThreshold(3).description.contains("in (0, 2)"))
+    }
+
+    @Test func rowsWithoutADirectionAreRefused() throws {
+        // All-zero rows: the center is 0 and no row has a direction (the reference would report θ = 1).
+        let zeros = Matrix(rows: 10, columns: 8)
+        #expect(throws: EPError.noDirection(row: 0, norm: 0)) {
+            try Calibration.calibrate(batches: [zeros], settings: CalibrationSettings(percentile: 10))
+        }
+        // Denormal rows: their squares vanish in Float, so their directions would be garbage.
+        let tiny = Matrix(rows: 10, columns: 8, storage: [Float](repeating: .leastNonzeroMagnitude, count: 80))
+        #expect {
+            try Calibration.calibrate(batches: [tiny], settings: CalibrationSettings(percentile: 10))
+        } throws: { error in
+            guard case EPError.noDirection(let row, let norm) = error else { return false }
+            return row == 0 && norm < Calibration.directionFloor
+        }
+        // One row equal to the center, in the second batch: counted from the start of the stream.
+        let x = clusteredData(rows: 10, clusters: 2, width: 8)
+        let center = [Float](repeating: 0.25, count: 8)
+        var threshold = try ThresholdEstimator(center: center, settings: CalibrationSettings(percentile: 10))
+        try threshold.add(x)
+        var second = x.rows(0..<5)
+        for j in 0..<8 { second[3, j] = center[j] }
+        #expect(throws: EPError.noDirection(row: 13, norm: 0)) { try threshold.add(second) }
+        #expect(EPError.noDirection(row: 13, norm: 0).description.contains("row 13 has no direction"))
+    }
 }
 
 @Suite struct MetricsTests {

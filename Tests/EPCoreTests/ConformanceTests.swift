@@ -4,14 +4,12 @@ import EPTensors
 import EPTestSupport
 import Testing
 
-/// Every case of ../shared/conformance through the library, within the tolerances of its README.
-@Suite(.enabled(if: ConformanceCase.available, "../shared/conformance not found beside the checkout"))
+/// Every case of Tests/Fixtures/conformance (copied from ../shared/conformance) through the library, within the tolerances of its README.
+@Suite
 struct LibraryConformanceTests {
-    static let cases = (try? ConformanceCase.all()) ?? []
-
-    @Test(arguments: cases.map(\.name))
+    @Test(arguments: ConformanceCase.names)
     func calibrationMatchesGolden(name: String) throws {
-        let c = try #require(Self.cases.first { $0.name == name })
+        let c = try ConformanceCase.named(name)
         let x = try c.activations()
         let settings = CalibrationSettings(percentile: c.percentile, calibrationTokens: c.calibrationTokens, batchSize: c.calibrationBatchSize)
         let calibration = try Calibration.calibrate(batches: ConformanceCase.batches(x, size: c.calibrationBatchSize), settings: settings)
@@ -27,9 +25,9 @@ struct LibraryConformanceTests {
         #expect(thetaError <= 1e-5)
     }
 
-    @Test(arguments: cases.map(\.name))
+    @Test(arguments: ConformanceCase.names)
     func buildMatchesGolden(name: String) throws {
-        let c = try #require(Self.cases.first { $0.name == name })
+        let c = try ConformanceCase.named(name)
         let x = try c.activations()
         let dictionary = try ExemplarDictionary(center: try c.floats("center.npy"), threshold: c.threshold)
         var assignments: [Int] = []

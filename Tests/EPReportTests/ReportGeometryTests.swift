@@ -136,4 +136,20 @@ func unitRows(_ values: [Float], _ n: Int, _ d: Int) -> [Float] {
         let lonely = ExemplarNeighbours(exemplars: [1, 0], regions: 1, width: 2, count: 3)
         #expect(lonely.neighbours(of: 0).isEmpty && lonely.pairHistogram.reduce(0, +) == 0)
     }
+
+    /// Non-finite exemplars (which loading refuses) give NaN distances that are left out of the histogram; nothing
+    /// traps (this used to convert NaN to Int).
+    @Test func nonFiniteExemplarsDoNotTrap() {
+        let k = 6, d = 4
+        var e = unitRows(randomRows(k, d, seed: 3), k, d)
+        e[2 * d + 1] = .nan
+        e[4 * d] = .infinity
+        let result = ExemplarNeighbours(exemplars: e, regions: k, width: d, count: 2, pairBins: 10)
+        #expect(result.pairHistogram.reduce(0, +) < k * (k - 1) / 2)
+        #expect(ExemplarNeighbours.bin(ofDistance: .nan, bins: 10) == nil)
+        #expect(ExemplarNeighbours.bin(ofDistance: 2, bins: 10) == 9 && ExemplarNeighbours.bin(ofDistance: -1, bins: 10) == 0)
+        #expect(ExemplarNeighbours.bin(ofDistance: .infinity, bins: 10) == 9 && ExemplarNeighbours.bin(ofDistance: 0.999, bins: 10) == 4)
+        // A sample histogram whose bin width is far below the values' scale: positions beyond Int's range.
+        #expect(ReportSite.histogram([1, 1e300, -5, .nan], lower: 0, upper: 1e-300, bins: 4) == [1, 0, 0, 2])
+    }
 }

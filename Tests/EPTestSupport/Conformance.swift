@@ -2,7 +2,8 @@ import EPFormats
 import EPTensors
 import Foundation
 
-/// One golden case of `../shared/conformance/` (see its README): the settings, scalar results and arrays.
+/// One golden case of `Tests/Fixtures/conformance/` (see its README; copied from `../shared/conformance/`): the
+/// settings, scalar results and arrays.
 public struct ConformanceCase: Sendable {
     public let name: String
     public let folder: String
@@ -17,35 +18,20 @@ public struct ConformanceCase: Sendable {
     public let regionCount: Int
     public let centerNorm: Double
 
-    /// The conformance folder: `../shared/conformance` beside the repository root.
+    /// The conformance folder: `Tests/Fixtures/conformance` of this repository.
     public static let root: String = {
         var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.deletingLastPathComponent().appendingPathComponent("shared/conformance").path
+        for _ in 0..<2 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("Fixtures/conformance").path
     }()
 
-    /// Whether the conformance folder exists; when it does not, says so loudly on stderr.
-    public static let available: Bool = {
-        var isFolder: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: root, isDirectory: &isFolder) && isFolder.boolValue
-        if !exists {
-            FileHandle.standardError.write(Data("""
-                ************************************************************************
-                CONFORMANCE SKIPPED: \(root) not found.
-                The conformance tests need ../shared/conformance beside the checkout.
-                ************************************************************************
+    /// The names of the cases the repository holds. Tests take their arguments from this list (not from the
+    /// folder's contents), so a missing case fails its test instead of vanishing from the run.
+    public static let names = ["medium-d64", "small-d16", "wide-d576"]
 
-                """.utf8))
-        }
-        return exists
-    }()
-
-    /// Every case, sorted by name (empty when the folder is absent).
-    public static func all() throws -> [ConformanceCase] {
-        guard available else { return [] }
-        return try FileManager.default.contentsOfDirectory(atPath: root).sorted()
-            .filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/case.json") }
-            .map { try ConformanceCase(folder: "\(root)/\($0)") }
+    /// The case `name` of ``root``; throws when its files are missing.
+    public static func named(_ name: String) throws -> ConformanceCase {
+        try ConformanceCase(folder: "\(root)/\(name)")
     }
 
     public init(folder: String) throws {

