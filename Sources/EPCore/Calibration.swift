@@ -267,9 +267,12 @@ public struct ThresholdEstimator {
                 }
             }
         }
-        if let bad { throw EPError.nonFiniteValue(row: batchRowCounts.dropLast().reduce(0, +) + bad) }
-        if let (bad, norm) = Self.firstRowWithoutDirection(batch, center: center) {
-            throw EPError.noDirection(row: batchRowCounts.dropLast().reduce(0, +) + bad, norm: norm)
+        if let bad {
+            throw batch.storage.withUnsafeBufferPointer { x in
+                center.withUnsafeBufferPointer { c in
+                    Directions.problem(row: bad, of: x.baseAddress!, width: d, center: c.baseAddress!, reportedAs: batchRowCounts.dropLast().reduce(0, +) + bad)
+                }
+            }
         }
         units.withUnsafeBufferPointer { u in
             strip.withUnsafeMutableBufferPointer { s in
@@ -286,24 +289,6 @@ public struct ThresholdEstimator {
                 Percentile.of($0.baseAddress!, count: pairs, percentile: p, method: settings.method)
             }
             batchThresholds[i].append(q)
-        }
-    }
-
-    /// The first row of `x` (finite) closer to `center` than ``Calibration/directionFloor``, with its distance.
-    static func firstRowWithoutDirection(_ x: Matrix, center: [Float]) -> (row: Int, norm: Double)? {
-        let d = center.count
-        return x.storage.withUnsafeBufferPointer { p in
-            center.withUnsafeBufferPointer { c in
-                for r in 0..<x.rows {
-                    var squares = 0.0
-                    for j in 0..<d {
-                        let v = Double(p[r * d + j]) - Double(c[j])
-                        squares += v * v
-                    }
-                    if squares.squareRoot() < Calibration.directionFloor { return (r, squares.squareRoot()) }
-                }
-                return nil
-            }
         }
     }
 

@@ -98,6 +98,13 @@ public final class ExemplarDictionary {
 
     // MARK: building
 
+    /// Why row `row` of `x` has no direction (not finite, or at the center).
+    private func problem(row: Int, of x: Matrix) -> EPError {
+        x.storage.withUnsafeBufferPointer { p in
+            center.withUnsafeBufferPointer { Directions.problem(row: row, of: p.baseAddress!, width: width, center: $0.baseAddress!) }
+        }
+    }
+
     /// Adds one batch of raw activations (`n × D`) by the leader clustering of spec §6.1–6.2 and returns each
     /// row's region and distance. `references` gives each row's provenance for the closest/farthest members; by
     /// default a row's source is its global row index and its position 0. An empty batch changes nothing; a batch
@@ -124,7 +131,7 @@ public final class ExemplarDictionary {
             let bad = x.storage.withUnsafeBufferPointer { p in
                 center.withUnsafeBufferPointer { Directions.centeredUnit(p.baseAddress!, rows: 1, width: d, center: $0.baseAddress!, into: units.base) }
             }
-            if bad != nil { throw EPError.nonFiniteValue(row: 0) }
+            if bad != nil { throw problem(row: 0, of: x) }
             regions.createRegion(from: units.row(0), row: firstRow, batch: batch)
             start = 1
         }
@@ -147,7 +154,7 @@ public final class ExemplarDictionary {
             if let bad {
                 // Nothing has changed yet except, for an empty dictionary, the region founded by row 0.
                 if regionsBefore == 0 { regions.keepRegions([false]) }
-                throw EPError.nonFiniteValue(row: bad)
+                throw problem(row: bad, of: x)
             }
             let theta = thresholdFloat
             nearestIndex.withUnsafeBufferPointer { index in
@@ -431,7 +438,7 @@ public final class ExemplarDictionary {
                                 let m = min(blockRows, n - first)
                                 blockUnits.resize(rows: m)
                                 if let bad = Directions.centeredUnit(p.baseAddress! + first * width, rows: m, width: width, center: c.baseAddress!, into: blockUnits.base) {
-                                    throw EPError.nonFiniteValue(row: first + bad)
+                                    throw problem(row: first + bad, of: x)
                                 }
                                 if k > 0 {
                                     Self.nearest(
@@ -461,7 +468,7 @@ public final class ExemplarDictionary {
                 u.withUnsafeMutableBufferPointer { Directions.centeredUnit(p.baseAddress!, rows: n, width: width, center: c.baseAddress!, into: $0.baseAddress!) }
             }
         }
-        if let bad { throw EPError.nonFiniteValue(row: bad) }
+        if let bad { throw problem(row: bad, of: x) }
         guard k > 0, n > 0 else { return out }
         regions.exemplarDirections.withUnsafeBufferPointer { e in
             out.storage.withUnsafeMutableBufferPointer { s in

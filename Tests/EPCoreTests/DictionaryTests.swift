@@ -229,5 +229,13 @@ func direction(_ x: [Float], _ c: [Float]) -> [Double] {
         let regions = dictionary.regions
         #expect(throws: EPError.nonFiniteValue(row: 2)) { try dictionary.addBatch(Matrix(rowArrays: [[1, 0.1], [0.1, 1], [1, .nan]])) }
         #expect(dictionary.regions == regions && dictionary.rowsSeen == 2 && dictionary.batchHistory.count == 1)
+        // A row at the center (or denormally close to it) has no direction: refused, not a zero exemplar.
+        #expect(throws: EPError.noDirection(row: 1, norm: 0)) { try dictionary.addBatch(Matrix(rowArrays: [[1, 0.2], [0, 0]])) }
+        #expect(throws: EPError.noDirection(row: 0, norm: 0)) { try dictionary.assign(Matrix(rowArrays: [[0, 0]])) }
+        #expect(throws: EPError.self) { try dictionary.distances(Matrix(rowArrays: [[1e-42, 0]])) }
+        #expect(dictionary.regions == regions && dictionary.rowsSeen == 2)
+        let fresh = try ExemplarDictionary(center: [0.5, 0.5], threshold: 0.5)
+        #expect(throws: EPError.noDirection(row: 0, norm: 0)) { try fresh.addBatch(Matrix(rowArrays: [[0.5, 0.5], [1, 0]])) }
+        #expect(fresh.regionCount == 0)
     }
 }
