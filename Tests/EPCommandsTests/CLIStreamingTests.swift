@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 import EPFormats
+@testable import EPEvalSuite
+import EPPipeline
 import Foundation
 import Testing
 
@@ -97,5 +99,14 @@ func ep(_ arguments: [String], in folder: String, environment: [String: String],
 
         let coverage = try #require(try ep(["coverage", "x", "--corpus", "bad"], in: f.folder, environment: f.environment, within: 60))
         #expect(coverage.status != 0 && coverage.errorLines.last == "Error: bad: no text to measure (no window of at least the minimum length): \(why) (first: bad/b.fifo: a named pipe (FIFO), not a regular file; left out)", "\(coverage.stderr)")
+    }
+
+    /// Labelled texts whose activations cannot all be held are refused before the model runs (the evaluations keep
+    /// every position by design), instead of ending the process on a failed allocation.
+    @Test func evaluationActivationsLargerThanMemoryAreRefused() throws {
+        try TextActivationReader.requireRoom(rows: 1000, width: 576, texts: 10, memory: 4_000_000)
+        let error = #expect(throws: PipelineError.self) { try TextActivationReader.requireRoom(rows: 1_000_000, width: 576, texts: 2000, memory: 1_000_000_000) }
+        #expect(error?.message == "the 2000 texts give 1000000 activations of width 576 (2.3 GB), more than this machine's memory (1.0 GB); evaluate fewer texts (--max-train, --max-test, --concepts-per-file)")
+        #expect(throws: PipelineError.self) { try TextActivationReader.requireRoom(rows: Int.max / 2, width: 576, texts: 1) }
     }
 }
