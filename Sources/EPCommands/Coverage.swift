@@ -67,6 +67,9 @@ struct Coverage: ParsableCommand {
             let (statistics, docs) = try meter.measure(corpus: [path], options: options, maxTokens: maxTokens == 0 ? nil : maxTokens, batchWindows: batchWindows)
             results.append((path, statistics))
             perDocument += docs
+            if let read = meter.lastCorpusStatistics, !read.leftOut.isEmpty {
+                FileHandle.standardError.write(Data("\(path): \(read.leftOut.joined(separator: "; "))\n".utf8))
+            }
         }
         if randomTokens > 0 {
             results.append(("random tokens (\(randomTokens) windows)", try meter.measureRandomTokens(windows: randomTokens, seed: seed)))

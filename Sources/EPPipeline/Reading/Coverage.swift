@@ -95,6 +95,8 @@ public final class CoverageMeter {
     private let extractor: ActivationExtractor
     private let tokenizer: TextTokenizer
     private let vocabularySize: Int
+    /// What the corpus reader read and left out in the last ``measure(corpus:options:maxTokens:batchWindows:)``.
+    public private(set) var lastCorpusStatistics: CorpusStatistics?
 
     /// A meter for `loaded` with the model it was built from (the caller checks the model's identity).
     public init(_ loaded: LoadedDictionary, model: LanguageModel, tokenizer: TextTokenizer) throws {
@@ -118,6 +120,7 @@ public final class CoverageMeter {
             if group.isEmpty { break }
             try measure(group, into: &measurement)
         }
+        lastCorpusStatistics = reader.statistics
         guard reader.windowCount > 0 else {
             throw PipelineError("\(corpus.joined(separator: ", ")): no text to measure (no window of at least the minimum length): \(reader.explanation)")
         }
