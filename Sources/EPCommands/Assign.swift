@@ -17,7 +17,10 @@ struct Assign: ParsableCommand {
             through the model exactly as the dictionary's activations were (same hook, extractor, context length and \
             BOS); every token is printed with its region, its distance to that region's exemplar, and an OOD mark \
             when the distance exceeds θ. Positions the extraction leaves out (position 0 of each window by default) \
-            get no region. --json prints the same as JSON.
+            get no region. --json prints the same as JSON. The windows run --batch-windows at a time and each \
+            batch's tokens are printed as it ends, so memory is one batch (about 4·D bytes a token, D the hook's \
+            width) plus the text and its token ids, however long the text. A --text-file that looks binary (a NUL \
+            byte in its first 8 KiB) is refused.
 
             Activation files: for every input row, the nearest region (by clamped cosine distance to its exemplar), \
             that distance, and whether it is within θ. The output format follows the extension of -o: \
@@ -58,6 +61,9 @@ struct Assign: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "Rows per batch.")
     var batchSize = 16_384
+
+    @Option(parsing: .unconditional, help: "With text: windows run through the model per batch (memory is one batch).")
+    var batchWindows = TextAssigner.defaultBatchWindows
 
     @Option(name: [.short, .customLong("output")], help: "Output file for activation files: .npz or .csv.")
     var output: String?
@@ -136,35 +142,70 @@ struct Assign: ParsableCommand {
             throw CommandError("--context \(context): \(dictionary) was built with windows of \(extraction.context) tokens; text is assigned the same way")
         }
         guard let modelName = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
+        try requirePositive(batchWindows, flag: "--batch-windows")
         let opened = try OpenedModel(modelName, threads: threads)
         try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
-        let tokens = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer).assign(input)
+        let assigner = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer)
+        let text = assigner.tokenize(input)
         let theta = loaded.dictionary.threshold
         if json {
-            let rows: [JSONValue] = tokens.map { t in
-                .object(JSONObject([
-                    "window": .integer(Int64(t.window)), "position": .integer(Int64(t.position)), "token_id": .integer(Int64(t.tokenID)),
-                    "text": .string(t.text), "region": t.region.map { .integer(Int64($0)) } ?? .null,
-                    "distance": t.distance.map { .number(Double($0)) } ?? .null,
-                    "within_threshold": t.withinThreshold.map { .bool($0) } ?? .null,
-                ]))
+            // The object `{"threshold", "hook", "tokens": [...]}` as JSONValue renders it, written token by token.
+            print("{\n  \"threshold\": \(JSONValue.number(theta).rendered()),\n  \"hook\": \(JSONValue.string(extraction.hook).rendered()),\n  \"tokens\": ", terminator: "")
+            guard text.count > 0 else {
+                print("[]\n}")
+                return
             }
-            print(JSONValue.object(JSONObject(["threshold": .number(theta), "hook": .string(extraction.hook), "tokens": .array(rows)])).rendered())
+            print("[", terminator: "")
+            var first = true
+            try assigner.assign(text, batchWindows: batchWindows) { batch in
+                var out = ""
+                for t in batch {
+                    let row = JSONValue.object(JSONObject([
+                        "window": .integer(Int64(t.window)), "position": .integer(Int64(t.position)), "token_id": .integer(Int64(t.tokenID)),
+                        "text": .string(t.text), "region": t.region.map { .integer(Int64($0)) } ?? .null,
+                        "distance": t.distance.map { .number(Double($0)) } ?? .null,
+                        "within_threshold": t.withinThreshold.map { .bool($0) } ?? .null,
+                    ]))
+                    out += (first ? "\n    " : ",\n    ") + row.rendered(indent: 4)
+                    first = false
+                }
+                print(out, terminator: "")
+            }
+            print("\n  ]\n}")
             return
         }
-        var rows = [["window", "pos", "token", "region", "distance", ""]]
-        for t in tokens {
-            let shown = quotedToken(t.text)
-            guard let region = t.region, let distance = t.distance else {
-                rows.append([String(t.window), String(t.position), shown, "-", "-", "(not extracted)"])
-                continue
-            }
-            rows.append([String(t.window), String(t.position), shown, String(region), fixed(Double(distance), 4), t.withinThreshold == true ? "" : "OOD"])
+        // The table is printed batch by batch, so its columns are as wide as the widest cell they can hold, found
+        // before the model runs: every token's text is known, and a region id has at most the digits of the last
+        // region (the distance column is as wide as its header).
+        let header = ["window", "pos", "token", "region", "distance", ""]
+        var widths = header.map(\.count)
+        if text.count > 0 {
+            widths[0] = max(widths[0], String(text.count - 1).count)
+            widths[1] = max(widths[1], String(text.window(0).tokens.count - 1).count)
+            widths[3] = max(widths[3], String(max(loaded.dictionary.regionCount - 1, 0)).count)
+            text.forEachToken { _, _, id in widths[2] = max(widths[2], quotedToken(assigner.tokenText(id)).count) }
         }
-        print(alignedColumns(rows, rightAligned: [0, 1, 3, 4]))
-        let assigned = tokens.filter { $0.region != nil }
-        let within = assigned.filter { $0.withinThreshold == true }.count
-        print("\(assigned.count) of \(tokens.count) tokens assigned at \(extraction.hook); \(within) within θ = \(fixed(theta, 4)) (\(fixed(100 * Double(within) / Double(max(assigned.count, 1)), 1)) %), \(assigned.count - within) out of distribution")
+        let rightAligned: Set<Int> = [0, 1, 3, 4]
+        print(alignedRow(header, widths: widths, rightAligned: rightAligned))
+        var tokenCount = 0, assigned = 0, within = 0
+        try assigner.assign(text, batchWindows: batchWindows) { batch in
+            var lines: [String] = []
+            for t in batch {
+                tokenCount += 1
+                let shown = quotedToken(t.text)
+                guard let region = t.region, let distance = t.distance else {
+                    lines.append(alignedRow([String(t.window), String(t.position), shown, "-", "-", "(not extracted)"], widths: widths, rightAligned: rightAligned))
+                    continue
+                }
+                assigned += 1
+                if t.withinThreshold == true { within += 1 }
+                lines.append(alignedRow(
+                    [String(t.window), String(t.position), shown, String(region), fixed(Double(distance), 4), t.withinThreshold == true ? "" : "OOD"],
+                    widths: widths, rightAligned: rightAligned))
+            }
+            if !lines.isEmpty { print(lines.joined(separator: "\n")) }
+        }
+        print("\(assigned) of \(tokenCount) tokens assigned at \(extraction.hook); \(within) within θ = \(fixed(theta, 4)) (\(fixed(100 * Double(within) / Double(max(assigned, 1)), 1)) %), \(assigned - within) out of distribution")
     }
 
     private func forEachBatch(

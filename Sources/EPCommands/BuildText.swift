@@ -107,7 +107,7 @@ extension Build {
         }
         let c = s.corpus
         var corpus = "corpus: \(grouped(c.documents)) documents, \(fixed(Double(c.bytes) / 1e6, 1)) MB from \(c.files) file\(c.files == 1 ? "" : "s")"
-        let problems = [(c.skippedLines, "JSONL lines skipped"), (c.repairedDocuments, "documents with invalid UTF-8 repaired"), (c.skippedDocuments, "documents with invalid UTF-8 skipped"), (c.skippedBinaryFiles, "binary files skipped")]
+        let problems = [(c.skippedLines, "JSONL lines skipped"), (c.repairedDocuments, "documents with invalid UTF-8 repaired"), (c.skippedDocuments, "documents with invalid UTF-8 skipped"), (c.skippedBinaryFiles, "binary files skipped"), (c.skippedSpecialFiles, "special files skipped (pipes, sockets, devices, broken links)")]
         for (n, what) in problems where n > 0 { corpus += "; \(grouped(n)) \(what)" }
         lines.append(corpus)
         lines += c.examples.map { "  \($0)" }

@@ -18,7 +18,10 @@ struct Encode: ParsableCommand {
             reference computes them identically); binary is 1 at the argmax of P̂. Sparse readouts (topk, topk_norm, \
             binary) are written as .safetensors with indices (I32 [N, k], largest first) and values (F32 [N, k]), and \
             the readout, basis, k and K in its metadata; dense ones as .npy (float32 [N, K]). With --model and --text/--text-file, the text is run as the dictionary's \
-            build ran it and its extracted positions are encoded; --positions-out writes their (window, position).
+            build ran it and its extracted positions are encoded; --positions-out writes their (window, position). The \
+            text's windows run --batch-windows at a time and only the codes are kept until written (8·k bytes a \
+            row for sparse readouts, 4·K for dense ones, 16 more with --positions-out), not the activations. A \
+            --text-file that looks binary (a NUL byte in its first 8 KiB) is refused.
             """)
 
     @Argument(help: "Dictionary folder.")
@@ -50,6 +53,9 @@ struct Encode: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "Rows per batch (activation files).")
     var batchSize = 16_384
+
+    @Option(parsing: .unconditional, help: "With text: windows run through the model per batch.")
+    var batchWindows = TextAssigner.defaultBatchWindows
 
     @Option(help: "With text: also write each row's window and position (int64 [N, 2] .npy).")
     var positionsOut: String?
@@ -89,13 +95,18 @@ struct Encode: ParsableCommand {
             guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
             let opened = try OpenedModel(name, threads: threads)
             try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+            try requirePositive(batchWindows, flag: "--batch-windows")
             let input = try text ?? readText(textFile!)
-            guard let batch = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer).activations(input) else {
-                throw CommandError("the text has no token to encode")
+            let assigner = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer)
+            let windows = assigner.tokenize(input)
+            guard windows.count > 0 else { throw CommandError("the text has no token to encode") }
+            var positions: [Int64] = []
+            try assigner.activations(windows, batchWindows: batchWindows) { batch in
+                parts.append(try encoder.encode(batch.activations))
+                if positionsOut != nil { positions += batch.references.flatMap { [$0.source, Int64($0.position)] } }
             }
-            parts.append(try encoder.encode(batch.activations))
-            if let positionsOut {
-                try NPY.write(batch.references.flatMap { [$0.source, Int64($0.position)] }, shape: [batch.references.count, 2], to: transaction.stage(claims[1]))
+            if positionsOut != nil {
+                try NPY.write(positions, shape: [positions.count / 2, 2], to: transaction.stage(claims[1]))
             }
         } else {
             guard !activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }

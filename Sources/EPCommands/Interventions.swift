@@ -163,7 +163,8 @@ struct Ablate: ParsableCommand {
             into windows as the dictionary's build cut them, the positions the dictionary assigns to the region are \
             found, and the model's next-token predictions there are compared without and with the ablation: the mean \
             probability of the region's target tokens (the logit lens of u) and the mean log-probability of the token \
-            that actually follows.
+            that actually follows. The corpus is read a forward call's windows at a time (memory does not grow with \
+            --corpus-tokens); a corpus that gives no window is an error saying what was read and left out.
             """)
 
     @OptionGroup var arguments: InterventionArguments
@@ -187,10 +188,13 @@ struct Ablate: ParsableCommand {
         guard !corpus.paths.isEmpty else { return }
         try requirePositive(corpusTokens, flag: "--corpus-tokens", unit: "tokens")
         let extraction = try DictionaryExtraction(manifest: loaded.manifest, path: arguments.dictionary)
-        let (windows, _) = try extraction.windows(corpus: corpus.paths, options: try corpus.options(), tokenizer: opened.tokenizer, maxTokens: corpusTokens)
+        let windows = try extraction.windowReader(corpus: corpus.paths, options: try corpus.options(), tokenizer: opened.tokenizer, maxTokens: corpusTokens)
         let effect = try intervention.ablationEffect(
             arguments.region, basis: arguments.basis, targets: targets.ids(vocabularySize: opened.model.config.vocabularySize),
-            windows: windows, extraction: extraction)
+            corpus: windows, extraction: extraction)
+        guard effect.windows > 0 else {
+            throw CommandError("\(corpus.paths.joined(separator: ", ")): no held-out context (no window of at least the minimum length): \(windows.explanation)")
+        }
         let mass = effect.meanTargetProbability, next = effect.meanNextLogProbability
         print("held-out contexts: \(effect.positions) positions of region \(arguments.region) in \(effect.windows) windows of \(corpus.paths.joined(separator: ", "))")
         guard effect.positions > 0 else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EPFormats
+import EPPipeline
 import EPRuntime
 import Foundation
 
@@ -58,11 +59,10 @@ struct Tokenize: ParsableCommand {
     }
 }
 
-/// The contents of `path` as text, ill-formed UTF-8 replaced by U+FFFD; a file that cannot be read is a
-/// `FileFormatError` naming it.
+/// The contents of `path` (a `--text-file`) as text, ill-formed UTF-8 replaced by U+FFFD; a file that cannot be
+/// read, a folder, socket or device, or a file that looks binary is an error naming it (``TextFile``).
 func readText(_ path: String) throws -> String {
-    let file = try ReadOnlyFile(path: path)
-    return String(decoding: try file.readBytes(count: file.size, at: 0), as: UTF8.self)
+    try TextFile.read(path)
 }
 
 /// `rows` as lines of space-separated columns padded to their widest cell; the columns in `rightAligned` are
@@ -70,11 +70,15 @@ func readText(_ path: String) throws -> String {
 func alignedColumns(_ rows: [[String]], rightAligned: Set<Int> = []) -> String {
     let columns = rows.map(\.count).max() ?? 0
     let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { c, cell in
-            let pad = String(repeating: " ", count: widths[c] - cell.count)
-            if rightAligned.contains(c) { return pad + cell }
-            return c == row.count - 1 ? cell : cell + pad
-        }.joined(separator: "  ")
-    }.joined(separator: "\n")
+    return rows.map { alignedRow($0, widths: widths, rightAligned: rightAligned) }.joined(separator: "\n")
+}
+
+/// One line of ``alignedColumns(_:rightAligned:)`` with the column widths given (for tables printed row by row);
+/// a cell wider than its column is not cut.
+func alignedRow(_ row: [String], widths: [Int], rightAligned: Set<Int> = []) -> String {
+    row.enumerated().map { c, cell in
+        let pad = String(repeating: " ", count: max(0, (c < widths.count ? widths[c] : 0) - cell.count))
+        if rightAligned.contains(c) { return pad + cell }
+        return c == row.count - 1 ? cell : cell + pad
+    }.joined(separator: "  ")
 }

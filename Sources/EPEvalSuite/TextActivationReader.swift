@@ -12,6 +12,11 @@ import Foundation
 ///
 /// A text longer than the window is cut into consecutive windows, as ``TextAssigner`` cuts it. Windows of many texts
 /// share each forward call.
+///
+/// Memory grows with the texts, by design: the evaluations fit probes and choose regions on every extracted
+/// position, so every one is kept — 4·D bytes a token (D the hook's width; 2.3 KB at D = 576), plus 4 bytes a token
+/// for the windows' ids. The texts are bounded by the evaluation's data (its `--max-train`/`--max-test` samples);
+/// a set whose activations would not fit in this machine's memory is refused before the model runs.
 public final class TextActivationReader {
     /// The dictionary whose extraction is followed.
     public let loaded: LoadedDictionary
@@ -53,6 +58,7 @@ public final class TextActivationReader {
         if let empty = counts.firstIndex(of: 0) { throw PipelineError("text \(empty) gives no activation at \(extraction.hook)") }
         var offsets = [0]
         for c in counts { offsets.append(offsets.last! + c) }
+        try Self.requireRoom(rows: offsets.last!, width: extractor.width, texts: windows.count)
         var rows = Matrix(rows: 0, columns: extractor.width)
         rows.storage.reserveCapacity(offsets.last! * extractor.width)
         let flat = windows.flatMap { $0 }
@@ -72,6 +78,15 @@ public final class TextActivationReader {
             onProgress?(textsDone, windows.count)
         }
         return (try TextActivations(rows: rows, offsets: offsets), flat.reduce(0) { $0 + $1.tokens.count })
+    }
+
+    /// Refuses to hold `rows` activations of `width` floats when they would take more than this machine's memory
+    /// (an allocation that large would end the process rather than fail).
+    static func requireRoom(rows: Int, width: Int, texts: Int, memory: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
+        let (bytes, overflow) = rows.multipliedReportingOverflow(by: width * MemoryLayout<Float>.size)
+        guard overflow || UInt64(bytes) > memory else { return }
+        let gigabytes = { (b: Double) in String(format: "%.1f GB", b / 1e9) }
+        throw PipelineError("the \(texts) texts give \(rows) activations of width \(width) (\(overflow ? "more than 9 EB" : gigabytes(Double(bytes)))), more than this machine's memory (\(gigabytes(Double(memory)))); evaluate fewer texts (--max-train, --max-test, --concepts-per-file)")
     }
 }
 

@@ -279,7 +279,7 @@ public final class TextDictionaryBuilder {
                     }
                     if stopped { throw PipelineError("stopped during calibration; nothing was written") }
                     guard center.rowCount >= 2 else {
-                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(center.rowCount) activation\(center.rowCount == 1 ? "" : "s") (\(stream.emitted) windows from \(stream.corpusStatistics.documents) documents); calibration needs at least 2")
+                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(center.rowCount) activation\(center.rowCount == 1 ? "" : "s") (\(stream.emitted) windows from \(stream.corpusStatistics.documents) documents); calibration needs at least 2; \(stream.explanation)")
                     }
                     var thresholds = try ThresholdEstimator(
                         center: try center.center(), settings: calibrationSettings, additionalPercentiles: Array(settings.percentiles.dropFirst()))
@@ -367,7 +367,7 @@ public final class TextDictionaryBuilder {
             }
         }
         if stopReason == "corpus exhausted", totals.batches == 0 {
-            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(stream.corpusStatistics.documents) documents, \(stream.emitted) windows)")
+            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(stream.corpusStatistics.documents) documents, \(stream.emitted) windows); \(stream.explanation)")
         }
         let started = Date()
         totals.elapsedBefore += Date().timeIntervalSince(runStarted)

@@ -72,6 +72,13 @@ public struct CorpusStatistics: Sendable, Equatable {
     public var counts = CorpusCounts()
     /// The first few problems, as `file:line: what`.
     public var examples: [String] = []
+    /// Files of folders left out because they are not regular files: named pipes, sockets, devices, broken
+    /// symbolic links (not recorded in a manifest).
+    public var skippedSpecialFiles = 0
+    /// Files of folders left out by the include and exclude globs (not recorded in a manifest).
+    public var excludedFiles = 0
+    /// Hidden files and folders of folders (names starting with `.`), left out (not recorded in a manifest).
+    public var hiddenFiles = 0
 
     public init() {}
 
@@ -82,6 +89,32 @@ public struct CorpusStatistics: Sendable, Equatable {
 
     mutating func note(_ problem: String) {
         if examples.count < 5 { examples.append(problem) }
+    }
+
+    /// What was left out and why, one phrase per reason ("2 binary files skipped"); empty when nothing was.
+    public var leftOut: [String] {
+        func counted(_ n: Int, _ one: String, _ many: String, _ what: String) -> String? {
+            n > 0 ? "\(n) \(n == 1 ? one : many) \(what)" : nil
+        }
+        return [
+            counted(counts.skippedBinaryFiles, "binary file", "binary files", "skipped (NUL bytes)"),
+            counted(skippedSpecialFiles, "special file", "special files", "skipped (named pipes, sockets, devices, broken links)"),
+            counted(counts.skippedLines, "JSONL line", "JSONL lines", "skipped (not JSON, not an object, or no text field)"),
+            counted(counts.skippedDocuments, "document", "documents", "with invalid UTF-8 skipped"),
+            counted(excludedFiles, "file", "files", "excluded by --include/--exclude"),
+            counted(hiddenFiles, "hidden file or folder", "hidden files or folders", "left out"),
+        ].compactMap { $0 }
+    }
+
+    /// Why a corpus gave little or nothing, for errors: what was read and what was left out, with the first
+    /// problem; `tooShort` documents that gave no window are counted too.
+    public func explanation(tooShort: Int = 0) -> String {
+        let (documents, files) = (counts.documents, counts.files)
+        var text = "read \(documents) document\(documents == 1 ? "" : "s") from \(files) file\(files == 1 ? "" : "s")"
+        let reasons = leftOut + (tooShort > 0 ? ["\(tooShort) document\(tooShort == 1 ? "" : "s") too short for a window"] : [])
+        text += reasons.isEmpty ? "; nothing was left out" : "; " + reasons.joined(separator: "; ")
+        if let first = examples.first { text += " (first: \(first))" }
+        return text
     }
 }
 
@@ -121,18 +154,19 @@ public final class CorpusReader {
                 inputs.append(.standardInput)
                 continue
             }
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-                throw PipelineError("\(path): no such file or folder")
-            }
-            if isFolder.boolValue {
+            switch FileKind.of(path).kind {
+            case .missing: throw PipelineError("\(path): no such file or folder")
+            case .folder:
                 guard FileManager.default.isReadableFile(atPath: path), (try? FileManager.default.contentsOfDirectory(atPath: path)) != nil else {
                     throw PipelineError("\(path): folder cannot be read")
                 }
                 inputs.append(.folder(path))
-            } else {
+            case .regular, .fifo:
+                // A named pipe given by name is a stream, read to its end like standard input.
                 guard FileManager.default.isReadableFile(atPath: path) else { throw PipelineError("\(path): file cannot be read (permission denied)") }
                 inputs.append(Self.isJSONL(path) ? .jsonlFile(path) : .textFile(path))
+            case let kind:
+                throw PipelineError("\(path): is \(kind.description), not a text file, a .jsonl file or a folder (give - to read standard input)")
             }
         }
         self.inputs = inputs
@@ -144,27 +178,21 @@ public final class CorpusReader {
         path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") || path.hasSuffix(".jsonl.txt")
     }
 
-    /// The files of a folder that the options select, recursively, sorted by relative path; hidden files and
-    /// folders (names starting with `.`) are left out.
+    /// The regular files of a folder that the options select, recursively, sorted by relative path. Hidden files
+    /// and folders (names starting with `.`) are left out; symbolic links are followed, each folder is entered
+    /// once (a link cycle ends); named pipes, sockets, devices and broken links are left out (see ``FolderWalk``).
     public func files(inFolder folder: String) throws -> [String] {
-        guard let enumerator = FileManager.default.enumerator(atPath: folder) else {
-            throw PipelineError("\(folder): folder cannot be read")
-        }
-        var selected: [String] = []
-        while let relative = enumerator.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
-            if name.hasPrefix(".") {
-                enumerator.skipDescendants()
-                continue
-            }
-            let full = folder + "/" + relative
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isFolder), !isFolder.boolValue else { continue }
-            if !options.include.isEmpty && !options.include.contains(where: { $0.matches(relative) }) { continue }
-            if options.exclude.contains(where: { $0.matches(relative) }) { continue }
-            selected.append(relative)
-        }
-        return selected.sorted().map { folder + "/" + $0 }
+        try FolderWalk(folder, include: options.include, exclude: options.exclude).files.map { folder + "/" + $0 }
+    }
+
+    /// The files of a folder to read, with what the walk left out counted and noted.
+    private func walk(_ folder: String) throws -> [String] {
+        let walk = try FolderWalk(folder, include: options.include, exclude: options.exclude)
+        statistics.skippedSpecialFiles += walk.special.count
+        statistics.excludedFiles += walk.excluded
+        statistics.hiddenFiles += walk.hidden
+        for (path, kind) in walk.special { statistics.note("\(folder)/\(path): \(kind.description), not a regular file; left out") }
+        return walk.files.map { folder + "/" + $0 }
     }
 
     /// The next document, or nil when the corpus is exhausted. Throws under the `stop` policies.
@@ -196,14 +224,30 @@ public final class CorpusReader {
                 current = (try LineReader(path: nil), "standard input", options.standardInputIsJSONL)
                 statistics.files += 1
             case .folder(let path):
-                pendingFiles = try files(inFolder: path).map { ($0, Self.isJSONL($0)) }
+                pendingFiles = try walk(path).map { ($0, Self.isJSONL($0)) }
             }
         }
     }
 
     private func open(_ path: String, isJSONL: Bool) throws {
-        current = (try LineReader(path: path), path, isJSONL)
+        let reader = try LineReader(path: path)
         statistics.files += 1
+        if !isJSONL, Self.looksBinary(try reader.peek(Self.binaryProbeLength)) {
+            statistics.skippedBinaryFiles += 1
+            statistics.note("\(path): looks binary (contains NUL bytes); left out")
+            return
+        }
+        current = (reader, path, isJSONL)
+    }
+
+    /// Bytes at the start of a file that ``looksBinary(_:)`` looks at.
+    public static let binaryProbeLength = 8192
+
+    /// Whether the start of a file says it is binary, not text: a NUL byte among its first
+    /// ``binaryProbeLength`` bytes (the rule of git and grep). Plain-text files of a corpus that look binary are
+    /// left out and counted; a `--text-file` that does is refused (``TextFile``).
+    public static func looksBinary<Bytes: Collection<UInt8>>(_ start: Bytes) -> Bool {
+        start.prefix(binaryProbeLength).contains(0)
     }
 
     /// Reads from the current input until at least one document is pending; false at its end.
@@ -223,11 +267,6 @@ public final class CorpusReader {
         case .file:
             let bytes = try reader.rest()
             if bytes.isEmpty { return false }
-            if source.path != "standard input" && bytes.prefix(8192).contains(0) {
-                statistics.skippedBinaryFiles += 1
-                statistics.note("\(source.path): looks binary (contains NUL bytes); left out")
-                return false
-            }
             if let document = try textDocument(bytes[...], origin: source.path) { pendingDocuments.append(document) }
             return !pendingDocuments.isEmpty
         case .lines:

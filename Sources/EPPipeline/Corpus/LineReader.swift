@@ -63,6 +63,12 @@ final class LineReader {
         }
     }
 
+    /// The next `count` unread bytes (fewer at the end of the input), without consuming them.
+    func peek(_ count: Int) throws -> ArraySlice<UInt8> {
+        while end - start < count && !atEnd { try fill() }
+        return buffer[start..<min(end, start + count)]
+    }
+
     /// Everything that remains, as one byte array.
     func rest() throws -> [UInt8] {
         while !atEnd { try fill() }

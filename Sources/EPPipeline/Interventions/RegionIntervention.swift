@@ -75,41 +75,64 @@ public struct RegionIntervention {
         _ region: Int, basis: DirectionBasis, targets: Set<Int32>, windows: [ContextWindow], extraction: DictionaryExtraction
     ) throws -> AblationEffect {
         let ablated = try ablation(region, basis: basis)
+        let step = extraction.settings.windowsPerForward
+        var effect = AblationEffect()
+        for start in stride(from: 0, to: windows.count, by: step) {
+            try measure(windows[start..<min(start + step, windows.count)], region: region, ablated: ablated, targets: targets, extraction: extraction, into: &effect)
+        }
+        return effect
+    }
+
+    /// ``ablationEffect(_:basis:targets:windows:extraction:)`` over the windows of a corpus, read a forward
+    /// call's worth at a time (memory does not grow with the corpus).
+    public func ablationEffect(
+        _ region: Int, basis: DirectionBasis, targets: Set<Int32>, corpus: CorpusWindows, extraction: DictionaryExtraction
+    ) throws -> AblationEffect {
+        let ablated = try ablation(region, basis: basis)
+        var effect = AblationEffect()
+        while true {
+            let group = try corpus.next(batch: extraction.settings.windowsPerForward)
+            if group.isEmpty { break }
+            try measure(group[...], region: region, ablated: ablated, targets: targets, extraction: extraction, into: &effect)
+        }
+        return effect
+    }
+
+    /// Adds one forward call's windows to `effect`.
+    private func measure(
+        _ group: ArraySlice<ContextWindow>, region: Int, ablated: Hooks, targets: Set<Int32>, extraction: DictionaryExtraction,
+        into effect: inout AblationEffect
+    ) throws {
         let settings = extraction.settings
         // The final residual is captured and only the rows that are needed go through the LM head.
         let last = HookPoint.residPost(layer: model.config.layerCount - 1)
-        var effect = AblationEffect()
-        for start in stride(from: 0, to: windows.count, by: settings.windowsPerForward) {
-            let group = windows[start..<min(start + settings.windowsPerForward, windows.count)]
-            let batch = group.map(\.tokens)
-            let plain = try model.forward(batch, hooks: Hooks(captures: [point, last]))
-            let assignment = try loaded.dictionary.assign(plain.activations[point]!)
-            var rows: [Int] = [], next: [Int32] = []
-            for (w, window) in group.enumerated() {
-                for p in settings.positions(inWindowOf: window.tokens.count) where p + 1 < window.tokens.count {
-                    let row = plain.rowOffsets[w] + p
-                    if assignment.regions[row] == region {
-                        rows.append(row)
-                        next.append(window.tokens[p + 1])
-                    }
-                }
-            }
-            effect.windows += group.count
-            guard !rows.isEmpty else { continue }
-            var hooks = ablated
-            hooks.captures = [last]
-            let edited = try model.forward(batch, hooks: hooks)
-            for (residuals, isAblated) in [(plain.activations[last]!, false), (edited.activations[last]!, true)] {
-                let logits = try model.logitLens(residuals.selectingRows(rows))
-                for (i, token) in next.enumerated() {
-                    let (mass, logProbability) = logits.storage.withUnsafeBufferPointer {
-                        Self.probabilities($0.baseAddress! + i * logits.columns, count: logits.columns, targets: targets, next: token)
-                    }
-                    effect.add(targetMass: mass, nextLogProbability: logProbability, ablated: isAblated)
+        let batch = group.map(\.tokens)
+        let plain = try model.forward(batch, hooks: Hooks(captures: [point, last]))
+        let assignment = try loaded.dictionary.assign(plain.activations[point]!)
+        var rows: [Int] = [], next: [Int32] = []
+        for (w, window) in group.enumerated() {
+            for p in settings.positions(inWindowOf: window.tokens.count) where p + 1 < window.tokens.count {
+                let row = plain.rowOffsets[w] + p
+                if assignment.regions[row] == region {
+                    rows.append(row)
+                    next.append(window.tokens[p + 1])
                 }
             }
         }
-        return effect
+        effect.windows += group.count
+        guard !rows.isEmpty else { return }
+        var hooks = ablated
+        hooks.captures = [last]
+        let edited = try model.forward(batch, hooks: hooks)
+        for (residuals, isAblated) in [(plain.activations[last]!, false), (edited.activations[last]!, true)] {
+            let logits = try model.logitLens(residuals.selectingRows(rows))
+            for (i, token) in next.enumerated() {
+                let (mass, logProbability) = logits.storage.withUnsafeBufferPointer {
+                    Self.probabilities($0.baseAddress! + i * logits.columns, count: logits.columns, targets: targets, next: token)
+                }
+                effect.add(targetMass: mass, nextLogProbability: logProbability, ablated: isAblated)
+            }
+        }
     }
 
     /// Softmax mass of `targets` and log-probability of `next` for one row of logits (in Double).

@@ -20,16 +20,52 @@ public struct CoverageStatistics: Sendable, Equatable {
 
     /// The statistics of `distances` against `threshold` (θ as `Float`, as every comparison uses).
     public init(distances: [Float], threshold: Float) {
-        count = distances.count
-        let sorted = distances.sorted().map(Double.init)
-        func quantile(_ q: Double) -> Double { Percentile.ofSorted(sorted, fraction: q) }
-        withinThresholdRate = count > 0 ? Double(distances.filter { $0 <= threshold }.count) / Double(count) : .nan
-        mean = count > 0 ? distances.reduce(0.0) { $0 + Double($1) } / Double(count) : .nan
+        var accumulator = CoverageAccumulator(threshold: threshold)
+        accumulator.add(distances)
+        self.init(accumulator)
+    }
+
+    /// The statistics of what `accumulator` gathered (its distances are sorted in place).
+    init(_ accumulator: CoverageAccumulator) {
+        var sorted = accumulator.distances
+        sorted.sort()
+        count = sorted.count
+        // NumPy's linear interpolation on the sorted distances, in Double (``Percentile/ofSorted(_:fraction:)``),
+        // without a Double copy of them all.
+        func quantile(_ q: Double) -> Double {
+            guard !sorted.isEmpty else { return .nan }
+            let h = Double(sorted.count - 1) * q
+            let lo = Int(h.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+            return Double(sorted[lo]) + (Double(sorted[hi]) - Double(sorted[lo])) * (h - Double(lo))
+        }
+        withinThresholdRate = count > 0 ? Double(accumulator.within) / Double(count) : .nan
+        mean = count > 0 ? accumulator.sum / Double(count) : .nan
         median = quantile(0.5)
         p90 = quantile(0.9)
         p99 = quantile(0.99)
-        minimum = sorted.first ?? .nan
-        maximum = sorted.last ?? .nan
+        minimum = sorted.first.map(Double.init) ?? .nan
+        maximum = sorted.last.map(Double.init) ?? .nan
+    }
+}
+
+/// Nearest-exemplar distances gathered batch by batch for ``CoverageStatistics``. The exact quantiles need every
+/// distance, so it keeps them (4 bytes an activation; sorted once, at the end), with their running sum and
+/// within-θ count.
+struct CoverageAccumulator {
+    let threshold: Float
+    private(set) var distances: [Float] = []
+    /// Sum of the distances in the order they came (the mean's rounding does not depend on the batches).
+    private(set) var sum = 0.0
+    private(set) var within = 0
+
+    init(threshold: Float) { self.threshold = threshold }
+
+    mutating func add(_ batch: [Float]) {
+        distances += batch
+        for d in batch {
+            sum += Double(d)
+            if d <= threshold { within += 1 }
+        }
     }
 }
 
@@ -44,7 +80,14 @@ public struct DocumentCoverage: Sendable, Equatable {
 }
 
 /// Measures coverage of text by a dictionary, extracting activations as the dictionary's build did.
+///
+/// Text is read and run through the model a batch of windows at a time, so memory does not grow with the corpus
+/// except for what the statistics need: every activation's nearest distance (4 bytes an activation, for the exact
+/// quantiles) and one entry per document (its origin and four numbers).
 public final class CoverageMeter {
+    /// Windows run per batch unless told otherwise.
+    public static let defaultBatchWindows = 128
+
     /// The dictionary.
     public let loaded: LoadedDictionary
     /// How its activations were extracted.
@@ -52,6 +95,8 @@ public final class CoverageMeter {
     private let extractor: ActivationExtractor
     private let tokenizer: TextTokenizer
     private let vocabularySize: Int
+    /// What the corpus reader read and left out in the last ``measure(corpus:options:maxTokens:batchWindows:)``.
+    public private(set) var lastCorpusStatistics: CorpusStatistics?
 
     /// A meter for `loaded` with the model it was built from (the caller checks the model's identity).
     public init(_ loaded: LoadedDictionary, model: LanguageModel, tokenizer: TextTokenizer) throws {
@@ -62,11 +107,24 @@ public final class CoverageMeter {
         vocabularySize = model.config.vocabularySize
     }
 
-    /// Coverage of a corpus (read in order, up to `maxTokens` tokens), overall and per document.
-    public func measure(corpus: [String], options: CorpusOptions, maxTokens: Int?) throws -> (CoverageStatistics, [DocumentCoverage]) {
-        let (windows, _) = try extraction.windows(corpus: corpus, options: options, tokenizer: tokenizer, maxTokens: maxTokens)
-        guard !windows.isEmpty else { throw PipelineError("\(corpus.joined(separator: ", ")): no text to measure (no window of at least the minimum length)") }
-        return try measure(windows)
+    /// Coverage of a corpus (read in order, up to `maxTokens` tokens, `batchWindows` windows at a time), overall
+    /// and per document. A corpus that gives no window is an error saying what was read and left out.
+    public func measure(
+        corpus: [String], options: CorpusOptions, maxTokens: Int?, batchWindows: Int = defaultBatchWindows
+    ) throws -> (CoverageStatistics, [DocumentCoverage]) {
+        guard batchWindows > 0 else { throw PipelineError("--batch-windows must be positive, got \(batchWindows)") }
+        let reader = try extraction.windowReader(corpus: corpus, options: options, tokenizer: tokenizer, maxTokens: maxTokens)
+        var measurement = Measurement(threshold: loaded.dictionary.thresholdFloat)
+        while true {
+            let group = try reader.next(batch: batchWindows)
+            if group.isEmpty { break }
+            try measure(group, into: &measurement)
+        }
+        lastCorpusStatistics = reader.statistics
+        guard reader.windowCount > 0 else {
+            throw PipelineError("\(corpus.joined(separator: ", ")): no text to measure (no window of at least the minimum length): \(reader.explanation)")
+        }
+        return measurement.result
     }
 
     /// Coverage of `count` windows of the dictionary's context length filled with uniformly random token ids
@@ -76,39 +134,50 @@ public final class CoverageMeter {
         var g = SeededGenerator(seed: seed)
         let special = Set([tokenizer.bosID, tokenizer.eosID].compactMap { $0 })
         let prefix = extraction.bosTokenID.map { [$0] } ?? []
-        let windows = (0..<count).map { i in
-            ContextWindow(id: Int64(i), tokens: prefix + (prefix.count..<extraction.context).map { _ in
-                var id = Int32(g.uniform(below: vocabularySize))
-                while special.contains(id) { id = (id + 1) % Int32(vocabularySize) }
-                return id
-            }, origin: "random tokens")
+        var measurement = Measurement(threshold: loaded.dictionary.thresholdFloat)
+        for start in stride(from: 0, to: count, by: Self.defaultBatchWindows) {
+            let group = (start..<min(start + Self.defaultBatchWindows, count)).map { i in
+                ContextWindow(id: Int64(i), tokens: prefix + (prefix.count..<extraction.context).map { _ in
+                    var id = Int32(g.uniform(below: vocabularySize))
+                    while special.contains(id) { id = (id + 1) % Int32(vocabularySize) }
+                    return id
+                }, origin: "random tokens")
+            }
+            try measure(group, into: &measurement)
         }
-        return try measure(windows).0
+        return measurement.result.0
     }
 
-    private func measure(_ windows: [ContextWindow]) throws -> (CoverageStatistics, [DocumentCoverage]) {
-        var distances: [Float] = []
+    /// What the batches measured so far gave: the distances and the per-document sums.
+    private struct Measurement {
+        var distances: CoverageAccumulator
         var documents: [String: (count: Int, sum: Double, within: Int, first: Int64)] = [:]
-        let theta = loaded.dictionary.thresholdFloat
-        for start in stride(from: 0, to: windows.count, by: 128) {
-            let group = Array(windows[start..<min(start + 128, windows.count)])
-            guard let batch = try extractor.extract(group) else { continue }
-            let assignment = try loaded.dictionary.assign(batch.activations)
-            distances += assignment.distances
-            var origins: [Int64: String] = [:]
-            for w in group { origins[w.id] = w.origin }
-            for (reference, distance) in zip(batch.references, assignment.distances) {
-                let origin = origins[reference.source]!
-                var entry = documents[origin] ?? (0, 0, 0, reference.source)
-                entry.count += 1
-                entry.sum += Double(distance)
-                entry.within += distance <= theta ? 1 : 0
-                documents[origin] = entry
+
+        init(threshold: Float) { distances = CoverageAccumulator(threshold: threshold) }
+
+        var result: (CoverageStatistics, [DocumentCoverage]) {
+            let perDocument = documents.sorted { $0.value.first < $1.value.first }.map { origin, e in
+                DocumentCoverage(origin: origin, activations: e.count, meanDistance: e.sum / Double(e.count), withinThresholdRate: Double(e.within) / Double(e.count))
             }
+            return (CoverageStatistics(distances), perDocument)
         }
-        let perDocument = documents.sorted { $0.value.first < $1.value.first }.map { origin, e in
-            DocumentCoverage(origin: origin, activations: e.count, meanDistance: e.sum / Double(e.count), withinThresholdRate: Double(e.within) / Double(e.count))
+    }
+
+    /// Runs one batch of windows and adds its distances.
+    private func measure(_ group: [ContextWindow], into measurement: inout Measurement) throws {
+        let theta = measurement.distances.threshold
+        guard let batch = try extractor.extract(group) else { return }
+        let assignment = try loaded.dictionary.assign(batch.activations)
+        measurement.distances.add(assignment.distances)
+        var origins: [Int64: String] = [:]
+        for w in group { origins[w.id] = w.origin }
+        for (reference, distance) in zip(batch.references, assignment.distances) {
+            let origin = origins[reference.source]!
+            var entry = measurement.documents[origin] ?? (0, 0, 0, reference.source)
+            entry.count += 1
+            entry.sum += Double(distance)
+            entry.within += distance <= theta ? 1 : 0
+            measurement.documents[origin] = entry
         }
-        return (CoverageStatistics(distances: distances, threshold: theta), perDocument)
     }
 }

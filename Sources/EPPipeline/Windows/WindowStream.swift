@@ -33,13 +33,17 @@ public struct WindowSettings: Sendable, Equatable, Codable {
 /// (the corpus is streamed, so the shuffle is local: a window leaves the buffer at a random time after it entered,
 /// as in Hugging Face's streaming shuffle). Deterministic for a given corpus, tokenizer, settings and seed, so a
 /// resumed build can skip the windows it has already consumed.
+///
+/// Memory: the shuffle buffer's windows, and the document being cut, held as its token ids (4 bytes a token; its
+/// text is let go once tokenized) and cut into windows as they are taken.
 public final class WindowStream {
     /// The settings in force.
     public let settings: WindowSettings
     private let corpus: CorpusReader
     private let tokenize: (String) -> [Int32]
     private var buffer: [ContextWindow] = []
-    private var pendingFromDocument: [ContextWindow] = []
+    /// The document being cut and whether it gave a window yet.
+    private var pending: (windows: DocumentWindows, gaveOne: Bool)?
     private var generator: SeededGenerator
     private var corpusExhausted = false
     /// Windows emitted so far.
@@ -64,21 +68,30 @@ public final class WindowStream {
     /// What the corpus reader has read so far.
     public var corpusStatistics: CorpusStatistics { corpus.statistics }
 
+    /// Why the stream gave few or no windows, for errors: what was read and what was left out
+    /// (``CorpusStatistics/explanation(tooShort:)``).
+    public var explanation: String { corpus.statistics.explanation(tooShort: droppedDocuments) }
+
     /// The next window, or nil when the corpus is exhausted.
     public func next() throws -> ContextWindow? {
         let capacity = max(settings.shuffleBuffer, 1)
         while buffer.count < capacity && !corpusExhausted {
-            if pendingFromDocument.isEmpty {
-                guard let document = try corpus.next() else {
+            guard var document = pending else {
+                guard let next = try corpus.next() else {
                     corpusExhausted = true
                     break
                 }
-                pendingFromDocument = cut(document)
-                if pendingFromDocument.isEmpty { droppedDocuments += 1 }
-                pendingFromDocument.reverse()
+                pending = (windows(of: next), false)
                 continue
             }
-            buffer.append(pendingFromDocument.removeLast())
+            pending = nil
+            guard let window = document.windows.next() else {
+                if !document.gaveOne { droppedDocuments += 1 }
+                continue
+            }
+            document.gaveOne = true
+            pending = document
+            buffer.append(window)
         }
         guard !buffer.isEmpty else { return nil }
         let index = capacity > 1 ? generator.uniform(below: buffer.count) : 0
@@ -102,27 +115,55 @@ public final class WindowStream {
         }
     }
 
+    /// The windows of one document under the settings, cut as they are taken.
+    func windows(of document: Document) -> DocumentWindows {
+        DocumentWindows(ids: tokenize(document.text), origin: document.origin, settings: settings)
+    }
+
     /// The windows of one document under the settings.
     func cut(_ document: Document) -> [ContextWindow] {
-        let ids = tokenize(document.text)
-        let prefix: [Int32] = settings.bos.map { [$0] } ?? []
-        let body = settings.context - prefix.count
-        var windows: [ContextWindow] = []
+        var windows = windows(of: document)
+        var result: [ContextWindow] = []
+        while let w = windows.next() { result.append(w) }
+        return result
+    }
+}
+
+/// The windows of one tokenized document, cut one at a time: in `chunks` mode consecutive windows of the context
+/// length (BOS first when set), a shorter last one kept when it has at least the minimum length; in `prefix` mode
+/// the first window only, when the document fills it. Their ids are -1 (the stream numbers them).
+struct DocumentWindows {
+    let ids: [Int32]
+    let origin: String
+    private let prefix: [Int32]
+    private let body: Int
+    private let settings: WindowSettings
+    private var start = 0
+
+    init(ids: [Int32], origin: String, settings: WindowSettings) {
+        self.ids = ids
+        self.origin = origin
+        self.settings = settings
+        prefix = settings.bos.map { [$0] } ?? []
+        body = settings.context - prefix.count
+    }
+
+    /// The next window, or nil when the document has no more.
+    mutating func next() -> ContextWindow? {
         switch settings.mode {
         case .prefix:
-            if ids.count >= body {
-                windows.append(ContextWindow(id: -1, tokens: prefix + ids[0..<body], origin: document.origin))
-            }
+            guard start == 0, ids.count >= body else { return nil }
+            start = ids.count
+            return ContextWindow(id: -1, tokens: prefix + ids[0..<body], origin: origin)
         case .chunks:
-            var start = 0
             while start < ids.count {
                 let end = min(start + body, ids.count)
+                defer { start = end }
                 if prefix.count + end - start >= settings.minimumTokens {
-                    windows.append(ContextWindow(id: -1, tokens: prefix + ids[start..<end], origin: document.origin))
+                    return ContextWindow(id: -1, tokens: prefix + ids[start..<end], origin: origin)
                 }
-                start = end
             }
+            return nil
         }
-        return windows
     }
 }
