@@ -60,8 +60,11 @@ struct Activations: ParsableCommand {
         if let tokensFile {
             (sequences, shape) = try TokenIDs.read(path: tokensFile)
         } else {
-            let input = try text ?? String(contentsOfFile: textFile!, encoding: .utf8)
+            let input = try text ?? readText(textFile!)
             let ids = try makeTokenizer(for: lm).encode(input)
+            guard ids.count <= lm.config.contextLength else {
+                throw CommandError("\(textFile.map { "--text-file \($0)" } ?? "--text"): \(grouped(ids.count)) tokens, more than the model's context of \(grouped(lm.config.contextLength)); the text runs as one sequence — split it, or use ep build for corpora")
+            }
             (sequences, shape) = ([ids], [ids.count])
         }
         let values = try lm.activations(sequences, at: point)
