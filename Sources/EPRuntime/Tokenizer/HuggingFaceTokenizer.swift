@@ -20,7 +20,14 @@ public enum HuggingFaceTokenizer {
 
     /// The tokenizer of the `tokenizer.json` at `path`; `config` is the model's `config.json` (for BOS/EOS ids).
     public static func load(path: String, config: JSONFields? = nil) throws -> InspectableTokenizer {
-        let root = try JSONFields(try JSONValue.read(path: path), path: path)
+        let file = try ReadOnlyFile(path: path)
+        return try load(bytes: try file.readBytes(count: file.size, at: 0), path: path, config: config)
+    }
+
+    /// The tokenizer of `bytes`, the contents of the `tokenizer.json` at `path` (named in errors); `config` is the
+    /// model's `config.json` (for BOS/EOS ids).
+    public static func load(bytes: [UInt8], path: String, config: JSONFields? = nil) throws -> InspectableTokenizer {
+        let root = try JSONFields(try JSONValue.parse(bytes, path: path), path: path)
         func fail(_ message: String) -> TokenizerError { TokenizerError("\(path): \(message) (supported: \(supported))") }
         let model = try root.object("model")
         let kind = try model.optionalString("type") ?? (model.has("merges") ? "BPE" : "")
