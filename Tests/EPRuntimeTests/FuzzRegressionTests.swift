@@ -1,0 +1,51 @@
+import EPFormats
+import Foundation
+import Testing
+@testable import EPRuntime
+
+/// Inputs the fuzz targets of Fuzz/ (see docs/fuzzing.md) or their review found crashing a runtime parser, each
+/// now a clear error.
+@Suite struct RuntimeFuzzRegressionTests {
+    /// A tiny llama `config.json` with `extra` fields merged in (the JSON text of an object's members).
+    static func llamaConfig(_ extra: String) throws -> TransformerConfig {
+        let text = #"{"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 4, "#
+            + #""num_key_value_heads": 2, "intermediate_size": 64, "vocab_size": 600, "max_position_embeddings": 128, "#
+            + extra + "}"
+        return try TransformerConfig(huggingFace: JSONFields(try JSONValue.parse(Array(text.utf8), path: "config.json"), path: "config.json"))
+    }
+
+    /// FuzzHFConfig: a `partial_rotary_factor` that is not finite (or too large) trapped converting to an integer.
+    @Test func partialRotaryFactorOutOfRange() throws {
+        for value in ["NaN", "1e300", "Infinity", "-0.5", "0", "2"] {
+            #expect(throws: FileFormatError("config.json", "field 'partial_rotary_factor': expected a number in (0, 1], found \(Double(value.replacingOccurrences(of: "Infinity", with: "inf"))!)")) {
+                try Self.llamaConfig(#""partial_rotary_factor": \#(value)"#)
+            }
+        }
+        #expect(try Self.llamaConfig(#""partial_rotary_factor": 0.5"#).ropeDimensions == 4)
+    }
+
+    /// FuzzHFConfig: hyperparameters each within range but whose parameter count overflows trapped in
+    /// `parameterCount` (`ep model info`).
+    @Test func parameterCountOverflow() throws {
+        let huge = #""hidden_size": 16777215, "num_attention_heads": 16777215, "head_dim": 16777214, "num_key_value_heads": 16777215"#
+        let text = #"{"model_type": "llama", "num_hidden_layers": 3, "intermediate_size": 64, "vocab_size": 600, "#
+            + #""max_position_embeddings": 128, "# + huge + "}"
+        let fields = try JSONFields(try JSONValue.parse(Array(text.utf8), path: "config.json"), path: "config.json")
+        let message = "\(failure { _ = try TransformerConfig(huggingFace: fields) })"
+        #expect(message.hasPrefix("config.json: the hyperparameters (3 blocks, d_model 16777215, 16777215 heads of width 16777214, MLP width 64, vocabulary 600) give "))
+        #expect(message.hasSuffix(" parameters, more than a model can have"))
+        // The largest widths a config may give still count exactly.
+        let big = try Self.llamaConfig(#""head_dim": 16777214"#)
+        #expect(big.parameterCount > 0 && big.flopsPerToken(layers: 3, logits: true, averageKeys: 8) > 0)
+    }
+}
+
+/// The description of the error `body` throws, or "(no error)".
+private func failure(_ body: () throws -> Void) -> String {
+    do {
+        try body()
+        return "(no error)"
+    } catch {
+        return "\(error)"
+    }
+}
