@@ -49,3 +49,22 @@ private func failure(_ body: () throws -> Void) -> String {
         return "\(error)"
     }
 }
+
+@Suite struct TokenizerFuzzRegressionTests {
+    static func tokenizer(addedID: Int) throws -> InspectableTokenizer {
+        let text = #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}, "#
+            + #""added_tokens": [{"id": \#(addedID), "content": "<x>", "special": true}]}"#
+        return try HuggingFaceTokenizer.load(bytes: Array(text.utf8), path: "tokenizer.json")
+    }
+
+    /// Review of FuzzTokenizerJSON: a 150-byte tokenizer.json whose added token has id 16 777 215 filled the gap
+    /// with placeholders, taking over 2 GB and half a minute (libFuzzer's out-of-memory limit).
+    @Test func addedTokenFarBeyondTheVocabulary() throws {
+        let message = "\(failure { _ = try Self.tokenizer(addedID: 16_777_215) })"
+        #expect(message.hasPrefix("tokenizer.json: added token 0 has id 16777215, expected 0..<65538 (the 1 vocabulary entries and 1 added tokens, with at most 65536 unused ids between)"))
+        // The largest gap allowed still loads, with placeholders between.
+        let tokenizer = try Self.tokenizer(addedID: 65_537)
+        #expect(tokenizer.tokenPiece(65_537) == "<x>" && tokenizer.tokenPiece(1) == "<added 1>")
+        #expect(tokenizer.encode("a<x>") == [0, 65_537])
+    }
+}

@@ -14,6 +14,9 @@ public enum HuggingFaceTokenizer {
     static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
+    /// The most unused ids that may lie between the vocabulary and the added tokens (they become placeholders).
+    static let maximumAddedTokenGap = 1 << 16
+
     /// The supported pipelines, for messages.
     public static let supported = "BPE with a byte-level pre-tokenizer (GPT-2, SmolLM digits + GPT-2, Llama 3 or Qwen2 split pattern), "
         + "BPE over ▁-marked text (Replace(' ', '▁') with optional Prepend('▁'), or Metaspace; byte fallback), Unigram"
@@ -57,12 +60,19 @@ public enum HuggingFaceTokenizer {
         }
         var types = [TokenType](repeating: .normal, count: tokens.count)
         var specialIDs: [String: Int32] = [:]
-        for (i, entry) in (root.has("added_tokens") ? try root.array("added_tokens") : []).enumerated() {
+        let addedTokens = root.has("added_tokens") ? try root.array("added_tokens") : []
+        // Ids between the vocabulary and an added token become placeholders; a gap far larger than any tokenizer
+        // has would only make a small file take gigabytes.
+        let idLimit = min(tokens.count + addedTokens.count + Self.maximumAddedTokenGap, 1 << 24)
+        for (i, entry) in addedTokens.enumerated() {
             guard case .object(let object) = entry else { throw fail("added token \(i) is not an object") }
             let added = JSONFields(object, path: path, prefix: "added_tokens[\(i)]")
             let id = try added.integer("id"), content = try added.string("content")
             let special = try added.has("special") ? added.bool("special") : false
-            guard id >= 0, id < 1 << 24 else { throw fail("added token \(i) has id \(id)") }
+            guard id >= 0, id < idLimit else {
+                throw fail("added token \(i) has id \(id), expected 0..<\(idLimit) (the \(tokens.count) vocabulary entries and "
+                    + "\(addedTokens.count) added tokens, with at most \(Self.maximumAddedTokenGap) unused ids between)")
+            }
             while tokens.count <= id {
                 tokens.append("<added \(tokens.count)>")
                 types.append(.unused)
