@@ -67,4 +67,22 @@ private func failure(_ body: () throws -> Void) -> String {
         #expect(tokenizer.tokenPiece(65_537) == "<x>" && tokenizer.tokenPiece(1) == "<added 1>")
         #expect(tokenizer.encode("a<x>") == [0, 65_537])
     }
+
+    static func unigram(scoreOfA: String) throws -> InspectableTokenizer {
+        let text = #"{"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0], ["a", \#(scoreOfA)]]}, "#
+            + #""pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": true}}"#
+        return try HuggingFaceTokenizer.load(bytes: Array(text.utf8), path: "tokenizer.json")
+    }
+
+    /// FuzzTokenizerJSON: a Unigram score that overflows to -infinity (`-5.286880034e13793`) left positions of the
+    /// Viterbi search unreached, and encoding indexed the scalar bounds at -1.
+    @Test func unigramScoresThatAreNotFinite() throws {
+        for score in ["-5.286880034e13793", "NaN", "Infinity"] {
+            let message = "\(failure { _ = try Self.unigram(scoreOfA: score) })"
+            #expect(message.hasPrefix("tokenizer.json: token 1 has the score \(Double(score) ?? (score == "NaN" ? .nan : .infinity)), expected a finite number"), "\(message)")
+        }
+        // Finite scores whose sums reach -infinity still give a path through every character.
+        let tokenizer = try Self.unigram(scoreOfA: "-1.7e308")
+        #expect(tokenizer.encode("aaa", parseSpecial: false, addSpecial: false) == [0, 1, 1, 1])
+    }
 }
