@@ -1,5 +1,5 @@
 # The two entry points of the README. Each does all set-up it needs on a fresh machine.
-.PHONY: main test setup release
+.PHONY: main test setup release fuzz
 
 # The main job's dictionary: SmolLM2-135M's middle layer at p2 over 1M tokens of the default corpus.
 MAIN_DICTIONARY = out/smollm2-L15-p2
@@ -28,3 +28,10 @@ test:
 	swift test --skip-build
 	python3 scripts/check_python_interop.py .build/debug/ep
 	python3 scripts/check_report_browser.py .build/debug/ep
+
+## make fuzz: build the coverage-guided fuzz targets of Fuzz/ (libFuzzer, AddressSanitizer) for every parser of
+## untrusted bytes and run each for FUZZ_SECONDS seconds; prints executions, seconds and crashes per target and fails
+## on any crash, hang or out-of-memory (docs/fuzzing.md).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash Fuzz/run.sh

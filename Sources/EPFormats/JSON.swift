@@ -259,9 +259,14 @@ private struct JSONParser {
                     var code = try hex4()
                     if (0xD800..<0xDC00).contains(code), literal("\\u") {
                         let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else {
+                            throw fail("invalid \\u escape: the high surrogate \\u\(hexText(code)) is followed by \\u\(hexText(low)), not by a low surrogate")
+                        }
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
-                    guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+                    guard let scalar = Unicode.Scalar(code) else {
+                        throw fail("invalid \\u escape: \\u\(hexText(code)) is an unpaired surrogate")
+                    }
                     scalars.append(scalar)
                 default:
                     throw fail("invalid escape '\\\(Unicode.Scalar(e))'")
@@ -272,6 +277,11 @@ private struct JSONParser {
             index += 1
         }
         throw fail("unterminated string")
+    }
+
+    func hexText(_ code: UInt32) -> String {
+        let digits = String(code, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
     mutating func hex4() throws -> UInt32 {

@@ -72,12 +72,17 @@ public struct CalibrationRecord: Sendable, Equatable {
 
     /// Reads and checks a record: format, version, field types, a finite center of `d_model` values, θ in (0, 2).
     public static func read(path: String) throws -> CalibrationRecord {
-        let f = try JSONFields(try JSONValue.read(path: path), path: path)
+        try CalibrationRecord(json: try JSONValue.read(path: path), path: path)
+    }
+
+    /// Checks a record parsed from the file at `path` (named in errors), as ``read(path:)`` does.
+    public init(json value: JSONValue, path: String) throws {
+        let f = try JSONFields(value, path: path)
         let format = try f.string("format")
-        guard format == formatName else { throw f.error("format", "expected \"\(formatName)\", found \"\(format)\" (not an ep calibration)") }
+        guard format == Self.formatName else { throw f.error("format", "expected \"\(Self.formatName)\", found \"\(format)\" (not an ep calibration)") }
         let version = try f.integer("format_version")
-        guard version >= 1, version <= formatVersion else {
-            throw f.error("format_version", "this ep reads calibration format versions 1...\(formatVersion), found \(version)")
+        guard version >= 1, version <= Self.formatVersion else {
+            throw f.error("format_version", "this ep reads calibration format versions 1...\(Self.formatVersion), found \(version)")
         }
         let width = try f.integer("d_model")
         let center = try f.doubles("center").map { Float($0) }
@@ -98,10 +103,9 @@ public struct CalibrationRecord: Sendable, Equatable {
             center: center, threshold: threshold, percentile: try f.optionalDouble("percentile"), method: method,
             activationCount: try f.integer("n_activations"), batchCount: try f.integer("n_batches"), batchSize: try f.integer("batch_size"),
             batchThresholds: f.has("batch_thresholds") ? try f.doubles("batch_thresholds") : [])
-        var record = CalibrationRecord(
+        self.init(
             calibration: calibration, calibrationTokens: try f.optionalInteger("calibration_tokens"),
             source: try f.optionalObject("source").map(ActivationSource.init))
-        record.created = try f.string("created")
-        return record
+        created = try f.string("created")
     }
 }

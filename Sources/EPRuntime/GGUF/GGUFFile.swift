@@ -251,7 +251,8 @@ public final class GGUFFile: @unchecked Sendable {
                 }
                 let n = try count(field: "length of \(field)", minimumElementBytes: minimum)
                 var elements: [GGUFValue] = []
-                elements.reserveCapacity(n)
+                // A value takes more memory than its bytes in the file: reserve no more than a real vocabulary needs.
+                elements.reserveCapacity(min(n, 1 << 20))
                 for _ in 0..<n { elements.append(try value(typeID: elementType, field: field, depth: depth + 1)) }
                 return .array(elements)
             case 10: return .uint64(try load(UInt64.self, field: field))

@@ -241,7 +241,7 @@ public struct TransformerConfig: Sendable, Equatable {
 
     /// Reads and checks the hyperparameters of a Hugging Face `config.json` (for multimodal Gemma 3 checkpoints,
     /// its `text_config`).
-    init(huggingFace fields: JSONFields) throws {
+    public init(huggingFace fields: JSONFields) throws {
         let top = fields
         var fields = fields
         var modelType = try fields.string("model_type")
@@ -288,7 +288,7 @@ public struct TransformerConfig: Sendable, Equatable {
                 ffnWidth: try positive("intermediate_size"), vocabularySize: try positive("vocab_size"),
                 contextLength: try positive("max_position_embeddings"), epsilon: Float(try fields.optionalDouble("rms_norm_eps") ?? 1e-6),
                 ropeBase: try fields.optionalDouble("rope_theta") ?? 10_000,
-                ropeDimensions: Int(Double(headDim) * (try fields.optionalDouble("partial_rotary_factor") ?? 1)),
+                ropeDimensions: try Self.ropeDimensions(headDim: headDim, fields: fields),
                 tiedEmbeddings: try (fields.has("tie_word_embeddings") ? fields.bool("tie_word_embeddings")
                     : top.has("tie_word_embeddings") ? top.bool("tie_word_embeddings") : arch == .gemma2 || arch == .gemma3))
             if fields.has("rope_scaling") {
@@ -329,6 +329,13 @@ public struct TransformerConfig: Sendable, Equatable {
         try validate(path: fields.path)
     }
 
+    /// The RoPE width of a Hugging Face config: `partial_rotary_factor` (in (0, 1], default 1) of the head width.
+    private static func ropeDimensions(headDim: Int, fields: JSONFields) throws -> Int {
+        let factor = try fields.optionalDouble("partial_rotary_factor") ?? 1
+        guard factor > 0, factor <= 1 else { throw fields.error("partial_rotary_factor", "expected a number in (0, 1], found \(factor)") }
+        return Int(Double(headDim) * factor)
+    }
+
     private func validate(path: String) throws {
         guard headCount % kvHeadCount == 0 else {
             throw FileFormatError(path, "\(headCount) query heads are not a multiple of \(kvHeadCount) key/value heads")
@@ -339,25 +346,38 @@ public struct TransformerConfig: Sendable, Equatable {
         guard rmsEpsilon.isFinite, rmsEpsilon > 0, ropeBase.isFinite, ropeBase > 1 else {
             throw FileFormatError(path, "norm epsilon \(rmsEpsilon) or RoPE base \(ropeBase) out of range")
         }
+        // Every term of the count is a non-negative product no larger than the total, so a total below 2^62 (in
+        // floating point, with room for its rounding) means ``parameterCount`` cannot overflow.
+        let parameters = parameterFormula(Double.init)
+        guard parameters < 0x1p62 else {
+            throw FileFormatError(
+                path, "the hyperparameters (\(layerCount) blocks, d_model \(modelWidth), \(headCount) heads of width \(headDim), "
+                    + "MLP width \(ffnWidth), vocabulary \(vocabularySize)) give \(parameters) parameters, more than a model can have")
+        }
     }
 
-    /// Parameters of the weights (embeddings counted once when tied; norm weights and biases included).
-    public var parameterCount: Int {
-        let d = modelWidth
-        var perLayer = d * (queryWidth + 2 * kvWidth) + queryWidth * d + (isGated ? 3 : 2) * d * ffnWidth
-        perLayer += (hasPostNorms ? 4 : 2) * d + (hasQKNorm ? 2 * headDim : 0)
-        if hasQKVBias { perLayer += queryWidth + 2 * kvWidth }
-        if hasOutputBiases { perLayer += 2 * d + ffnWidth + 2 * d }
-        let positions = positionEncoding == .learned ? contextLength * d : 0
-        return vocabularySize * d * (tiedEmbeddings ? 1 : 2) + positions + layerCount * perLayer + (hasOutputBiases ? 2 : 1) * d
+    /// The parameter count in the arithmetic of `T` (`Int` for the count, `Double` for a check that cannot overflow).
+    private func parameterFormula<T: Numeric>(_ n: (Int) -> T) -> T {
+        let d = n(modelWidth), q = n(queryWidth), kv = n(kvWidth), ffn = n(ffnWidth)
+        var perLayer = d * (q + 2 * kv) + q * d + n(isGated ? 3 : 2) * d * ffn
+        perLayer += n(hasPostNorms ? 4 : 2) * d + n(hasQKNorm ? 2 * headDim : 0)
+        if hasQKVBias { perLayer += q + 2 * kv }
+        if hasOutputBiases { perLayer += 2 * d + ffn + 2 * d }
+        let positions = positionEncoding == .learned ? n(contextLength) * d : 0
+        return n(vocabularySize) * d * n(tiedEmbeddings ? 1 : 2) + positions + n(layerCount) * perLayer + n(hasOutputBiases ? 2 : 1) * d
     }
+
+    /// Parameters of the weights (embeddings counted once when tied; norm weights and biases included). Configs
+    /// read from a file are checked to have a count that fits.
+    public var parameterCount: Int { parameterFormula { $0 } }
 
     /// Floating-point operations of a forward pass per token: two per multiply-add of every weight matrix in the
     /// blocks run (`layers`), plus the LM head when `logits`, plus attention over `averageKeys` keys per query.
     public func flopsPerToken(layers: Int, logits: Bool, averageKeys: Double) -> Double {
-        let projections = Double(modelWidth * (queryWidth + 2 * kvWidth) + queryWidth * modelWidth + (isGated ? 3 : 2) * modelWidth * ffnWidth)
-        let attention = 2 * 2 * Double(queryWidth) * averageKeys
-        let head = logits ? Double(vocabularySize * modelWidth) : 0
+        let d = Double(modelWidth), q = Double(queryWidth), kv = Double(kvWidth)
+        let projections = d * (q + 2 * kv) + q * d + (isGated ? 3 : 2) * d * Double(ffnWidth)
+        let attention = 2 * 2 * q * averageKeys
+        let head = logits ? Double(vocabularySize) * d : 0
         return 2 * (Double(layers) * projections + head) + Double(layers) * attention
     }
 }

@@ -14,13 +14,23 @@ public enum HuggingFaceTokenizer {
     static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
+    /// The most unused ids that may lie between the vocabulary and the added tokens (they become placeholders).
+    static let maximumAddedTokenGap = 1 << 16
+
     /// The supported pipelines, for messages.
     public static let supported = "BPE with a byte-level pre-tokenizer (GPT-2, SmolLM digits + GPT-2, Llama 3 or Qwen2 split pattern), "
         + "BPE over ▁-marked text (Replace(' ', '▁') with optional Prepend('▁'), or Metaspace; byte fallback), Unigram"
 
     /// The tokenizer of the `tokenizer.json` at `path`; `config` is the model's `config.json` (for BOS/EOS ids).
     public static func load(path: String, config: JSONFields? = nil) throws -> InspectableTokenizer {
-        let root = try JSONFields(try JSONValue.read(path: path), path: path)
+        let file = try ReadOnlyFile(path: path)
+        return try load(bytes: try file.readBytes(count: file.size, at: 0), path: path, config: config)
+    }
+
+    /// The tokenizer of `bytes`, the contents of the `tokenizer.json` at `path` (named in errors); `config` is the
+    /// model's `config.json` (for BOS/EOS ids).
+    public static func load(bytes: [UInt8], path: String, config: JSONFields? = nil) throws -> InspectableTokenizer {
+        let root = try JSONFields(try JSONValue.parse(bytes, path: path), path: path)
         func fail(_ message: String) -> TokenizerError { TokenizerError("\(path): \(message) (supported: \(supported))") }
         let model = try root.object("model")
         let kind = try model.optionalString("type") ?? (model.has("merges") ? "BPE" : "")
@@ -50,12 +60,19 @@ public enum HuggingFaceTokenizer {
         }
         var types = [TokenType](repeating: .normal, count: tokens.count)
         var specialIDs: [String: Int32] = [:]
-        for (i, entry) in (root.has("added_tokens") ? try root.array("added_tokens") : []).enumerated() {
+        let addedTokens = root.has("added_tokens") ? try root.array("added_tokens") : []
+        // Ids between the vocabulary and an added token become placeholders; a gap far larger than any tokenizer
+        // has would only make a small file take gigabytes.
+        let idLimit = min(tokens.count + addedTokens.count + Self.maximumAddedTokenGap, 1 << 24)
+        for (i, entry) in addedTokens.enumerated() {
             guard case .object(let object) = entry else { throw fail("added token \(i) is not an object") }
             let added = JSONFields(object, path: path, prefix: "added_tokens[\(i)]")
             let id = try added.integer("id"), content = try added.string("content")
             let special = try added.has("special") ? added.bool("special") : false
-            guard id >= 0, id < 1 << 24 else { throw fail("added token \(i) has id \(id)") }
+            guard id >= 0, id < idLimit else {
+                throw fail("added token \(i) has id \(id), expected 0..<\(idLimit) (the \(tokens.count) vocabulary entries and "
+                    + "\(addedTokens.count) added tokens, with at most \(Self.maximumAddedTokenGap) unused ids between)")
+            }
             while tokens.count <= id {
                 tokens.append("<added \(tokens.count)>")
                 types.append(.unused)

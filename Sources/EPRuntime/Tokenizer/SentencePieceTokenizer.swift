@@ -85,6 +85,9 @@ public final class SentencePieceTokenizer: Sendable {
         guard !tokens.isEmpty, tokens.count < Int(Int32.max) else { throw TokenizerError("the vocabulary has \(tokens.count) tokens") }
         guard types.isEmpty || types.count == tokens.count else { throw TokenizerError("\(types.count) token types for \(tokens.count) tokens") }
         guard scores.isEmpty || scores.count == tokens.count else { throw TokenizerError("\(scores.count) scores for \(tokens.count) tokens") }
+        if algorithm == .unigram, let bad = scores.firstIndex(where: { !$0.isFinite }) {
+            throw TokenizerError("token \(bad) has the score \(scores[bad]), expected a finite number")
+        }
         for (name, id) in [("bos", bosID), ("eos", eosID), ("unknown", unknownID)] {
             if let id, id < 0 || Int(id) >= tokens.count {
                 throw TokenizerError("the \(name) token id \(id) is outside the vocabulary of \(tokens.count) tokens")
@@ -312,7 +315,9 @@ public final class SentencePieceTokenizer: Sendable {
         var from = [Int](repeating: -1, count: n + 1)
         var token = [Int32](repeating: -1, count: n + 1)
         best[0] = 0
-        for i in 0..<n where best[i] > -.infinity {
+        // Every position is expanded once reached, whatever its score: sums of very negative scores may reach
+        // -infinity, and the end must still be reached.
+        for i in 0..<n where i == 0 || from[i] >= 0 {
             var hasSingle = false
             for length in 1...min(longestPiece, n - i) {
                 let lo = bounds[i].start, hi = bounds[i + length - 1].start + bounds[i + length - 1].length
