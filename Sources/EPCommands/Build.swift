@@ -120,6 +120,9 @@ struct Build: ParsableCommand {
     @Option(parsing: .unconditional, help: "From text: model threads (default: all active processors).")
     var threads: Int?
 
+    @Option(help: "From text: round every activation to this precision right after extraction, before calibration and clustering: f32 (default: kept as computed), f16 or bf16 (what a sharded build stores: `ep shards plan` builds the same dictionary as `ep build` with its --shard-dtype here).")
+    var activationDtype: ActivationDType?
+
     @Option(name: [.short, .customLong("output")], help: "Dictionary folder to write (replaced atomically if it exists); from text with several percentiles, a folder of one dictionary per percentile (OUT/p1, …); with several hooks, a folder per hook holding what a build of that hook alone writes (OUT/<hook>, or OUT/<hook>/p1, …).")
     var output: String
 
@@ -153,6 +156,7 @@ struct Build: ParsableCommand {
         let list = try percentiles()
         if let list, list.count > 1 { throw CommandError("--percentile: several percentiles need --corpus (a build from text)") }
         guard layers == nil else { throw CommandError("--layers: several hooks need --corpus (a build from text)") }
+        guard activationDtype == nil else { throw CommandError("--activation-dtype: rounds activations extracted from text; it needs --corpus (activation files are read as stored)") }
         _ = try provenance.singleHook()
         let percentile = list?.first
         try requirePositive(batchSize, flag: "--batch-size")

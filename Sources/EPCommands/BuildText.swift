@@ -8,6 +8,35 @@ import Foundation
 extension Build {
     /// `ep build --model --hook --corpus`: the main job.
     func runOnText() throws {
+        let (modelName, requested, labels) = try textPreflight()
+        let inputs = corpus.paths + modelInputs(modelName) + [calibration, center].compactMap { $0 }
+        let kind = requested.count > 1 ? DictionaryStore.hookCollectionKind : labels.count == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind
+        try claimOutput(output, kind, inputs: inputs, force: force.force)
+        let opened = try OpenedModel(modelName, threads: threads)
+        let settings = try textSettings(model: modelName, requested: requested, opened: opened)
+        let hooks = settings.hooks
+
+        let target = BuildOutput.of(output, hooks: hooks, labels: labels)
+        if !resume, let unfinished = Self.unfinishedDictionary(in: output) {
+            throw CommandError("\(output): holds an unfinished build (\(unfinished)); continue it with --resume, or remove it to start afresh")
+        }
+        let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
+        let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
+        builder.shouldStop = { interrupt.isRaised }
+        let progress = ProgressLine()
+        builder.onNote = { line in
+            progress.finish()
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        builder.onProgress = { p in progress.update(Self.describe(p)) }
+        let summary = try builder.run(resume: resume)
+        progress.finish()
+        print(Self.describe(summary))
+    }
+
+    /// The checks of a build from text that need no model: the model name, the hooks asked for (in the order
+    /// given) and the labels of the dictionaries of each hook.
+    func textPreflight() throws -> (model: String, hooks: [String], labels: [String]) {
         guard let modelName = provenance.model else { throw CommandError("--corpus needs --model MODEL (a GGUF file or a short name such as smollm2)") }
         let requested = try provenance.hookList() + layerHooks()
         guard !requested.isEmpty else { throw CommandError("--corpus needs --hook NAME, e.g. blocks.15.hook_resid_post (or --layers 6,12,18)") }
@@ -28,11 +57,12 @@ extension Build {
             throw CommandError("\(calibration != nil ? "--calibration" : "--center/--threshold"): a given calibration belongs to one hook, and \(requested.count) hooks were given; calibrate each hook with --percentile, or build the hooks one at a time")
         }
         let labels = given ? ["given"] : try (percentiles() ?? TextBuildSettings.defaultPercentiles).map(percentileLabel)
-        let inputs = corpus.paths + modelInputs(modelName) + [calibration, center].compactMap { $0 }
-        let kind = requested.count > 1 ? DictionaryStore.hookCollectionKind : labels.count == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind
-        try claimOutput(output, kind, inputs: inputs, force: force.force)
-        let opened = try OpenedModel(modelName, threads: threads)
-        // The hooks in forward order (their names checked against the model).
+        return (modelName, requested, labels)
+    }
+
+    /// The settings of the build from text these flags describe, with `opened` (the model `model` names): the
+    /// hooks `requested` in forward order, checked against the model.
+    func textSettings(model modelName: String, requested: [String], opened: OpenedModel) throws -> TextBuildSettings {
         let points = try requested.map { try opened.model.hookPoint(named: $0) }
         let hooks = zip(points, requested).sorted { $0.0 < $1.0 }.map(\.1)
         var settings = TextBuildSettings(model: modelName, hooks: hooks, corpus: corpus.paths, threads: opened.model.threadCount)
@@ -65,24 +95,9 @@ extension Build {
         settings.checkpointEvery = checkpointEvery
         settings.reservoir = reservoir
         settings.recalibrate = recalibrate
+        settings.activationDType = activationDtype ?? .f32
         try settings.validate()
-
-        let target = BuildOutput.of(output, hooks: hooks, labels: labels)
-        if !resume, let unfinished = Self.unfinishedDictionary(in: output) {
-            throw CommandError("\(output): holds an unfinished build (\(unfinished)); continue it with --resume, or remove it to start afresh")
-        }
-        let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
-        let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
-        builder.shouldStop = { interrupt.isRaised }
-        let progress = ProgressLine()
-        builder.onNote = { line in
-            progress.finish()
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
-        builder.onProgress = { p in progress.update(Self.describe(p)) }
-        let summary = try builder.run(resume: resume)
-        progress.finish()
-        print(Self.describe(summary))
+        return settings
     }
 
     /// The hooks of `--layers L,L,…`: `blocks.L.hook_resid_post` each.

@@ -36,6 +36,7 @@ public struct EPCommand: ParsableCommand {
         Model.self,
         Activations.self,
         Generate.self,
+        Shards.self,
     ]
 
     public init() {}

@@ -72,7 +72,12 @@ public struct CalibrationRecord: Sendable, Equatable {
 
     /// Reads and checks a record: format, version, field types, a finite center of `d_model` values, θ in (0, 2).
     public static func read(path: String) throws -> CalibrationRecord {
-        let f = try JSONFields(try JSONValue.read(path: path), path: path)
+        try parse(try JSONValue.read(path: path), path: path)
+    }
+
+    /// Checks and reads a record held as JSON (``json``), e.g. inside another file; errors name `path`.
+    public static func parse(_ value: JSONValue, path: String) throws -> CalibrationRecord {
+        let f = try JSONFields(value, path: path)
         let format = try f.string("format")
         guard format == formatName else { throw f.error("format", "expected \"\(formatName)\", found \"\(format)\" (not an ep calibration)") }
         let version = try f.integer("format_version")

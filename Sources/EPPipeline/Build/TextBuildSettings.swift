@@ -47,6 +47,9 @@ public struct TextBuildSettings: Sendable {
     public var recalibrate = false
     /// Threads of the model (recorded: forward results can depend on how windows are split across threads).
     public var threads: Int
+    /// The precision every activation is rounded to right after extraction (f32: none); a sharded build's
+    /// activations are stored in it.
+    public var activationDType: ActivationDType = .f32
 
     public init(model: String, hook: String, corpus: [String], threads: Int) {
         self.init(model: model, hooks: [hook], corpus: corpus, threads: threads)
@@ -89,7 +92,7 @@ public struct TextBuildSettings: Sendable {
     /// between runs (a build that stopped at its budget or at saturation continues when they allow more). A
     /// single-hook build records its `hook` (as builds always have); a build of several hooks records the set as
     /// `hooks`, sorted, so that the same hooks given in another order resume it and any other set does not.
-    func fingerprint(modelSHA256: String) -> JSONObject {
+    public func fingerprint(modelSHA256: String) -> JSONObject {
         var o = JSONObject()
         o["model_sha256"] = .string(modelSHA256)
         if hooks.count == 1 {
@@ -121,6 +124,12 @@ public struct TextBuildSettings: Sendable {
         o["calibration_tokens"] = .integer(Int64(calibrationTokens))
         o["batch_windows"] = .integer(Int64(batchWindows))
         o["reservoir"] = .bool(reservoir)
+        // Recorded only when activations are rounded, so that checkpoints written before the setting existed resume.
+        if activationDType != .f32 { o["activation_dtype"] = .string(activationDType.rawValue) }
         return o
     }
+
+    /// Fingerprint fields that are left out when they hold their default: a checkpoint without one was made with
+    /// the default.
+    static let optionalFingerprintFields: [String: JSONValue] = ["activation_dtype": .string(ActivationDType.f32.rawValue)]
 }

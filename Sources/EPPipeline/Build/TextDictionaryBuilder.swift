@@ -127,18 +127,29 @@ public final class TextDictionaryBuilder {
     /// Called once with a line saying where the calibration came from (cache, given, computed).
     public var onNote: ((String) -> Void)?
 
-    private let model: LanguageModel
-    private let modelPath: String
-    private let tokenizer: TextTokenizer
+    /// Opens the source of the batches (when the build runs).
+    private let makeSource: () throws -> TextBatchSource
     private let cache: CalibrationCache
 
     /// The state-file name inside each dictionary folder.
     static let stateFile = "build_state.json"
 
-    /// A builder for `model` (loaded from `modelPath`) with its `tokenizer`.
-    public init(
+    /// A builder for `model` (loaded from `modelPath`) with its `tokenizer`: the batches come from the model
+    /// (``ModelBatchSource``).
+    public convenience init(
         settings: TextBuildSettings, model: LanguageModel, modelPath: String, tokenizer: TextTokenizer, output: BuildOutput,
         cache: CalibrationCache = CalibrationCache()
+    ) throws {
+        try self.init(
+            settings: settings, output: output, cache: cache,
+            source: { try ModelBatchSource(settings: settings, model: model, modelPath: modelPath, tokenizer: tokenizer) })
+    }
+
+    /// A builder whose batches come from the source `source` opens when the build runs (it must give the batches
+    /// of these settings: ``ModelBatchSource``, or the shards of a plan of them, ``ShardBatchSource``).
+    public init(
+        settings: TextBuildSettings, output: BuildOutput, cache: CalibrationCache = CalibrationCache(),
+        source: @escaping () throws -> TextBatchSource
     ) throws {
         try settings.validate()
         let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
@@ -154,9 +165,7 @@ public final class TextDictionaryBuilder {
         }
         self.settings = settings
         self.output = output
-        self.model = model
-        self.modelPath = modelPath
-        self.tokenizer = tokenizer
+        self.makeSource = source
         self.cache = cache
     }
 
@@ -206,31 +215,15 @@ public final class TextDictionaryBuilder {
         var consumed = ConsumedWindows()
     }
 
-    /// A running digest of the windows a build consumed.
-    struct ConsumedWindows {
-        private var digest = SHA256()
-
-        mutating func add(_ window: ContextWindow) {
-            var length = Int32(window.tokens.count).littleEndian
-            withUnsafeBytes(of: &length) { digest.update($0) }
-            window.tokens.map(\.littleEndian).withUnsafeBytes { digest.update($0) }
-        }
-
-        var hexDigest: String { digest.hexDigest }
-    }
+    typealias ConsumedWindows = WindowDigest
 
     /// Runs the build (or, with `resume`, continues the one in the output folder) and writes the dictionaries.
     public func run(resume: Bool = false) throws -> TextBuildSummary {
         let clock = Date()
         try AtomicOutput.prepareParent(of: output.root)
-        let modelSHA = try ModelIdentity.sha256(of: modelPath)
+        let source = try makeSource()
+        let modelSHA = source.modelSHA256
         let hooks = settings.hooks
-        let extractor = try ActivationExtractor(model: model, hooks: hooks, settings: settings.extraction)
-        let reader = try CorpusReader(paths: settings.corpus, options: settings.corpusOptions)
-        let tokenizer = self.tokenizer
-        let stream = try WindowStream(corpus: reader, settings: settings.windows) {
-            tokenizer.encode($0, parseSpecial: true, addSpecial: false)
-        }
         let fingerprint = settings.fingerprint(modelSHA256: modelSHA)
         var totals = Totals()
         var targets: [Target] = []
@@ -247,33 +240,32 @@ public final class TextDictionaryBuilder {
             onProgress?(BuildProgress(
                 phase: phase, tokens: phase == .calibrating ? calibrationTokens : totals.tokens, maxTokens: settings.maxTokens, activations: totals.activations,
                 calibrationRows: calibrationRows, calibrationTarget: settings.calibrationTokens,
-                seconds: Date().timeIntervalSince(clock), tokensThisRun: stream.emittedTokens - skippedTokens,
+                seconds: Date().timeIntervalSince(clock), tokensThisRun: source.emittedTokens - skippedTokens,
                 dictionaries: targets.map { ($0.label, $0.dictionary.regionCount, $0.dictionary.newRegionRate, $0.saturated) }))
         }
-        /// The next batch of windows from the stream, extracted at every hook that a dictionary still growing needs
+        /// The next batch of windows from the source, extracted at every hook that a dictionary still growing needs
         /// (all of them while calibrating); nil at the end of the corpus or on a stop.
         func nextBatch() throws -> ActivationBatch? {
-            var windows: [ContextWindow] = []
-            while windows.count < settings.batchWindows, let w = try stream.next() { windows.append(w) }
-            guard !windows.isEmpty else { return nil }
-            let started = Date()
-            defer { times.extraction += Date().timeIntervalSince(started) }
             let needed = targets.isEmpty ? Array(hooks.indices) : Set(targets.filter { !$0.saturated }.map(\.hook)).sorted()
-            guard let batch = try extractor.extract(windows, hooks: needed, shouldStop: shouldStop) else {
+            let before = source.extractionSeconds
+            defer { times.extraction += source.extractionSeconds - before }
+            switch try source.next(hooks: needed, shouldStop: shouldStop) {
+            case .batch(let batch): return batch
+            case .end: return nil
+            case .stopped:
                 stopped = true
                 return nil
             }
-            return batch
         }
 
         if resume, let restored = try restore(fingerprint: fingerprint) {
             (targets, totals, contexts) = (restored.targets, restored.totals, restored.contexts)
             resumedAt = totals.batches
             if let finished = restored.finished {
-                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: stream.corpusStatistics)
+                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: source.corpusStatistics)
             }
             var replayed = ConsumedWindows()
-            try stream.skip(Int64(totals.windows)) { replayed.add($0) }
+            try source.skip(windows: Int64(totals.windows)) { replayed.add($0) }
             if let saved = restored.consumedDigest {
                 guard replayed.hexDigest == saved else {
                     throw PipelineError("\(output.root): cannot resume: the corpus changed since the build was saved — its first \(totals.windows) windows, which the build consumed, now differ (SHA-256 of their tokens \(replayed.hexDigest.prefix(12))…, saved \(saved.prefix(12))…); restore the corpus as it was, or start afresh without --resume")
@@ -282,7 +274,7 @@ public final class TextDictionaryBuilder {
                 onNote?("resume: the checkpoint predates input fingerprints, so ep cannot check that the corpus is unchanged")
             }
             totals.consumed = replayed
-            skippedTokens = stream.emittedTokens
+            skippedTokens = source.emittedTokens
         } else {
             let calibrationStarted = Date()
             /// Per hook, the calibration of each of its dictionaries.
@@ -290,8 +282,8 @@ public final class TextDictionaryBuilder {
             /// Says which hook a note is about, in a build of several.
             func about(_ h: Int) -> String { hooks.count > 1 ? "\(hooks[h]): " : "" }
             if let given = settings.givenCalibration {
-                guard given.calibration.center.count == extractor.width else {
-                    throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(extractor.width)")
+                guard given.calibration.center.count == source.width else {
+                    throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(source.width)")
                 }
                 // A calibration made from text must come from the same hook, extractor and context as this build.
                 if let source = given.source, source.extractor != "activation-files" {
@@ -310,11 +302,12 @@ public final class TextDictionaryBuilder {
                 let keys = hooks.map { hook in
                     CalibrationCache.Key(
                         modelSHA256: modelSHA, hook: hook, extractor: settings.extraction.extractor, context: settings.windows.context,
-                        bosTokenID: settings.windows.bos, excludeFirstPosition: settings.extraction.excludeFirstPosition, method: settings.method)
+                        bosTokenID: settings.windows.bos, excludeFirstPosition: settings.extraction.excludeFirstPosition, method: settings.method,
+                        activationDType: settings.activationDType)
                 }
                 for h in hooks.indices where !settings.recalibrate {
                     let cached = settings.percentiles.compactMap { cache.lookup(keys[h], percentile: $0, calibrationTokens: settings.calibrationTokens) }
-                    if cached.count == settings.percentiles.count, cached.allSatisfy({ $0.calibration.center.count == extractor.width }) {
+                    if cached.count == settings.percentiles.count, cached.allSatisfy({ $0.calibration.center.count == source.width }) {
                         calibrations[h] = cached.map { ($0.calibration, $0.provenance) }
                         onNote?("\(about(h))calibration: from the cache (\(cache.folder)), computed on \(cached[0].calibration.activationCount) activations of \(cached[0].source?.inputs.joined(separator: ", ") ?? "an unrecorded corpus")")
                     }
@@ -328,7 +321,7 @@ public final class TextDictionaryBuilder {
                         percentile: settings.percentiles[0], calibrationTokens: settings.calibrationTokens, batchSize: settings.batchWindows,
                         method: settings.method)
                     // Every hook gives the same number of rows per batch, so the estimators complete together.
-                    var centers = missing.map { _ in CenterEstimator(width: extractor.width, settings: calibrationSettings) }
+                    var centers = missing.map { _ in CenterEstimator(width: source.width, settings: calibrationSettings) }
                     var tokens = 0
                     while !centers[0].isComplete, let batch = try nextBatch() {
                         for (j, h) in missing.enumerated() { try centers[j].add(batch.hookActivations[h]!) }
@@ -339,7 +332,7 @@ public final class TextDictionaryBuilder {
                     if stopped { throw PipelineError("stopped during calibration; nothing was written") }
                     let rowCount = centers[0].rowCount
                     guard rowCount >= 2 else {
-                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(rowCount) activation\(rowCount == 1 ? "" : "s") (\(stream.emitted) windows from \(stream.corpusStatistics.documents) documents); calibration needs at least 2; \(stream.explanation)")
+                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(rowCount) activation\(rowCount == 1 ? "" : "s") (\(source.emittedWindows) windows from \(source.corpusStatistics.documents) documents); calibration needs at least 2; \(source.explanation)")
                     }
                     for (j, h) in missing.enumerated() {
                         var thresholds = try ThresholdEstimator(
@@ -415,7 +408,7 @@ public final class TextDictionaryBuilder {
                 contexts = referenced(contexts, by: targets)
                 for t in targets where settings.saturationWindow > 0 && !t.saturated {
                     t.saturated = t.dictionary.isSaturated(window: settings.saturationWindow)
-                    if t.saturated { t.corpusAtSaturation = stream.corpusStatistics.counts }
+                    if t.saturated { t.corpusAtSaturation = source.corpusStatistics.counts }
                 }
                 progress(.building)
                 sinceCheckpoint += 1
@@ -428,22 +421,22 @@ public final class TextDictionaryBuilder {
                 let started = Date()
                 var now = totals
                 now.elapsedBefore += Date().timeIntervalSince(runStarted)
-                try write(targets, contexts: contexts, totals: now, modelSHA256: modelSHA, fingerprint: fingerprint, status: .inProgress, stopReason: nil, stream: stream)
+                try write(targets, contexts: contexts, totals: now, modelSHA256: modelSHA, fingerprint: fingerprint, status: .inProgress, stopReason: nil, source: source)
                 times.writing += Date().timeIntervalSince(started)
                 sinceCheckpoint = 0
             }
         }
         if stopReason == "corpus exhausted", totals.batches == 0 {
-            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(stream.corpusStatistics.documents) documents, \(stream.emitted) windows); \(stream.explanation)")
+            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(source.corpusStatistics.documents) documents, \(source.emittedWindows) windows); \(source.explanation)")
         }
         let started = Date()
         totals.elapsedBefore += Date().timeIntervalSince(runStarted)
         let status: TextProvenance.Status = stopReason == "interrupted" ? .interrupted : .complete
-        try write(targets, contexts: contexts, totals: totals, modelSHA256: modelSHA, fingerprint: fingerprint, status: status, stopReason: stopReason, stream: stream)
+        try write(targets, contexts: contexts, totals: totals, modelSHA256: modelSHA, fingerprint: fingerprint, status: status, stopReason: stopReason, source: source)
         times.writing += Date().timeIntervalSince(started)
         return summary(
             targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times,
-            tokensThisRun: stream.emittedTokens - skippedTokens, corpus: stream.corpusStatistics)
+            tokensThisRun: source.emittedTokens - skippedTokens, corpus: source.corpusStatistics)
     }
 
     private func summary(
@@ -479,18 +472,19 @@ public final class TextDictionaryBuilder {
     /// Writes every target (atomically as a whole) with its manifest, context windows, log and resume state.
     private func write(
         _ targets: [Target], contexts: [Int64: ContextWindow], totals: Totals, modelSHA256 modelSHA: String, fingerprint: JSONObject,
-        status: TextProvenance.Status, stopReason: String?, stream: WindowStream
+        status: TextProvenance.Status, stopReason: String?, source: TextBatchSource
     ) throws {
-        let corpus = stream.corpusStatistics.counts
+        let corpus = source.corpusStatistics.counts
         func writeTarget(_ t: Target, to path: String) throws {
             let d = t.dictionary
-            let text = TextProvenance(
-                modelSHA256: modelSHA, modelWidth: model.config.modelWidth, bosTokenID: settings.windows.bos.map(Int.init),
+            var text = TextProvenance(
+                modelSHA256: modelSHA, modelWidth: source.modelWidth, bosTokenID: settings.windows.bos.map(Int.init),
                 firstPositionExcluded: settings.extraction.excludeFirstPosition, windowMode: settings.windows.mode.rawValue,
                 minimumWindow: settings.windows.minimumTokens, batchWindows: settings.batchWindows, shuffleBuffer: settings.windows.shuffleBuffer,
                 seed: Int(settings.windows.seed), maxTokens: settings.maxTokens, saturationWindow: settings.saturationWindow,
                 windows: t.windows, tokens: t.tokens, corpus: t.corpusAtSaturation ?? corpus, status: status,
                 stopReason: stopReason.map { t.saturated && $0 != "interrupted" ? "saturated" : $0 })
+            text.activationDType = settings.activationDType.rawValue
             let source = ActivationSource(
                 model: settings.model, hook: settings.hooks[t.hook], extractor: settings.extraction.extractor.rawValue,
                 contextLength: settings.windows.context, tokenCount: t.tokens, activationCount: Int(d.rowsSeen), inputs: settings.corpus)
@@ -569,9 +563,12 @@ public final class TextDictionaryBuilder {
             let f = try JSONFields(try JSONValue.read(path: statePath), path: statePath)
             guard try f.string("format") == "ep-build-state" else { throw f.error("format", "expected \"ep-build-state\"") }
             let saved = try f.object("settings").object
-            let differences = fingerprint.keys.filter { saved[$0] != fingerprint[$0] }
+            let defaults = TextBuildSettings.optionalFingerprintFields
+            let keys = fingerprint.keys + defaults.keys.sorted().filter { saved[$0] != nil && fingerprint[$0] == nil }
+            func value(_ object: JSONObject, _ key: String) -> JSONValue? { object[key] ?? defaults[key] }
+            let differences = keys.filter { value(saved, $0) != value(fingerprint, $0) }
             if !differences.isEmpty {
-                let listed = differences.map { "\($0): \(saved[$0]?.rendered() ?? "absent") → \(fingerprint[$0]!.rendered())" }
+                let listed = differences.map { "\($0): \(value(saved, $0)?.rendered() ?? "absent") → \(value(fingerprint, $0)?.rendered() ?? "absent")" }
                 throw PipelineError("\(path): cannot resume: the build was made with other settings (\(listed.joined(separator: "; "))); give the same model, corpus and flags, or start afresh without --resume")
             }
             let these = Totals(
