@@ -37,6 +37,7 @@ public struct EPCommand: ParsableCommand {
         Activations.self,
         Generate.self,
         Shards.self,
+        Slurm.self,
     ]
 
     public init() {}

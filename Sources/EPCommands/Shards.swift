@@ -38,7 +38,7 @@ private func fail(_ message: String, code: Int32) -> ExitCode {
 }
 
 /// Reads the plan of the run folder `folder` and checks that this ep made it.
-private func readPlan(_ run: ShardRun) throws -> ShardPlan {
+func readPlan(_ run: ShardRun) throws -> ShardPlan {
     guard FileManager.default.fileExists(atPath: run.planPath) else {
         throw CommandError("\(run.folder): no plan.json; make the plan first with ep shards plan --shards N -o \(run.folder) …")
     }
@@ -50,9 +50,15 @@ private func readPlan(_ run: ShardRun) throws -> ShardPlan {
 }
 
 /// `path` made absolute against the current directory.
-private func absolutePath(_ path: String) -> String {
+func absolutePath(_ path: String) -> String {
     let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     return URL(fileURLWithPath: full).standardizedFileURL.path
+}
+
+/// The output of a build (or merge) with `settings`: one dictionary, a folder of percentiles, or a folder of hooks.
+func buildOutputKind(_ settings: TextBuildSettings) -> OutputKind {
+    let labels = settings.givenCalibration == nil ? settings.percentiles.count : 1
+    return settings.hooks.count > 1 ? DictionaryStore.hookCollectionKind : labels == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind
 }
 
 /// `ep shards plan`.
@@ -291,9 +297,7 @@ struct ShardsMerge: ParsableCommand {
         let run = ShardRun(absolutePath(runFolder))
         let plan = try readPlan(run)
         let settings = plan.settings
-        let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
-        let kind = settings.hooks.count > 1 ? DictionaryStore.hookCollectionKind : labels.count == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind
-        try claimOutput(output, kind, inputs: [run.folder], force: force.force)
+        try claimOutput(output, buildOutputKind(settings), inputs: [run.folder], force: force.force)
         if !resume, let unfinished = Build.unfinishedDictionary(in: output) {
             throw CommandError("\(output): holds an unfinished build (\(unfinished)); continue it with --resume, or remove it to start afresh")
         }
