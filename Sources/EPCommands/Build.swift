@@ -19,7 +19,10 @@ struct Build: ParsableCommand {
             --include-first-position). The first --calibration-tokens activations calibrate the center and θ (cached \
             per model, hook, extraction and percentile); then batches of --batch-windows windows are clustered until \
             --max-tokens tokens or saturation (--saturation-window batches without a new region). Several \
-            percentiles build one dictionary each (OUT/p1, OUT/p2, …) from the same activations. OUT is rewritten \
+            percentiles build one dictionary each (OUT/p1, OUT/p2, …) from the same activations. Several hooks \
+            (--hook repeated or a comma-separated list; --layers 6,12,18 for blocks.L.hook_resid_post) share one \
+            forward pass to the deepest: each hook is calibrated and clustered on its own, and OUT/<hook> holds what a \
+            build of that hook alone would write at OUT (byte for byte the same dictionaries). OUT is rewritten \
             atomically every --checkpoint-every batches; after a kill, --resume continues it and gives the same \
             dictionary as an uninterrupted build; Ctrl-C stops at the end of the current batch and leaves a usable, \
             resumable dictionary.
@@ -93,6 +96,9 @@ struct Build: ParsableCommand {
     @Option(parsing: .unconditional, help: "From text: windows held in the seeded shuffle buffer (1: corpus order).")
     var shuffleBuffer = 4096
 
+    @Option(help: "From text: build blocks.L.hook_resid_post for every layer L of a comma-separated list (6,12,18), from one forward pass; with --hook, those hooks too.")
+    var layers: String?
+
     @Option(parsing: .unconditional, help: "From text: windows per batch (calibration and clustering).")
     var batchWindows = 128
 
@@ -114,7 +120,10 @@ struct Build: ParsableCommand {
     @Option(parsing: .unconditional, help: "From text: model threads (default: all active processors).")
     var threads: Int?
 
-    @Option(name: [.short, .customLong("output")], help: "Dictionary folder to write (replaced atomically if it exists); from text with several percentiles, a folder of one dictionary per percentile.")
+    @Option(help: "From text: round every activation to this precision right after extraction, before calibration and clustering: f32 (default: kept as computed), f16 or bf16 (what a sharded build stores: `ep shards plan` builds the same dictionary as `ep build` with its --shard-dtype here).")
+    var activationDtype: ActivationDType?
+
+    @Option(name: [.short, .customLong("output")], help: "Dictionary folder to write (replaced atomically if it exists); from text with several percentiles, a folder of one dictionary per percentile (OUT/p1, …); with several hooks, a folder per hook holding what a build of that hook alone writes (OUT/<hook>, or OUT/<hook>/p1, …).")
     var output: String
 
     /// The `--assignments` file: int64 region ids in an `.npy`, which carries no writer mark.
@@ -146,6 +155,9 @@ struct Build: ParsableCommand {
     private func runOnActivationFiles() throws {
         let list = try percentiles()
         if let list, list.count > 1 { throw CommandError("--percentile: several percentiles need --corpus (a build from text)") }
+        guard layers == nil else { throw CommandError("--layers: several hooks need --corpus (a build from text)") }
+        guard activationDtype == nil else { throw CommandError("--activation-dtype: rounds activations extracted from text; it needs --corpus (activation files are read as stored)") }
+        _ = try provenance.singleHook()
         let percentile = list?.first
         try requirePositive(batchSize, flag: "--batch-size")
         guard seed >= 0 else { throw CommandError("--seed: expected a number ≥ 0, found \(seed)") }
@@ -187,7 +199,7 @@ struct Build: ParsableCommand {
         let build = BuildProvenance(
             batchSize: batchSize, seed: reservoir ? seed : nil, batchCount: dictionary.batchHistory.count,
             activationCount: Int(dictionary.rowsSeen), saturated: dictionary.isSaturated(window: 1), reservoir: reservoir,
-            newRegionRate: dictionary.newRegionRate, source: provenance.source(for: stream, rows: Int(dictionary.rowsSeen)))
+            newRegionRate: dictionary.newRegionRate, source: try provenance.source(for: stream, rows: Int(dictionary.rowsSeen)))
         try DictionaryStore.write(dictionary, calibration: calibrationProvenance, build: build, to: dictionaryPath)
         if let assignmentWriter {
             try assignmentWriter.commit()
@@ -206,7 +218,7 @@ struct Build: ParsableCommand {
             try requireCalibrationBatch(size, flag: calibrationBatchSize == nil ? "--batch-size (the calibration batch size)" : "--calibration-batch-size")
             let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: size, method: method)
             let result = try calibrate(stream, settings: settings, progress: progress)
-            let source = provenance.source(for: stream, rows: result.activationCount)
+            let source = try provenance.source(for: stream, rows: result.activationCount)
             return (result, CalibrationProvenance(result, calibrationTokens: calibrationTokens, source: source))
         }
         if let calibration {

@@ -8,8 +8,41 @@ import Foundation
 extension Build {
     /// `ep build --model --hook --corpus`: the main job.
     func runOnText() throws {
+        let (modelName, requested, labels) = try textPreflight()
+        let inputs = corpus.paths + modelInputs(modelName) + [calibration, center].compactMap { $0 }
+        let kind = requested.count > 1 ? DictionaryStore.hookCollectionKind : labels.count == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind
+        try claimOutput(output, kind, inputs: inputs, force: force.force)
+        let opened = try OpenedModel(modelName, threads: threads)
+        let settings = try textSettings(model: modelName, requested: requested, opened: opened)
+        let hooks = settings.hooks
+
+        let target = BuildOutput.of(output, hooks: hooks, labels: labels)
+        if !resume, let unfinished = Self.unfinishedDictionary(in: output) {
+            throw CommandError("\(output): holds an unfinished build (\(unfinished)); continue it with --resume, or remove it to start afresh")
+        }
+        let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
+        let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
+        builder.shouldStop = { interrupt.isRaised }
+        let progress = ProgressLine()
+        builder.onNote = { line in
+            progress.finish()
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        builder.onProgress = { p in progress.update(Self.describe(p)) }
+        let summary = try builder.run(resume: resume)
+        progress.finish()
+        print(Self.describe(summary))
+    }
+
+    /// The checks of a build from text that need no model: the model name, the hooks asked for (in the order
+    /// given) and the labels of the dictionaries of each hook.
+    func textPreflight() throws -> (model: String, hooks: [String], labels: [String]) {
         guard let modelName = provenance.model else { throw CommandError("--corpus needs --model MODEL (a GGUF file or a short name such as smollm2)") }
-        guard let hook = provenance.hook else { throw CommandError("--corpus needs --hook NAME, e.g. blocks.15.hook_resid_post") }
+        let requested = try provenance.hookList() + layerHooks()
+        guard !requested.isEmpty else { throw CommandError("--corpus needs --hook NAME, e.g. blocks.15.hook_resid_post (or --layers 6,12,18)") }
+        if let twice = requested.enumerated().first(where: { i, h in requested[..<i].contains(h) }) {
+            throw CommandError("--hook: \(twice.element) is given twice")
+        }
         guard seed >= 0 else { throw CommandError("--seed: expected a number ≥ 0, found \(seed)") }
         guard assignments == nil else { throw CommandError("--assignments works with activation files only") }
         let sources = [percentile != nil, calibration != nil, center != nil || threshold != nil].filter { $0 }.count
@@ -20,11 +53,19 @@ extension Build {
             throw CommandError("--recalibrate with --resume: a resumed build keeps the calibration it was built with; to calibrate again, start the build afresh without --resume")
         }
         let given = calibration != nil || center != nil || threshold != nil
+        if given && requested.count > 1 {
+            throw CommandError("\(calibration != nil ? "--calibration" : "--center/--threshold"): a given calibration belongs to one hook, and \(requested.count) hooks were given; calibrate each hook with --percentile, or build the hooks one at a time")
+        }
         let labels = given ? ["given"] : try (percentiles() ?? TextBuildSettings.defaultPercentiles).map(percentileLabel)
-        let inputs = corpus.paths + modelInputs(modelName) + [calibration, center].compactMap { $0 }
-        try claimOutput(output, labels.count == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind, inputs: inputs, force: force.force)
-        let opened = try OpenedModel(modelName, threads: threads)
-        var settings = TextBuildSettings(model: modelName, hook: hook, corpus: corpus.paths, threads: opened.model.threadCount)
+        return (modelName, requested, labels)
+    }
+
+    /// The settings of the build from text these flags describe, with `opened` (the model `model` names): the
+    /// hooks `requested` in forward order, checked against the model.
+    func textSettings(model modelName: String, requested: [String], opened: OpenedModel) throws -> TextBuildSettings {
+        let points = try requested.map { try opened.model.hookPoint(named: $0) }
+        let hooks = zip(points, requested).sorted { $0.0 < $1.0 }.map(\.1)
+        var settings = TextBuildSettings(model: modelName, hooks: hooks, corpus: corpus.paths, threads: opened.model.threadCount)
         settings.corpusOptions = try corpus.options()
         settings.windows.context = provenance.contextLength ?? 128
         guard settings.windows.context <= opened.model.config.contextLength else {
@@ -54,25 +95,39 @@ extension Build {
         settings.checkpointEvery = checkpointEvery
         settings.reservoir = reservoir
         settings.recalibrate = recalibrate
+        settings.activationDType = activationDtype ?? .f32
         try settings.validate()
+        return settings
+    }
 
-        let target: BuildOutput = labels.count == 1 ? .single(output) : .multiple(folder: output, labels: labels)
-        if !resume, FileManager.default.fileExists(atPath: "\(target.paths[0])/build_state.json"),
-            (try? DictionaryStore.readManifest(target.paths[0]).build.text?.status) != .complete {
-            throw CommandError("\(output): holds an unfinished build; continue it with --resume, or remove it to start afresh")
+    /// The hooks of `--layers L,L,…`: `blocks.L.hook_resid_post` each.
+    func layerHooks() throws -> [String] {
+        guard let layers else { return [] }
+        return try layers.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            guard let layer = Int(part.trimmingCharacters(in: .whitespaces)), layer >= 0 else {
+                throw CommandError("--layers: expected a comma-separated list of layer numbers such as 6,12,18, found '\(layers)'")
+            }
+            return "blocks.\(layer).hook_resid_post"
         }
-        let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
-        let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
-        builder.shouldStop = { interrupt.isRaised }
-        let progress = ProgressLine()
-        builder.onNote = { line in
-            progress.finish()
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// A dictionary of an unfinished build from text in the output `root` (the root itself, a percentile folder, a
+    /// hook folder or a percentile folder of a hook), named relative to the root; nil when there is none.
+    static func unfinishedDictionary(in root: String) -> String? {
+        func isFolder(_ path: String) -> Bool {
+            var folder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
         }
-        builder.onProgress = { p in progress.update(Self.describe(p)) }
-        let summary = try builder.run(resume: resume)
-        progress.finish()
-        print(Self.describe(summary))
+        var candidates = [""]
+        for entry in OutputGuard.entries(of: root) where isFolder("\(root)/\(entry)") {
+            candidates.append(entry)
+            for inner in OutputGuard.entries(of: "\(root)/\(entry)") where isFolder("\(root)/\(entry)/\(inner)") { candidates.append("\(entry)/\(inner)") }
+        }
+        return candidates.first { relative in
+            let path = relative.isEmpty ? root : "\(root)/\(relative)"
+            return FileManager.default.fileExists(atPath: "\(path)/build_state.json")
+                && (try? DictionaryStore.readManifest(path).build.text?.status) != .complete
+        }.map { $0.isEmpty ? "the dictionary" : $0 }
     }
 
     /// One progress line.

@@ -38,6 +38,7 @@ struct Calibrate: ParsableCommand {
         try requirePercentile(percentile)
         try requirePositive(calibrationTokens, flag: "--calibration-tokens")
         try requireCalibrationBatch(batchSize, flag: "--batch-size")
+        _ = try provenance.singleHook()
         try claimOutput(output, CalibrationRecord.outputKind, inputs: input.activations)
         let stream = try input.open()
         let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: batchSize, method: method)
@@ -46,7 +47,7 @@ struct Calibrate: ParsableCommand {
         progress.finish()
         let record = CalibrationRecord(
             calibration: calibration, calibrationTokens: calibrationTokens,
-            source: provenance.source(for: stream, rows: calibration.activationCount))
+            source: try provenance.source(for: stream, rows: calibration.activationCount))
         try record.write(to: output)
         print("θ = \(fixed(calibration.threshold, 6)) (\(percentileLabel(percentile)), \(method.rawValue)) from \(grouped(calibration.activationCount)) rows in \(calibration.batchCount) batches; ‖center‖ = \(fixed(calibration.centerNorm, 4)) → \(output)")
     }

@@ -36,6 +36,8 @@ public struct EPCommand: ParsableCommand {
         Model.self,
         Activations.self,
         Generate.self,
+        Shards.self,
+        Slurm.self,
     ]
 
     public init() {}

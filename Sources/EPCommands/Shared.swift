@@ -37,15 +37,29 @@ struct ProvenanceOptions: ParsableArguments {
     @Option(help: "Model the activations came from (recorded as provenance).")
     var model: String?
 
-    @Option(help: "Hook point the activations came from, e.g. blocks.12.hook_resid_post (recorded as provenance).")
-    var hook: String?
+    @Option(name: .customLong("hook"), help: "Hook point, e.g. blocks.12.hook_resid_post: for activation files, where they came from (recorded as provenance); from text, the hook to build — repeat it or give a comma-separated list to build several hooks from one forward pass.")
+    var hooks: [String] = []
+
+    /// The hooks given, comma-separated lists split, in order.
+    func hookList() throws -> [String] {
+        let list = hooks.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+        if list.contains("") { throw CommandError("--hook: an empty hook name in '\(hooks.joined(separator: ","))'") }
+        return list
+    }
+
+    /// The one hook activation files came from, if given.
+    func singleHook() throws -> String? {
+        let list = try hookList()
+        guard list.count <= 1 else { throw CommandError("--hook: activation files come from one hook; give one (several hooks need a build from text, --corpus)") }
+        return list.first
+    }
 
     @Option(name: [.customLong("context"), .customLong("context-length")], parsing: .unconditional, help: "Context length in tokens: from text, the window length (default 128); for activation files, recorded as provenance.")
     var contextLength: Int?
 
-    func source(for stream: ActivationStream, rows: Int) -> ActivationSource {
+    func source(for stream: ActivationStream, rows: Int) throws -> ActivationSource {
         ActivationSource(
-            model: model, hook: hook, extractor: "activation-files", contextLength: contextLength, tokenCount: nil,
+            model: model, hook: try singleHook(), extractor: "activation-files", contextLength: contextLength, tokenCount: nil,
             activationCount: rows, inputs: stream.files.map(\.path))
     }
 }

@@ -74,6 +74,7 @@ extension CorpusOptions.BadLinePolicy: ExpressibleByArgument {}
 extension CorpusOptions.InvalidUTF8Policy: ExpressibleByArgument {}
 extension ExtractorKind: ExpressibleByArgument {}
 extension WindowSettings.Mode: ExpressibleByArgument {}
+extension ActivationDType: ExpressibleByArgument {}
 
 /// Whether windows start with the model's BOS token.
 enum BOSChoice: String, ExpressibleByArgument, CaseIterable {
@@ -101,6 +102,7 @@ enum BOSChoice: String, ExpressibleByArgument, CaseIterable {
 /// (Unchecked Sendable: the signal sources are only set up in `init`.)
 final class InterruptFlag: @unchecked Sendable {
     private let raised = Atomic<Bool>(false)
+    private let received = Atomic<Int32>(0)
     private var sources: [DispatchSourceSignal] = []
 
     /// Installs the handlers; `message` is printed on the first signal.
@@ -109,6 +111,7 @@ final class InterruptFlag: @unchecked Sendable {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
+                _ = received.compareExchange(expected: 0, desired: number, ordering: .sequentiallyConsistent)
                 if raised.exchange(true, ordering: .sequentiallyConsistent) {
                     signal(number, SIG_DFL)
                     raise(number)
@@ -123,4 +126,19 @@ final class InterruptFlag: @unchecked Sendable {
 
     /// Whether a stop was asked for.
     var isRaised: Bool { raised.load(ordering: .sequentiallyConsistent) }
+
+    /// The first signal received (SIGINT or SIGTERM), if any.
+    var signalNumber: Int32? {
+        let n = received.load(ordering: .sequentiallyConsistent)
+        return n == 0 ? nil : n
+    }
+
+    /// What stopped the command, for messages: `interrupted by SIGTERM`.
+    var reason: String {
+        switch signalNumber {
+        case SIGTERM: "interrupted by SIGTERM"
+        case SIGINT: "interrupted by SIGINT (Ctrl-C)"
+        default: "interrupted"
+        }
+    }
 }

@@ -156,6 +156,21 @@ public final class AtomicFile {
         sink = FileSink(descriptor: descriptor, path: path)
     }
 
+    /// Writes `raw` at byte `offset` of the temporary file (a positioned write that bypasses ``sink``'s buffer; the
+    /// file grows as needed). For files laid out in advance and filled out of order.
+    public func write(_ raw: UnsafeRawBufferPointer, at offset: Int) throws {
+        precondition(!finished, "AtomicFile.write(at:): already finished")
+        var done = 0
+        while done < raw.count {
+            let n = pwrite(descriptor, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileFormatError(path, "write failed: \(systemErrorMessage())")
+            }
+            done += n
+        }
+    }
+
     /// Flushes the content to disk and moves it into place.
     public func commit() throws {
         precondition(!finished, "AtomicFile.commit: already finished")

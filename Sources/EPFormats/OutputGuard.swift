@@ -178,6 +178,14 @@ public enum OutputGuard {
         return claims
     }
 
+    /// Whether `error` is a claim's refusal because another ep process holds the output's lock (the output is being
+    /// written now: a runner may try again later).
+    public static func isBusy(_ error: Error) -> Bool {
+        (error as? FileFormatError)?.problem.hasPrefix(busyProblem) == true
+    }
+
+    static let busyProblem = "is being written by another ep process"
+
     /// Claims one output.
     public static func claim(_ path: String, kind: OutputKind, inputs: [String], force: Bool = false) throws -> OutputClaim {
         try claim([(path, kind)], inputs: inputs, force: force)[0]
@@ -390,7 +398,7 @@ final class OutputLock: @unchecked Sendable {
                 close(fd)
                 if reason == EWOULDBLOCK {
                     throw FileFormatError(
-                        path, "is being written by another ep process\(holder.map { " (pid \($0))" } ?? ""); wait for it to finish or stop it (lock \(lockPath))")
+                        path, "\(OutputGuard.busyProblem)\(holder.map { " (pid \($0))" } ?? ""); wait for it to finish or stop it (lock \(lockPath))")
                 }
                 throw FileFormatError(path, "cannot lock \(lockPath): \(String(cString: strerror(reason)))")
             }

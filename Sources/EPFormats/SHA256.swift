@@ -46,8 +46,8 @@ public struct SHA256: Sendable {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    /// The digest of the message so far, as 64 lowercase hex digits (the message can still be extended).
-    public var hexDigest: String {
+    /// The digest of the message so far, as 32 bytes (the message can still be extended).
+    public var digestBytes: [UInt8] {
         var copy = self
         let bitLength = length &* 8
         var tail: [UInt8] = [0x80]
@@ -56,10 +56,16 @@ public struct SHA256: Sendable {
         for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
         copy.update(tail)
         let words = [copy.state.0, copy.state.1, copy.state.2, copy.state.3, copy.state.4, copy.state.5, copy.state.6, copy.state.7]
+        return words.flatMap { word in stride(from: 24, through: 0, by: -8).map { UInt8(truncatingIfNeeded: word >> UInt32($0)) } }
+    }
+
+    /// The digest of the message so far, as 64 lowercase hex digits (the message can still be extended).
+    public var hexDigest: String {
         let digits = Array("0123456789abcdef")
         var out = ""
-        for word in words {
-            for shift in stride(from: 28, through: 0, by: -4) { out.append(digits[Int((word >> UInt32(shift)) & 0xF)]) }
+        for byte in digestBytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
         }
         return out
     }

@@ -191,7 +191,8 @@ public struct SafetensorsWriter {
         var dtype: SafetensorsDType
         var shape: [Int]
         var byteCount: Int
-        var withBytes: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
+        /// Nil for a reserved tensor (its bytes are written later, ``write(into:)``).
+        var withBytes: (((UnsafeRawBufferPointer) throws -> Void) throws -> Void)?
     }
 
     private var entries: [Entry] = []
@@ -200,7 +201,7 @@ public struct SafetensorsWriter {
 
     public init() {}
 
-    private mutating func append(_ name: String, _ dtype: SafetensorsDType, _ shape: [Int], _ byteCount: Int, _ withBytes: @escaping ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
+    private mutating func append(_ name: String, _ dtype: SafetensorsDType, _ shape: [Int], _ byteCount: Int, _ withBytes: (((UnsafeRawBufferPointer) throws -> Void) throws -> Void)?) {
         precondition(byteCount == shape.reduce(1, *) * dtype.size, "SafetensorsWriter: '\(name)' size does not match its shape \(shape)")
         precondition(!entries.contains { $0.name == name }, "SafetensorsWriter: duplicate tensor '\(name)'")
         entries.append(Entry(name: name, dtype: dtype, shape: shape, byteCount: byteCount, withBytes: withBytes))
@@ -214,6 +215,12 @@ public struct SafetensorsWriter {
     /// Adds a tensor of `values` (F32, F64, I64, I32 or BOOL by element type).
     public mutating func add<T: SafetensorsStorable>(_ name: String, shape: [Int], values: [T]) {
         append(name, T.safetensorsDType, shape, values.count * MemoryLayout<T>.stride) { body in try values.withUnsafeBytes { try body($0) } }
+    }
+
+    /// Reserves room for a tensor whose bytes the caller writes into the file itself, at the byte range
+    /// ``write(into:)`` returns for it (for tensors computed after the file is laid out).
+    public mutating func reserve(_ name: String, dtype: SafetensorsDType, shape: [Int]) {
+        append(name, dtype, shape, shape.reduce(1, *) * dtype.size, nil)
     }
 
     /// Adds an F32 tensor.
@@ -250,12 +257,35 @@ public struct SafetensorsWriter {
         var header = Array(headerJSON().utf8)
         while header.count % 8 != 0 { header.append(0x20) }
         let length = UInt64(header.count)
+        precondition(entries.allSatisfy { $0.withBytes != nil }, "SafetensorsWriter.write(to:): a reserved tensor needs write(into:)")
         try AtomicOutput.write(to: path) { sink in
             try sink.write((0..<8).map { UInt8((length >> (8 * UInt64($0))) & 0xFF) })
             try sink.write(header)
-            for e in entries { try e.withBytes { try sink.write($0) } }
+            for e in entries { try e.withBytes! { try sink.write($0) } }
         }
         return 8 + header.count + entries.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// Lays the file out in `file` (positioned writes, from byte 0): the header and every tensor that is not
+    /// reserved. Returns the absolute byte range of every tensor, for the caller to fill the reserved ones before
+    /// it commits the file.
+    public func write(into file: AtomicFile) throws -> [String: Range<Int>] {
+        var header = Array(headerJSON().utf8)
+        while header.count % 8 != 0 { header.append(0x20) }
+        let length = UInt64(header.count)
+        let prefix = (0..<8).map { UInt8((length >> (8 * UInt64($0))) & 0xFF) } + header
+        try prefix.withUnsafeBytes { try file.write($0, at: 0) }
+        var ranges: [String: Range<Int>] = [:]
+        var offset = prefix.count
+        for e in entries {
+            ranges[e.name] = offset..<(offset + e.byteCount)
+            if let withBytes = e.withBytes {
+                let at = offset
+                try withBytes { try file.write($0, at: at) }
+            }
+            offset += e.byteCount
+        }
+        return ranges
     }
 }
 

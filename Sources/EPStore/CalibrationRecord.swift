@@ -75,6 +75,11 @@ public struct CalibrationRecord: Sendable, Equatable {
         try CalibrationRecord(json: try JSONValue.read(path: path), path: path)
     }
 
+    /// Checks and reads a record held as JSON, e.g. inside another file; errors name `path`.
+    public static func parse(_ value: JSONValue, path: String) throws -> CalibrationRecord {
+        try CalibrationRecord(json: value, path: path)
+    }
+
     /// Checks a record parsed from the file at `path` (named in errors), as ``read(path:)`` does.
     public init(json value: JSONValue, path: String) throws {
         let f = try JSONFields(value, path: path)

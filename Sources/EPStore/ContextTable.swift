@@ -47,6 +47,13 @@ public struct ContextTable: Sendable, Equatable {
     /// Writes the table as a safetensors file and returns its size in bytes.
     @discardableResult
     public func write(to path: String) throws -> Int {
+        var writer = SafetensorsWriter()
+        add(to: &writer)
+        return try writer.write(to: path)
+    }
+
+    /// Adds the table's five tensors to `writer` (a file holding other tensors too, such as a shard).
+    public func add(to writer: inout SafetensorsWriter) {
         var tokenOffsets: [Int64] = [0], originOffsets: [Int64] = [0]
         var tokens: [Int32] = [], origins: [UInt8] = []
         tokens.reserveCapacity(tokenCount)
@@ -56,18 +63,21 @@ public struct ContextTable: Sendable, Equatable {
             tokenOffsets.append(Int64(tokens.count))
             originOffsets.append(Int64(origins.count))
         }
-        var writer = SafetensorsWriter()
         writer.add("window_id", shape: [windows.count], values: windows.map(\.id))
         writer.add("token_offset", shape: [windows.count + 1], values: tokenOffsets)
         writer.add("tokens", shape: [tokens.count], values: tokens)
         writer.add("origin_offset", shape: [windows.count + 1], values: originOffsets)
         writer.add("origin_utf8", dtype: .uint8, shape: [origins.count], bytes: origins)
-        return try writer.write(to: path)
     }
 
     /// Reads and checks a table written by ``write(to:)``.
     public static func read(path: String) throws -> ContextTable {
-        let st = try SafetensorsFile(path: path)
+        try read(from: try SafetensorsFile(path: path))
+    }
+
+    /// Reads and checks the table's tensors in an open file (``add(to:)``).
+    public static func read(from st: SafetensorsFile) throws -> ContextTable {
+        let path = st.path
         func tensor(_ name: String, _ dtype: SafetensorsDType) throws -> SafetensorsTensorInfo {
             guard let info = st.tensors[name] else { throw FileFormatError(path, "missing tensor '\(name)' (expected \(dtype.rawValue))") }
             guard info.dtype == dtype, info.shape.count == 1 else {

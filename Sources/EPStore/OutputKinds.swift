@@ -32,6 +32,32 @@ extension DictionaryStore {
         }
         return .ours
     }
+
+    /// A folder of dictionaries by hook (a build of several hooks): every entry is named after a hook and is a
+    /// dictionary of that hook (`OUT/<hook>`, one percentile) or a folder of dictionaries of that hook
+    /// (`OUT/<hook>/p1`, …).
+    public static let hookCollectionKind = OutputKind(name: "folder of dictionaries by hook", isFolder: true) { path in
+        let entries = OutputGuard.entries(of: path)
+        if entries.contains(manifestFile) { return .foreign("is a dictionary (it holds \(manifestFile)), not a folder of dictionaries by hook") }
+        for entry in entries {
+            let sub = "\(path)/\(entry)"
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: sub, isDirectory: &isFolder), isFolder.boolValue else {
+                return .foreign("holds \(entry), which is not a folder of ep dictionaries")
+            }
+            let inner = OutputGuard.entries(of: sub)
+            let single = inner.contains(manifestFile)
+            if case .foreign(let why) = (single ? outputKind : collectionKind).recognise(sub) { return .foreign("holds \(entry), which \(why)") }
+            for dictionary in single ? [sub] : inner.map({ "\(sub)/\($0)" }) where FileManager.default.fileExists(atPath: "\(dictionary)/\(manifestFile)") {
+                let hook = (try? readManifest(dictionary))?.build.source?.hook
+                guard hook == entry else {
+                    let name = String(dictionary.dropFirst(path.count + 1))
+                    return .foreign("holds \(name), a dictionary of \(hook ?? "no recorded hook"), not of the hook \(entry) its folder is named after")
+                }
+            }
+        }
+        return .ours
+    }
 }
 
 extension CalibrationRecord {

@@ -266,6 +266,9 @@ public struct TextProvenance: Sendable, Equatable {
     public var status: Status
     /// Why it stopped: `token budget`, `saturated`, `corpus exhausted` or `interrupted`; nil while in progress.
     public var stopReason: String?
+    /// The precision every activation was rounded to right after extraction: `f32` (not rounded), `f16` or
+    /// `bf16` (a sharded build stores activations in that precision). Written only when not `f32`.
+    public var activationDType: String = "f32"
 
     public init(
         modelSHA256: String, modelWidth: Int, bosTokenID: Int?, firstPositionExcluded: Bool, windowMode: String, minimumWindow: Int,
@@ -291,7 +294,7 @@ public struct TextProvenance: Sendable, Equatable {
     }
 
     var json: JSONValue {
-        .object(JSONObject([
+        let value = JSONValue.object(JSONObject([
             "model_sha256": .string(modelSHA256),
             "model_width": .integer(Int64(modelWidth)),
             "bos_token_id": bosTokenID.map { .integer(Int64($0)) } ?? .null,
@@ -309,6 +312,11 @@ public struct TextProvenance: Sendable, Equatable {
             "status": .string(status.rawValue),
             "stop_reason": stopReason.map { .string($0) } ?? .null,
         ]))
+        if activationDType != "f32", case .object(var o) = value {
+            o["activation_dtype"] = .string(activationDType)
+            return .object(o)
+        }
+        return value
     }
 
     init(_ f: JSONFields) throws {
@@ -332,5 +340,9 @@ public struct TextProvenance: Sendable, Equatable {
         }
         self.status = parsed
         stopReason = try f.optionalString("stop_reason")
+        activationDType = try f.optionalString("activation_dtype") ?? "f32"
+        guard ["f32", "f16", "bf16"].contains(activationDType) else {
+            throw f.error("activation_dtype", "expected \"f32\", \"f16\" or \"bf16\", found \"\(activationDType)\"")
+        }
     }
 }

@@ -51,6 +51,56 @@ public enum HalfPrecision {
         }
     }
 
+    /// Converts `count` floats at `source` to binary16 bits at `destination` (round to nearest even) and returns
+    /// the index of the first finite value that overflows to infinity (|x| ≥ 65520), or nil when none does.
+    @inlinable
+    public static func encodeHalf(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<UInt16>) -> Int? {
+        var overflow: Int?
+        for i in 0..<count {
+            let bits = halfBits(from: source[i])
+            destination[i] = bits
+            if overflow == nil, bits & 0x7FFF == 0x7C00, source[i].isFinite { overflow = i }
+        }
+        return overflow
+    }
+
+    /// Converts `count` floats at `source` to bfloat16 bits at `destination` (round to nearest even) and returns
+    /// the index of the first finite value that overflows to infinity, or nil when none does.
+    @inlinable
+    public static func encodeBFloat16(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<UInt16>) -> Int? {
+        var overflow: Int?
+        for i in 0..<count {
+            let bits = bfloat16Bits(from: source[i])
+            destination[i] = bits
+            if overflow == nil, bits & 0x7FFF == 0x7F80, source[i].isFinite { overflow = i }
+        }
+        return overflow
+    }
+
+    /// Rounds every value of `values` in place to the nearest binary16 value (as a Float) and returns the index of
+    /// the first finite value that overflows binary16, or nil when none does (the values are then all rounded).
+    @inlinable
+    public static func roundThroughHalf(_ values: UnsafeMutableBufferPointer<Float>) -> Int? {
+        for i in values.indices {
+            let bits = halfBits(from: values[i])
+            if bits & 0x7FFF == 0x7C00, values[i].isFinite { return i }
+            values[i] = float(fromHalfBits: bits)
+        }
+        return nil
+    }
+
+    /// Rounds every value of `values` in place to the nearest bfloat16 value (as a Float) and returns the index of
+    /// the first finite value that overflows bfloat16, or nil when none does.
+    @inlinable
+    public static func roundThroughBFloat16(_ values: UnsafeMutableBufferPointer<Float>) -> Int? {
+        for i in values.indices {
+            let bits = bfloat16Bits(from: values[i])
+            if bits & 0x7FFF == 0x7F80, values[i].isFinite { return i }
+            values[i] = float(fromBFloat16Bits: bits)
+        }
+        return nil
+    }
+
     @usableFromInline
     static func softwareHalfToFloat(_ h: UInt16) -> Float {
         let sign = UInt32(h & 0x8000) << 16

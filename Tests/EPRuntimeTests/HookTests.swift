@@ -95,13 +95,20 @@ func maxMagnitude(_ a: Matrix) -> Float { a.storage.map(abs).max() ?? 0 }
         var generator = SeededGenerator(seed: 3)
         let vector = (0..<576).map { _ in Float.random(in: -1...1, using: &generator) }
 
-        // In one call: the residual after block 10 is resid_mid + mlp_out, then the edit adds 2·vector.
+        // In one call: the residual after block 10 is resid_mid + mlp_out (to rounding: capturing mlp_out does not
+        // change how the residual is computed), then the edit adds 2·vector to exactly the residual of a call
+        // without the edit.
         let captures: Set<HookPoint> = [.residMid(layer: 10), .mlpOut(layer: 10), point, .residPost(layer: 11)]
         let added = try model.forward([capitalPrompt], hooks: Hooks(captures: captures, edits: [point: [.add(vector: vector, scale: 2)]]), logits: .last)
+        let unedited = try model.forward([capitalPrompt], hooks: Hooks(captures: captures), logits: .last).activations[point]!
         let mid = added.activations[.residMid(layer: 10)]!, mlp = added.activations[.mlpOut(layer: 10)]!
         let edited = added.activations[point]!
+        #expect(unedited == clean.activations[point]!, "capturing resid_mid and mlp_out changed the residual stream")
+        var sum = mid
+        Kernels.add(mlp.storage, into: &sum.storage, count: sum.storage.count)
+        #expect(maxDifference(sum, unedited) <= 1e-6 * maxMagnitude(unedited))
         for r in 0..<edited.rows {
-            for c in 0..<576 { #expect(edited[r, c] == mid[r, c] + mlp[r, c] + 2 * vector[c]) }
+            for c in 0..<576 { #expect(edited[r, c] == unedited[r, c] + 2 * vector[c]) }
         }
         let base = clean.activations[point]!
         var shifted = base

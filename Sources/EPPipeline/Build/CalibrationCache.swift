@@ -9,8 +9,9 @@ import Foundation
 /// named by the key, in `$EP_CALIBRATION_CACHE` or `<ep cache folder>/calibration`.
 ///
 /// The key is the model file's SHA-256, the hook, the extractor, the context length, the BOS token, whether
-/// position 0 is left out, the percentile and its method. Like the reference, it does not include the corpus: a
-/// calibration is reused across corpora (the record's `source.inputs` says which corpus it came from).
+/// position 0 is left out, the percentile and its method, and (when not f32) the precision activations are rounded
+/// to. Like the reference, it does not include the corpus: a calibration is reused across corpora (the record's
+/// `source.inputs` says which corpus it came from).
 public struct CalibrationCache: Sendable {
     /// The folder holding the records.
     public let folder: String
@@ -30,8 +31,14 @@ public struct CalibrationCache: Sendable {
         public var bosTokenID: Int32?
         public var excludeFirstPosition: Bool
         public var method: PercentileMethod
+        /// The precision activations were rounded to (a calibration of rounded activations is another one).
+        public var activationDType: ActivationDType
 
-        public init(modelSHA256: String, hook: String, extractor: ExtractorKind, context: Int, bosTokenID: Int32?, excludeFirstPosition: Bool, method: PercentileMethod) {
+        public init(
+            modelSHA256: String, hook: String, extractor: ExtractorKind, context: Int, bosTokenID: Int32?, excludeFirstPosition: Bool, method: PercentileMethod,
+            activationDType: ActivationDType = .f32
+        ) {
+            self.activationDType = activationDType
             self.modelSHA256 = modelSHA256
             self.hook = hook
             self.extractor = extractor
@@ -46,7 +53,9 @@ public struct CalibrationCache: Sendable {
             let p = percentile == percentile.rounded() ? String(Int(percentile)) : String(percentile)
             let bos = bosTokenID.map { "bos\($0)" } ?? "nobos"
             let first = excludeFirstPosition ? "skip0" : "keep0"
-            return "\(modelSHA256.prefix(16))__\(hook)__\(extractor.rawValue)__ctx\(context)__\(bos)__\(first)__\(method.rawValue)__pct\(p).json"
+            // f32 keeps the names of caches written before the precision was a setting.
+            let precision = activationDType == .f32 ? "" : "__\(activationDType.rawValue)"
+            return "\(modelSHA256.prefix(16))__\(hook)__\(extractor.rawValue)__ctx\(context)__\(bos)__\(first)__\(method.rawValue)\(precision)__pct\(p).json"
         }
     }
 

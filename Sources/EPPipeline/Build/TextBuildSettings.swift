@@ -6,8 +6,14 @@ import EPStore
 public struct TextBuildSettings: Sendable {
     /// The model as the user named it (a path or a short name), recorded in the manifest.
     public var model: String
-    /// The hook point, TransformerLens style (`blocks.15.hook_resid_post`).
-    public var hook: String
+    /// The hook points, TransformerLens style (`blocks.15.hook_resid_post`): one dictionary (per percentile) each,
+    /// all from one forward pass to the deepest of them.
+    public var hooks: [String]
+    /// The first hook point (the only one of a single-hook build); setting it makes the build a single-hook build.
+    public var hook: String {
+        get { hooks[0] }
+        set { hooks = [newValue] }
+    }
     /// Corpus paths (files, folders, `-` for standard input), read in order.
     public var corpus: [String]
     /// How the corpus is read.
@@ -41,16 +47,31 @@ public struct TextBuildSettings: Sendable {
     public var recalibrate = false
     /// Threads of the model (recorded: forward results can depend on how windows are split across threads).
     public var threads: Int
+    /// The precision every activation is rounded to right after extraction (f32: none); a sharded build's
+    /// activations are stored in it.
+    public var activationDType: ActivationDType = .f32
 
     public init(model: String, hook: String, corpus: [String], threads: Int) {
+        self.init(model: model, hooks: [hook], corpus: corpus, threads: threads)
+    }
+
+    /// Settings of a build of every hook of `hooks` from one forward pass.
+    public init(model: String, hooks: [String], corpus: [String], threads: Int) {
         self.model = model
-        self.hook = hook
+        self.hooks = hooks
         self.corpus = corpus
         self.threads = threads
     }
 
     /// Checks the settings; the error names the flag.
     public func validate() throws {
+        guard !hooks.isEmpty else { throw PipelineError("--hook: give at least one hook point") }
+        if let twice = hooks.enumerated().first(where: { i, h in hooks[..<i].contains(h) }) {
+            throw PipelineError("--hook: \(twice.element) is given twice")
+        }
+        if givenCalibration != nil, hooks.count > 1 {
+            throw PipelineError("--calibration: a given calibration belongs to one hook, and this build has \(hooks.count); calibrate each hook with --percentile, or build the hooks one at a time")
+        }
         if givenCalibration == nil {
             guard !percentiles.isEmpty else { throw PipelineError("--percentile: give at least one percentile") }
             for p in percentiles where !(p > 0 && p < 100) {
@@ -68,11 +89,17 @@ public struct TextBuildSettings: Sendable {
 
     /// The settings a resumed build must share with the build it continues, as JSON fields (the model by hash).
     /// The token budget, the saturation window, the checkpoint cadence and the recalibration flag may change
-    /// between runs (a build that stopped at its budget or at saturation continues when they allow more).
-    func fingerprint(modelSHA256: String) -> JSONObject {
+    /// between runs (a build that stopped at its budget or at saturation continues when they allow more). A
+    /// single-hook build records its `hook` (as builds always have); a build of several hooks records the set as
+    /// `hooks`, sorted, so that the same hooks given in another order resume it and any other set does not.
+    public func fingerprint(modelSHA256: String) -> JSONObject {
         var o = JSONObject()
         o["model_sha256"] = .string(modelSHA256)
-        o["hook"] = .string(hook)
+        if hooks.count == 1 {
+            o["hook"] = .string(hooks[0])
+        } else {
+            o["hooks"] = .array(hooks.sorted().map { .string($0) })
+        }
         o["corpus"] = .array(corpus.map { .string($0) })
         o["jsonl_field"] = .string(corpusOptions.jsonlField)
         o["split"] = .string(corpusOptions.split.rawValue)
@@ -97,6 +124,12 @@ public struct TextBuildSettings: Sendable {
         o["calibration_tokens"] = .integer(Int64(calibrationTokens))
         o["batch_windows"] = .integer(Int64(batchWindows))
         o["reservoir"] = .bool(reservoir)
+        // Recorded only when activations are rounded, so that checkpoints written before the setting existed resume.
+        if activationDType != .f32 { o["activation_dtype"] = .string(activationDType.rawValue) }
         return o
     }
+
+    /// Fingerprint fields that are left out when they hold their default: a checkpoint without one was made with
+    /// the default.
+    static let optionalFingerprintFields: [String: JSONValue] = ["activation_dtype": .string(ActivationDType.f32.rawValue)]
 }

@@ -5,27 +5,44 @@ import EPStore
 import EPTensors
 import Foundation
 
-/// Where a build from text writes: one dictionary folder, or (several percentiles) a folder holding one
-/// dictionary per percentile (`OUT/p1`, `OUT/p2`, …). Either is replaced atomically at every checkpoint, so it
-/// always holds a consistent, usable state.
+/// Where a build from text writes: one dictionary folder; (several percentiles) a folder holding one dictionary per
+/// percentile (`OUT/p1`, `OUT/p2`, …); or (several hooks) a folder holding, per hook, what a build of that hook alone
+/// would write there: `OUT/<hook>` is the dictionary with one percentile, `OUT/<hook>/p1`, `OUT/<hook>/p2`, … with
+/// several. The root is replaced atomically at every checkpoint, so it always holds a consistent, usable state.
 public enum BuildOutput: Sendable, Equatable {
     case single(String)
     case multiple(folder: String, labels: [String])
+    case hooks(folder: String, hooks: [String], labels: [String])
+
+    /// Every dictionary, in order (hook after hook, percentiles in order within a hook): the index of its hook and
+    /// its folder inside ``root`` (empty for ``single(_:)``).
+    public var layout: [(hook: Int, relative: String)] {
+        switch self {
+        case .single: [(0, "")]
+        case .multiple(_, let labels): labels.map { (0, $0) }
+        case .hooks(_, let hooks, let labels):
+            hooks.indices.flatMap { h in labels.count == 1 ? [(h, hooks[h])] : labels.map { (h, "\(hooks[h])/\($0)") } }
+        }
+    }
 
     /// The dictionary folders, in order.
     public var paths: [String] {
-        switch self {
-        case .single(let path): [path]
-        case .multiple(let folder, let labels): labels.map { "\(folder)/\($0)" }
-        }
+        layout.map { $0.relative.isEmpty ? root : "\(root)/\($0.relative)" }
     }
 
     /// The folder replaced as a whole.
     public var root: String {
         switch self {
         case .single(let path): path
-        case .multiple(let folder, _): folder
+        case .multiple(let folder, _), .hooks(let folder, _, _): folder
         }
+    }
+
+    /// The output of a build of `hooks` with the dictionaries `labels` (percentile labels, or `given`) at `path`:
+    /// one dictionary, a folder of percentiles, or a folder of hooks.
+    public static func of(_ path: String, hooks: [String], labels: [String]) -> BuildOutput {
+        if hooks.count > 1 { return .hooks(folder: path, hooks: hooks, labels: labels) }
+        return labels.count == 1 ? .single(path) : .multiple(folder: path, labels: labels)
     }
 }
 
@@ -48,7 +65,8 @@ public struct BuildProgress: Sendable {
     public var seconds: Double
     /// Tokens this run has read from the corpus (and run through the model), for the rate.
     public var tokensThisRun: Int
-    /// Per dictionary: its label, regions, last batch's new-region rate and whether it stopped (saturated).
+    /// Per dictionary: its label (`p2`; `<hook>/p2` or `<hook>` in a build of several hooks), regions, last batch's
+    /// new-region rate and whether it stopped (saturated).
     public var dictionaries: [(label: String, regions: Int, newRegionRate: Double?, saturated: Bool)]
 }
 
@@ -65,7 +83,8 @@ public struct TextBuildSummary: Sendable {
     public var batches: Int
     /// The batch the build resumed at, when it was resumed.
     public var resumedAtBatch: Int?
-    /// Whether the calibration came from the cache (or a given record) rather than being computed in this run.
+    /// Whether the calibration came from the cache (or a given record) rather than being computed in this run (of
+    /// every hook, in a build of several).
     public var calibrationReused: Bool
     /// Seconds of this run, and where they went.
     public var seconds: Double
@@ -83,12 +102,18 @@ public struct TextBuildSummary: Sendable {
 /// (or take the calibration from the cache), then stream batches of activations through the leader clustering of
 /// every requested percentile until the token budget, saturation, or the end of the corpus.
 ///
+/// Several hooks share one forward pass to the deepest of them; each hook has its own calibration and its own
+/// dictionaries. A hook whose dictionaries have all saturated is no longer captured (the pass then stops at the
+/// deepest hook still needed); the build ends when every dictionary has. Each dictionary is byte for byte the one
+/// a build of its hook alone (same settings) writes: the windows and batches do not depend on the hooks, and the
+/// model's values at a hook do not depend on what else it captures.
+///
 /// Deterministic for a given model, corpus and settings: the windows, their order (a seeded shuffle buffer), the
 /// batches and the clustering do not depend on whether the calibration was cached or on where a build was
 /// interrupted. Checkpoints write the outputs atomically every few batches; ``run()`` with `resume` continues
 /// from the last one and gives the same dictionaries as an uninterrupted build. Memory is bounded by the
-/// dictionaries, the context windows their references point into, and one batch (plus the calibration batches
-/// while they are clustered).
+/// dictionaries, the context windows their references point into, and one batch per hook (plus, while a hook is
+/// calibrated, the calibration batches of every hook, which are clustered once the calibration is known).
 public final class TextDictionaryBuilder {
     /// The settings in force.
     public let settings: TextBuildSettings
@@ -102,50 +127,80 @@ public final class TextDictionaryBuilder {
     /// Called once with a line saying where the calibration came from (cache, given, computed).
     public var onNote: ((String) -> Void)?
 
-    private let model: LanguageModel
-    private let modelPath: String
-    private let tokenizer: TextTokenizer
+    /// Opens the source of the batches (when the build runs).
+    private let makeSource: () throws -> TextBatchSource
     private let cache: CalibrationCache
 
     /// The state-file name inside each dictionary folder.
     static let stateFile = "build_state.json"
 
-    /// A builder for `model` (loaded from `modelPath`) with its `tokenizer`.
-    public init(
+    /// A builder for `model` (loaded from `modelPath`) with its `tokenizer`: the batches come from the model
+    /// (``ModelBatchSource``).
+    public convenience init(
         settings: TextBuildSettings, model: LanguageModel, modelPath: String, tokenizer: TextTokenizer, output: BuildOutput,
         cache: CalibrationCache = CalibrationCache()
     ) throws {
+        try self.init(
+            settings: settings, output: output, cache: cache,
+            source: { try ModelBatchSource(settings: settings, model: model, modelPath: modelPath, tokenizer: tokenizer) })
+    }
+
+    /// A builder whose batches come from the source `source` opens when the build runs (it must give the batches
+    /// of these settings: ``ModelBatchSource``, or the shards of a plan of them, ``ShardBatchSource``).
+    public init(
+        settings: TextBuildSettings, output: BuildOutput, cache: CalibrationCache = CalibrationCache(),
+        source: @escaping () throws -> TextBatchSource
+    ) throws {
         try settings.validate()
         let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
-        guard output.paths.count == labels.count else {
-            throw PipelineError("\(output.root): \(labels.count) dictionaries to write but \(output.paths.count) output folders")
+        if case .hooks(_, let hooks, _) = output {
+            guard hooks == settings.hooks else {
+                throw PipelineError("\(output.root): the output holds the hooks \(hooks.joined(separator: ", ")) but the build is of \(settings.hooks.joined(separator: ", "))")
+            }
+        } else if settings.hooks.count > 1 {
+            throw PipelineError("\(output.root): a build of \(settings.hooks.count) hooks writes a folder per hook (BuildOutput.hooks)")
+        }
+        guard output.paths.count == labels.count * settings.hooks.count else {
+            throw PipelineError("\(output.root): \(labels.count * settings.hooks.count) dictionaries to write but \(output.paths.count) output folders")
         }
         self.settings = settings
         self.output = output
-        self.model = model
-        self.modelPath = modelPath
-        self.tokenizer = tokenizer
+        self.makeSource = source
         self.cache = cache
     }
 
     /// One dictionary being built.
     private final class Target {
         let label: String
+        /// The index of its hook in the settings' hooks.
+        let hook: Int
         let path: String
+        /// Its folder inside the output's root (empty for a single dictionary).
+        let relative: String
         let dictionary: ExemplarDictionary
         let calibration: CalibrationProvenance
         var log: BuildLog
         var tokens = 0
         var windows = 0
         var saturated = false
+        /// The corpus counts when it saturated (what a build of it alone, which stops there, records).
+        var corpusAtSaturation: CorpusCounts?
 
-        init(label: String, path: String, dictionary: ExemplarDictionary, calibration: CalibrationProvenance, log: BuildLog) {
+        init(label: String, hook: Int, path: String, relative: String, dictionary: ExemplarDictionary, calibration: CalibrationProvenance, log: BuildLog) {
             self.label = label
+            self.hook = hook
             self.path = path
+            self.relative = relative
             self.dictionary = dictionary
             self.calibration = calibration
             self.log = log
         }
+    }
+
+    /// The label of dictionary `i` of the output layout: its percentile label, with its hook in a build of several.
+    private func label(_ i: Int, labels: [String]) -> String {
+        guard case .hooks = output else { return labels[i] }
+        return output.layout[i].relative
     }
 
     /// Progress over the whole build, saved with every checkpoint.
@@ -160,30 +215,15 @@ public final class TextDictionaryBuilder {
         var consumed = ConsumedWindows()
     }
 
-    /// A running digest of the windows a build consumed.
-    struct ConsumedWindows {
-        private var digest = SHA256()
-
-        mutating func add(_ window: ContextWindow) {
-            var length = Int32(window.tokens.count).littleEndian
-            withUnsafeBytes(of: &length) { digest.update($0) }
-            window.tokens.map(\.littleEndian).withUnsafeBytes { digest.update($0) }
-        }
-
-        var hexDigest: String { digest.hexDigest }
-    }
+    typealias ConsumedWindows = WindowDigest
 
     /// Runs the build (or, with `resume`, continues the one in the output folder) and writes the dictionaries.
     public func run(resume: Bool = false) throws -> TextBuildSummary {
         let clock = Date()
         try AtomicOutput.prepareParent(of: output.root)
-        let modelSHA = try ModelIdentity.sha256(of: modelPath)
-        let extractor = try ActivationExtractor(model: model, hook: settings.hook, settings: settings.extraction)
-        let reader = try CorpusReader(paths: settings.corpus, options: settings.corpusOptions)
-        let tokenizer = self.tokenizer
-        let stream = try WindowStream(corpus: reader, settings: settings.windows) {
-            tokenizer.encode($0, parseSpecial: true, addSpecial: false)
-        }
+        let source = try makeSource()
+        let modelSHA = source.modelSHA256
+        let hooks = settings.hooks
         let fingerprint = settings.fingerprint(modelSHA256: modelSHA)
         var totals = Totals()
         var targets: [Target] = []
@@ -200,31 +240,32 @@ public final class TextDictionaryBuilder {
             onProgress?(BuildProgress(
                 phase: phase, tokens: phase == .calibrating ? calibrationTokens : totals.tokens, maxTokens: settings.maxTokens, activations: totals.activations,
                 calibrationRows: calibrationRows, calibrationTarget: settings.calibrationTokens,
-                seconds: Date().timeIntervalSince(clock), tokensThisRun: stream.emittedTokens - skippedTokens,
+                seconds: Date().timeIntervalSince(clock), tokensThisRun: source.emittedTokens - skippedTokens,
                 dictionaries: targets.map { ($0.label, $0.dictionary.regionCount, $0.dictionary.newRegionRate, $0.saturated) }))
         }
-        /// The next batch of windows from the stream, extracted; nil at the end of the corpus or on a stop.
+        /// The next batch of windows from the source, extracted at every hook that a dictionary still growing needs
+        /// (all of them while calibrating); nil at the end of the corpus or on a stop.
         func nextBatch() throws -> ActivationBatch? {
-            var windows: [ContextWindow] = []
-            while windows.count < settings.batchWindows, let w = try stream.next() { windows.append(w) }
-            guard !windows.isEmpty else { return nil }
-            let started = Date()
-            defer { times.extraction += Date().timeIntervalSince(started) }
-            guard let batch = try extractor.extract(windows, shouldStop: shouldStop) else {
+            let needed = targets.isEmpty ? Array(hooks.indices) : Set(targets.filter { !$0.saturated }.map(\.hook)).sorted()
+            let before = source.extractionSeconds
+            defer { times.extraction += source.extractionSeconds - before }
+            switch try source.next(hooks: needed, shouldStop: shouldStop) {
+            case .batch(let batch): return batch
+            case .end: return nil
+            case .stopped:
                 stopped = true
                 return nil
             }
-            return batch
         }
 
         if resume, let restored = try restore(fingerprint: fingerprint) {
             (targets, totals, contexts) = (restored.targets, restored.totals, restored.contexts)
             resumedAt = totals.batches
             if let finished = restored.finished {
-                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: stream.corpusStatistics)
+                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: source.corpusStatistics)
             }
             var replayed = ConsumedWindows()
-            try stream.skip(Int64(totals.windows)) { replayed.add($0) }
+            try source.skip(windows: Int64(totals.windows)) { replayed.add($0) }
             if let saved = restored.consumedDigest {
                 guard replayed.hexDigest == saved else {
                     throw PipelineError("\(output.root): cannot resume: the corpus changed since the build was saved — its first \(totals.windows) windows, which the build consumed, now differ (SHA-256 of their tokens \(replayed.hexDigest.prefix(12))…, saved \(saved.prefix(12))…); restore the corpus as it was, or start afresh without --resume")
@@ -233,13 +274,16 @@ public final class TextDictionaryBuilder {
                 onNote?("resume: the checkpoint predates input fingerprints, so ep cannot check that the corpus is unchanged")
             }
             totals.consumed = replayed
-            skippedTokens = stream.emittedTokens
+            skippedTokens = source.emittedTokens
         } else {
             let calibrationStarted = Date()
-            let calibrations: [(Calibration, CalibrationProvenance)]
+            /// Per hook, the calibration of each of its dictionaries.
+            var calibrations: [[(Calibration, CalibrationProvenance)]?] = Array(repeating: nil, count: hooks.count)
+            /// Says which hook a note is about, in a build of several.
+            func about(_ h: Int) -> String { hooks.count > 1 ? "\(hooks[h]): " : "" }
             if let given = settings.givenCalibration {
-                guard given.calibration.center.count == extractor.width else {
-                    throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(extractor.width)")
+                guard given.calibration.center.count == source.width else {
+                    throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(source.width)")
                 }
                 // A calibration made from text must come from the same hook, extractor and context as this build.
                 if let source = given.source, source.extractor != "activation-files" {
@@ -252,55 +296,67 @@ public final class TextDictionaryBuilder {
                         throw PipelineError("the given calibration was made with \(mismatches.joined(separator: ", ")); calibration and build must use the same hook, extractor and context")
                     }
                 }
-                calibrations = [(given.calibration, given.provenance)]
+                calibrations = [[(given.calibration, given.provenance)]]
                 onNote?("calibration: given (θ = \(given.calibration.threshold))")
             } else {
-                let key = CalibrationCache.Key(
-                    modelSHA256: modelSHA, hook: settings.hook, extractor: settings.extraction.extractor, context: settings.windows.context,
-                    bosTokenID: settings.windows.bos, excludeFirstPosition: settings.extraction.excludeFirstPosition, method: settings.method)
-                let cached = settings.recalibrate ? [] : settings.percentiles.compactMap {
-                    cache.lookup(key, percentile: $0, calibrationTokens: settings.calibrationTokens)
+                let keys = hooks.map { hook in
+                    CalibrationCache.Key(
+                        modelSHA256: modelSHA, hook: hook, extractor: settings.extraction.extractor, context: settings.windows.context,
+                        bosTokenID: settings.windows.bos, excludeFirstPosition: settings.extraction.excludeFirstPosition, method: settings.method,
+                        activationDType: settings.activationDType)
                 }
-                if cached.count == settings.percentiles.count, cached.allSatisfy({ $0.calibration.center.count == extractor.width }) {
-                    calibrations = cached.map { ($0.calibration, $0.provenance) }
-                    onNote?("calibration: from the cache (\(cache.folder)), computed on \(cached[0].calibration.activationCount) activations of \(cached[0].source?.inputs.joined(separator: ", ") ?? "an unrecorded corpus")")
-                } else {
+                for h in hooks.indices where !settings.recalibrate {
+                    let cached = settings.percentiles.compactMap { cache.lookup(keys[h], percentile: $0, calibrationTokens: settings.calibrationTokens) }
+                    if cached.count == settings.percentiles.count, cached.allSatisfy({ $0.calibration.center.count == source.width }) {
+                        calibrations[h] = cached.map { ($0.calibration, $0.provenance) }
+                        onNote?("\(about(h))calibration: from the cache (\(cache.folder)), computed on \(cached[0].calibration.activationCount) activations of \(cached[0].source?.inputs.joined(separator: ", ") ?? "an unrecorded corpus")")
+                    }
+                }
+                // The hooks without a cached calibration are calibrated together, on the first batches; those batches
+                // are held (every hook's rows) and clustered once the calibrations are known.
+                let missing = hooks.indices.filter { calibrations[$0] == nil }
+                if !missing.isEmpty {
                     calibrationReused = false
                     let calibrationSettings = CalibrationSettings(
                         percentile: settings.percentiles[0], calibrationTokens: settings.calibrationTokens, batchSize: settings.batchWindows,
                         method: settings.method)
-                    var center = CenterEstimator(width: extractor.width, settings: calibrationSettings)
+                    // Every hook gives the same number of rows per batch, so the estimators complete together.
+                    var centers = missing.map { _ in CenterEstimator(width: source.width, settings: calibrationSettings) }
                     var tokens = 0
-                    while !center.isComplete, let batch = try nextBatch() {
-                        try center.add(batch.activations)
+                    while !centers[0].isComplete, let batch = try nextBatch() {
+                        for (j, h) in missing.enumerated() { try centers[j].add(batch.hookActivations[h]!) }
                         held.append(batch)
                         tokens += batch.tokens
-                        progress(.calibrating, calibrationRows: center.rowCount, calibrationTokens: tokens)
+                        progress(.calibrating, calibrationRows: centers[0].rowCount, calibrationTokens: tokens)
                     }
                     if stopped { throw PipelineError("stopped during calibration; nothing was written") }
-                    guard center.rowCount >= 2 else {
-                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(center.rowCount) activation\(center.rowCount == 1 ? "" : "s") (\(stream.emitted) windows from \(stream.corpusStatistics.documents) documents); calibration needs at least 2; \(stream.explanation)")
+                    let rowCount = centers[0].rowCount
+                    guard rowCount >= 2 else {
+                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(rowCount) activation\(rowCount == 1 ? "" : "s") (\(source.emittedWindows) windows from \(source.corpusStatistics.documents) documents); calibration needs at least 2; \(source.explanation)")
                     }
-                    var thresholds = try ThresholdEstimator(
-                        center: try center.center(), settings: calibrationSettings, additionalPercentiles: Array(settings.percentiles.dropFirst()))
-                    for batch in held { try thresholds.add(batch.activations) }
-                    let source = ActivationSource(
-                        model: settings.model, hook: settings.hook, extractor: settings.extraction.extractor.rawValue,
-                        contextLength: settings.windows.context, tokenCount: tokens, activationCount: center.rowCount, inputs: settings.corpus)
-                    var notCached: String?
-                    calibrations = try thresholds.finishAll(batchRowCounts: center.batchRowCounts).map { c in
-                        let record = CalibrationRecord(calibration: c, calibrationTokens: settings.calibrationTokens, source: source)
-                        if let reason = cache.store(record, key: key) { notCached = reason }
-                        return (c, record.provenance)
+                    for (j, h) in missing.enumerated() {
+                        var thresholds = try ThresholdEstimator(
+                            center: try centers[j].center(), settings: calibrationSettings, additionalPercentiles: Array(settings.percentiles.dropFirst()))
+                        for batch in held { try thresholds.add(batch.hookActivations[h]!) }
+                        let source = ActivationSource(
+                            model: settings.model, hook: hooks[h], extractor: settings.extraction.extractor.rawValue,
+                            contextLength: settings.windows.context, tokenCount: tokens, activationCount: rowCount, inputs: settings.corpus)
+                        var notCached: String?
+                        calibrations[h] = try thresholds.finishAll(batchRowCounts: centers[j].batchRowCounts).map { c in
+                            let record = CalibrationRecord(calibration: c, calibrationTokens: settings.calibrationTokens, source: source)
+                            if let reason = cache.store(record, key: keys[h]) { notCached = reason }
+                            return (c, record.provenance)
+                        }
+                        onNote?("\(about(h))calibration: computed on \(rowCount) activations in \(held.count) batches; \(notCached.map { "not cached: \($0)" } ?? "cached in \(cache.folder)")")
                     }
-                    onNote?("calibration: computed on \(center.rowCount) activations in \(held.count) batches; \(notCached.map { "not cached: \($0)" } ?? "cached in \(cache.folder)")")
                 }
             }
             times.calibration = Date().timeIntervalSince(calibrationStarted) - times.extraction
             let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
-            targets = try zip(zip(labels, output.paths), calibrations).map { names, calibration in
-                Target(
-                    label: names.0, path: names.1,
+            targets = try output.layout.enumerated().map { i, entry in
+                let calibration = calibrations[entry.hook]![i % labels.count]
+                return Target(
+                    label: label(i, labels: labels), hook: entry.hook, path: output.paths[i], relative: entry.relative,
                     dictionary: try ExemplarDictionary(calibration: calibration.0, reservoirSeed: settings.reservoir ? settings.windows.seed : nil),
                     calibration: calibration.1, log: BuildLog())
             }
@@ -329,26 +385,30 @@ public final class TextDictionaryBuilder {
             totals.tokens += batch.tokens
             totals.windows += batch.windows.count
             for w in batch.windows { totals.consumed.add(w) }
-            if batch.activations.rows > 0 {
+            if batch.rowCount > 0 {
                 let started = Date()
                 for t in targets where !t.saturated {
+                    // A dictionary that was growing when the batch was extracted had its hook captured (a dictionary
+                    // never stops being saturated within a run).
+                    let rows = batch.hookActivations[t.hook]!
                     let before = t.dictionary.regionCount
-                    _ = try t.dictionary.addBatch(batch.activations, references: batch.references)
+                    _ = try t.dictionary.addBatch(rows, references: batch.references)
                     t.tokens = totals.tokens
                     t.windows = totals.windows
                     t.log.snapshots.append(BuildSnapshot(
                         batch: t.dictionary.batchHistory.count, tokens: totals.tokens, activations: Int(t.dictionary.rowsSeen),
-                        regions: t.dictionary.regionCount, batchActivations: batch.activations.rows,
+                        regions: t.dictionary.regionCount, batchActivations: rows.rows,
                         newRegions: t.dictionary.regionCount - before,
                         elapsedSeconds: totals.elapsedBefore + Date().timeIntervalSince(runStarted)))
                 }
                 times.clustering += Date().timeIntervalSince(started)
-                totals.activations += batch.activations.rows
+                totals.activations += batch.rowCount
                 totals.batches += 1
                 for w in batch.windows { contexts[w.id] = w }
                 contexts = referenced(contexts, by: targets)
-                for t in targets where settings.saturationWindow > 0 {
+                for t in targets where settings.saturationWindow > 0 && !t.saturated {
                     t.saturated = t.dictionary.isSaturated(window: settings.saturationWindow)
+                    if t.saturated { t.corpusAtSaturation = source.corpusStatistics.counts }
                 }
                 progress(.building)
                 sinceCheckpoint += 1
@@ -361,22 +421,22 @@ public final class TextDictionaryBuilder {
                 let started = Date()
                 var now = totals
                 now.elapsedBefore += Date().timeIntervalSince(runStarted)
-                try write(targets, contexts: contexts, totals: now, modelSHA256: modelSHA, fingerprint: fingerprint, status: .inProgress, stopReason: nil, stream: stream)
+                try write(targets, contexts: contexts, totals: now, modelSHA256: modelSHA, fingerprint: fingerprint, status: .inProgress, stopReason: nil, source: source)
                 times.writing += Date().timeIntervalSince(started)
                 sinceCheckpoint = 0
             }
         }
         if stopReason == "corpus exhausted", totals.batches == 0 {
-            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(stream.corpusStatistics.documents) documents, \(stream.emitted) windows); \(stream.explanation)")
+            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(source.corpusStatistics.documents) documents, \(source.emittedWindows) windows); \(source.explanation)")
         }
         let started = Date()
         totals.elapsedBefore += Date().timeIntervalSince(runStarted)
         let status: TextProvenance.Status = stopReason == "interrupted" ? .interrupted : .complete
-        try write(targets, contexts: contexts, totals: totals, modelSHA256: modelSHA, fingerprint: fingerprint, status: status, stopReason: stopReason, stream: stream)
+        try write(targets, contexts: contexts, totals: totals, modelSHA256: modelSHA, fingerprint: fingerprint, status: status, stopReason: stopReason, source: source)
         times.writing += Date().timeIntervalSince(started)
         return summary(
             targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times,
-            tokensThisRun: stream.emittedTokens - skippedTokens, corpus: stream.corpusStatistics)
+            tokensThisRun: source.emittedTokens - skippedTokens, corpus: source.corpusStatistics)
     }
 
     private func summary(
@@ -412,20 +472,21 @@ public final class TextDictionaryBuilder {
     /// Writes every target (atomically as a whole) with its manifest, context windows, log and resume state.
     private func write(
         _ targets: [Target], contexts: [Int64: ContextWindow], totals: Totals, modelSHA256 modelSHA: String, fingerprint: JSONObject,
-        status: TextProvenance.Status, stopReason: String?, stream: WindowStream
+        status: TextProvenance.Status, stopReason: String?, source: TextBatchSource
     ) throws {
-        let corpus = stream.corpusStatistics.counts
+        let corpus = source.corpusStatistics.counts
         func writeTarget(_ t: Target, to path: String) throws {
             let d = t.dictionary
-            let text = TextProvenance(
-                modelSHA256: modelSHA, modelWidth: model.config.modelWidth, bosTokenID: settings.windows.bos.map(Int.init),
+            var text = TextProvenance(
+                modelSHA256: modelSHA, modelWidth: source.modelWidth, bosTokenID: settings.windows.bos.map(Int.init),
                 firstPositionExcluded: settings.extraction.excludeFirstPosition, windowMode: settings.windows.mode.rawValue,
                 minimumWindow: settings.windows.minimumTokens, batchWindows: settings.batchWindows, shuffleBuffer: settings.windows.shuffleBuffer,
                 seed: Int(settings.windows.seed), maxTokens: settings.maxTokens, saturationWindow: settings.saturationWindow,
-                windows: t.windows, tokens: t.tokens, corpus: corpus, status: status,
+                windows: t.windows, tokens: t.tokens, corpus: t.corpusAtSaturation ?? corpus, status: status,
                 stopReason: stopReason.map { t.saturated && $0 != "interrupted" ? "saturated" : $0 })
+            text.activationDType = settings.activationDType.rawValue
             let source = ActivationSource(
-                model: settings.model, hook: settings.hook, extractor: settings.extraction.extractor.rawValue,
+                model: settings.model, hook: settings.hooks[t.hook], extractor: settings.extraction.extractor.rawValue,
                 contextLength: settings.windows.context, tokenCount: t.tokens, activationCount: Int(d.rowsSeen), inputs: settings.corpus)
             let build = BuildProvenance(
                 batchSize: settings.batchWindows, seed: Int(settings.windows.seed), batchCount: d.batchHistory.count,
@@ -453,9 +514,14 @@ public final class TextDictionaryBuilder {
         switch output {
         case .single(let path):
             try writeTarget(targets[0], to: path)
-        case .multiple(let folder, _):
+        case .multiple(let folder, _), .hooks(let folder, _, _):
             try AtomicOutput.writeFolder(at: folder) { temporary in
-                for t in targets { try writeTarget(t, to: "\(temporary)/\(t.label)") }
+                for t in targets {
+                    if let slash = t.relative.lastIndex(of: "/") {
+                        try FileManager.default.createDirectory(atPath: "\(temporary)/\(t.relative[..<slash])", withIntermediateDirectories: true)
+                    }
+                    try writeTarget(t, to: "\(temporary)/\(t.relative)")
+                }
             }
         }
     }
@@ -482,17 +548,27 @@ public final class TextDictionaryBuilder {
         var endings: [String] = []
         var complete = true
         var consumedDigest: String?
-        for path in output.paths {
+        if case .hooks(let folder, let hooks, _) = output {
+            let found = OutputGuard.entries(of: folder).filter { !$0.hasPrefix(".") }
+            guard Set(found) == Set(hooks) else {
+                throw PipelineError("\(folder): cannot resume: it holds the dictionaries of \(found.isEmpty ? "no hook" : found.joined(separator: ", ")), and this build is of \(hooks.joined(separator: ", ")); give the same hooks, or start afresh without --resume")
+            }
+        }
+        let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
+        for (i, path) in output.paths.enumerated() {
             let statePath = "\(path)/\(Self.stateFile)"
             guard FileManager.default.fileExists(atPath: statePath) else {
-                throw PipelineError("\(path): cannot resume: no \(Self.stateFile) (not written by a build from text, or by a different set of percentiles)")
+                throw PipelineError("\(path): cannot resume: no \(Self.stateFile) (not written by a build from text, or by a different set of percentiles or hooks)")
             }
             let f = try JSONFields(try JSONValue.read(path: statePath), path: statePath)
             guard try f.string("format") == "ep-build-state" else { throw f.error("format", "expected \"ep-build-state\"") }
             let saved = try f.object("settings").object
-            let differences = fingerprint.keys.filter { saved[$0] != fingerprint[$0] }
+            let defaults = TextBuildSettings.optionalFingerprintFields
+            let keys = fingerprint.keys + defaults.keys.sorted().filter { saved[$0] != nil && fingerprint[$0] == nil }
+            func value(_ object: JSONObject, _ key: String) -> JSONValue? { object[key] ?? defaults[key] }
+            let differences = keys.filter { value(saved, $0) != value(fingerprint, $0) }
             if !differences.isEmpty {
-                let listed = differences.map { "\($0): \(saved[$0]?.rendered() ?? "absent") → \(fingerprint[$0]!.rendered())" }
+                let listed = differences.map { "\($0): \(value(saved, $0)?.rendered() ?? "absent") → \(value(fingerprint, $0)?.rendered() ?? "absent")" }
                 throw PipelineError("\(path): cannot resume: the build was made with other settings (\(listed.joined(separator: "; "))); give the same model, corpus and flags, or start afresh without --resume")
             }
             let these = Totals(
@@ -510,12 +586,18 @@ public final class TextDictionaryBuilder {
                 consumedDigest = digest
             }
             let loaded = try DictionaryStore.load(path)
+            let entry = output.layout[i]
+            let hook = settings.hooks[entry.hook]
+            if let built = loaded.manifest.build.source?.hook, built != hook {
+                throw PipelineError("\(path): cannot resume: it holds a dictionary of \(built), not of \(hook)")
+            }
             let target = Target(
-                label: try f.string("label"), path: path, dictionary: loaded.dictionary, calibration: loaded.manifest.calibration,
-                log: loaded.buildLog ?? BuildLog())
+                label: label(i, labels: labels), hook: entry.hook, path: path, relative: entry.relative, dictionary: loaded.dictionary,
+                calibration: loaded.manifest.calibration, log: loaded.buildLog ?? BuildLog())
             target.windows = try f.integer("dictionary_windows")
             target.tokens = try f.integer("dictionary_tokens")
             target.saturated = settings.saturationWindow > 0 && loaded.dictionary.isSaturated(window: settings.saturationWindow)
+            if target.saturated { target.corpusAtSaturation = loaded.manifest.build.text?.corpus }
             targets.append(target)
             for w in loaded.contexts?.windows ?? [] { contexts[w.id] = w }
             if let text = loaded.manifest.build.text, text.status == .complete, let reason = text.stopReason {

@@ -23,13 +23,22 @@ struct HookRunner {
     /// `modelWidth` rows of `width`; `finish` is a post-norm applied in place, Gemma's), with the hooks of `point` on
     /// the finished product. Without bias, post-norm or hooks there, the product accumulates into `x` directly;
     /// otherwise it goes through `scratch`.
+    ///
+    /// A capture alone (no edit) at a point the forward goes past does not change how `x` is computed: the product
+    /// is computed once into `scratch` for the copy and once more accumulated into `x` as without the capture, so
+    /// every later point holds the same bits whichever other points are captured (a build of several hooks gives
+    /// each hook the values a build of that hook alone reads).
     func project(
         _ input: UnsafePointer<Float>, width: Int, through weight: WeightMatrix, bias: UnsafePointer<Float>? = nil,
         finish: ((UnsafeMutablePointer<Float>) -> Void)? = nil, at point: HookPoint,
         into x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, rows: Int, modelWidth: Int
     ) -> Bool {
-        let hooked = plan.edits[point] != nil || plan.captures[point] != nil || point.order >= plan.stopOrder
-        if !hooked && bias == nil && finish == nil {
+        let edited = plan.edits[point] != nil, captured = plan.captures[point] != nil, stops = point.order >= plan.stopOrder
+        if !edited && !stops && bias == nil && finish == nil {
+            if captured {
+                Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, y: scratch, outputStride: modelWidth)
+                _ = reach(point, scratch, width: modelWidth)
+            }
             Projection.apply(rows: rows, x: input, inputStride: width, weight: weight, accumulate: true, y: x, outputStride: modelWidth)
             return true
         }
