@@ -22,8 +22,9 @@ gguf-py quantizes F16, BF16, Q8_0, Q4_0 and Q4_1 itself (`gguf.quants.quantize`)
 Q4_K, Q5_K and Q6_K blocks are made here by a plain round-to-nearest quantizer (per-sub-block scale and min, no
 search), and checked by decoding them with gguf-py (the reference the oracle uses) against the fp32 weights.
 
-Needs: pip install gguf numpy safetensors. `scripts/setup.sh` runs it when OUT/MANIFEST.json is missing:
-    python3 scripts/oracle/make_format_models.py [--out DIR]
+Needs: pip install gguf numpy safetensors. Takes about 5 minutes on 2 cores. `scripts/setup.sh` runs it with
+`--if-stale` (nothing to do when OUT/MANIFEST.json records this script's VERSION and every type):
+    python3 scripts/oracle/make_format_models.py [--out DIR] [--if-stale]
 """
 import argparse
 import json
@@ -258,9 +259,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(HERE, "..", "..", "data", "models", "formats-2304"))
     parser.add_argument("--types", default=",".join(TYPES), help="comma-separated GGUF types to write (default: all)")
+    parser.add_argument("--if-stale", action="store_true", help="do nothing when OUT holds this version's complete set")
     args = parser.parse_args()
     out = os.path.abspath(args.out)
     manifest = os.path.join(out, "MANIFEST.json")
+    if args.if_stale and os.path.exists(manifest):
+        with open(manifest) as f:
+            written = json.load(f)
+        if written.get("version") == VERSION and set(args.types.split(",")) <= set(written.get("types", [])):
+            return
     if os.path.exists(manifest):
         os.remove(manifest)
     os.makedirs(out, exist_ok=True)
