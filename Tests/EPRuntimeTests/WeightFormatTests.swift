@@ -19,13 +19,31 @@ func requireFormatModels() throws -> String {
 /// that the runtime and the oracle differ only in the order of fp32 arithmetic. Each format runs decoded to fp32 at
 /// load and left in its stored form (converted panel by panel, or dotted directly by the fused kernels).
 @Suite struct WeightFormatTests {
-    /// The GGUF types, then the BF16 Hugging Face folder.
-    static let formats = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K", "hf-bf16"]
+    /// The GGUF types, llama.cpp's Q4_K_M mix (Q4_K and Q6_K matrices, one fused Q/K/V matrix of both), then the
+    /// BF16 Hugging Face folder.
+    static let formats = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M", "hf-bf16"]
 
     static func paths(_ format: String) throws -> (model: String, oracle: String) {
         let folder = try requireFormatModels()
-        if format.hasPrefix("hf-") { return (folder + "/" + format, folder + "/" + format + "/oracle.safetensors") }
-        return (folder + "/gemma2-\(format).gguf", folder + "/gemma2-\(format)_oracle.safetensors")
+        let paths = format.hasPrefix("hf-")
+            ? (folder + "/" + format, folder + "/" + format + "/oracle.safetensors")
+            : (folder + "/gemma2-\(format).gguf", folder + "/gemma2-\(format)_oracle.safetensors")
+        try #require(
+            FileManager.default.fileExists(atPath: paths.1),
+            "\(paths.1) is missing: run `make setup` (scripts/oracle/make_format_models.py --if-stale writes what is missing)")
+        return paths
+    }
+
+    /// The stored types of the matrices of block 1 (Q/K/V, output, gate/up, down) and of the embedding, as the
+    /// model file holds them.
+    static func storedTypes(_ format: String) -> (block: [[GGMLType]], embedding: GGMLType) {
+        switch format {
+        case "hf-bf16": return ([[.bf16, .bf16, .bf16], [.bf16], [.bf16, .bf16], [.bf16]], .bf16)
+        case "Q4_K_M": return ([[.q4_K, .q4_K, .q6_K], [.q4_K], [.q4_K, .q4_K], [.q6_K]], .q6_K)
+        default:
+            let type = GGMLType.allCases.first { $0.description == format }!
+            return ([[type, type, type], [type], [type, type], [type]], type)
+        }
     }
 
     static func graph(_ model: LanguageModel) throws -> DecoderGraph { try #require(model.graph as? DecoderGraph) }
@@ -38,13 +56,13 @@ func requireFormatModels() throws -> String {
         let model = try LanguageModel(path: path, threads: 2, storage: storage)
         let graph = try Self.graph(model)
         #expect(model.config.modelWidth == 2304 && model.config.ffnWidth == 9216 && model.config.layerCount == 2)
-        // The matrices are held as asked: one fp32 segment, or the file's own type where it lies in the file.
-        let expectedType = format.hasPrefix("hf-") ? GGMLType.bf16 : try #require(GGMLType.allCases.first { $0.description == format })
-        for matrix in [graph.embedding, graph.blocks[1].qkv, graph.blocks[1].output, graph.blocks[1].up, graph.blocks[1].down] {
+        // The matrices are held as asked: one fp32 segment, or the file's own types where they lie in the file.
+        let block = graph.blocks[1], stored = Self.storedTypes(format)
+        for (matrix, types) in zip([block.qkv, block.output, block.up, block.down, graph.embedding], stored.block + [[stored.embedding]]) {
             if storage == .decoded {
                 #expect(matrix.storage != nil && matrix.segments.map(\.type) == [.f32])
             } else {
-                #expect(matrix.storage == nil && matrix.segments.allSatisfy { $0.type == expectedType })
+                #expect(matrix.storage == nil && matrix.segments.map(\.type) == types)
             }
         }
 

@@ -7,7 +7,9 @@ Into OUT (default data/models/formats-2304, git-ignored; about 2.4 GB) it writes
 
 * `gemma2-<TYPE>.gguf` for TYPE in F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K: every matrix (the token
   embedding, which is also the tied LM head, and the seven matrices of each block) stored as TYPE, the norm weights
-  as F32, as llama.cpp's quantizer leaves them;
+  as F32, as llama.cpp's quantizer leaves them; and `gemma2-Q4_K_M.gguf`, llama.cpp's Q4_K_M mix (ggml_quants.py's
+  `tensor_type`: here the embedding and block 1's attn_v and ffn_down in Q6_K, the rest Q4_K), whose fused
+  Q/K/V matrix has rows of two types;
 * `hf-bf16/`: the same weights as a Hugging Face folder (config.json, model.safetensors in BF16, norms stored as
   w − 1);
 * `<name>_oracle.safetensors` (for the folder `hf-bf16/oracle.safetensors`): for the prompts `a` (24 seeded ids) and
@@ -19,11 +21,11 @@ Into OUT (default data/models/formats-2304, git-ignored; about 2.4 GB) it writes
 * `MANIFEST.json` last (its presence means the set is complete).
 
 gguf-py quantizes F16, BF16, Q8_0, Q4_0 and Q4_1 itself (`gguf.quants.quantize`); it can only decode K-quants, so
-Q4_K, Q5_K and Q6_K blocks are made here by a plain round-to-nearest quantizer (per-sub-block scale and min, no
-search), and checked by decoding them with gguf-py (the reference the oracle uses) against the fp32 weights.
+Q4_K, Q5_K and Q6_K blocks are made by ggml_quants.py's plain round-to-nearest quantizer, and checked by decoding
+them with gguf-py (the reference the oracle uses) against the fp32 weights.
 
 Needs: pip install gguf numpy safetensors. Takes about 5 minutes on 2 cores. `scripts/setup.sh` runs it with
-`--if-stale` (nothing to do when OUT/MANIFEST.json records this script's VERSION and every type):
+`--if-stale`, which writes only what OUT/MANIFEST.json does not list for this script's VERSION:
     python3 scripts/oracle/make_format_models.py [--out DIR] [--if-stale]
 """
 import argparse
@@ -38,12 +40,13 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from ggml_quants import quantize, tensor_type  # noqa: E402
 from np_models import forward, load_gguf, load_hf  # noqa: E402
 
 SEED = 20261204
 VERSION = 1  # bump when the outputs change, so that setup.sh regenerates them
 D, LAYERS, HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB = 2304, 2, 8, 4, 256, 9216, 1024
-TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K"]
+TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M"]
 HOOKS = (["hook_embed", "blocks.0.hook_resid_post", "ln_final.hook_normalized"]
          + [f"blocks.1.hook_{p}" for p in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")])
 CONFIG = {"model_type": "gemma2", "hidden_size": D, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
@@ -80,102 +83,6 @@ def random_weights():
     return W
 
 
-# ------------------------------------------------------------------------------------------------------- K-quants
-# Block layouts as gguf-py's `gguf/quants.py` decodes them (and ../shared/spec/models-data.md §1.3).
-
-def f16(x):
-    return np.asarray(x, dtype=np.float32).astype(np.float16)
-
-
-def pack_scales_mins(sc, mn):
-    """The 12 bytes of eight 6-bit scales and mins per super-block (Q4_K, Q5_K), sc and mn of shape (n, 8)."""
-    sc, mn = sc.astype(np.uint8), mn.astype(np.uint8)
-    out = np.empty((sc.shape[0], 12), dtype=np.uint8)
-    out[:, 0:4] = sc[:, 0:4] | ((sc[:, 4:8] >> 4) << 6)
-    out[:, 4:8] = mn[:, 0:4] | ((mn[:, 4:8] >> 4) << 6)
-    out[:, 8:12] = (sc[:, 4:8] & 0x0F) | ((mn[:, 4:8] & 0x0F) << 4)
-    return out
-
-
-def scale_min_quantize(x, levels):
-    """x (n, 8, 32) → f16 d, f16 dmin (n,), 6-bit scales and mins (n, 8), levels (n, 8, 32) in 0..levels."""
-    lo = np.minimum(x.min(axis=-1), 0)
-    hi = x.max(axis=-1)
-    scale, offset = (hi - lo) / levels, -lo
-    d = f16(scale.max(axis=-1) / 63)
-    dmin = f16(offset.max(axis=-1) / 63)
-    d32, dmin32 = d.astype(np.float32), dmin.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sc = np.where(d32[:, None] > 0, np.rint(scale / d32[:, None]), 0).clip(0, 63)
-        mn = np.where(dmin32[:, None] > 0, np.rint(offset / dmin32[:, None]), 0).clip(0, 63)
-        step = (d32[:, None] * sc)[..., None]
-        q = np.where(step > 0, np.rint((x + (dmin32[:, None] * mn)[..., None]) / step), 0).clip(0, levels)
-    return d, dmin, sc, mn, q.astype(np.uint8)
-
-
-def quantize_q4_k(rows):
-    n = rows.size // 256
-    d, dmin, sc, mn, q = scale_min_quantize(rows.reshape(n, 8, 32), 15)
-    # Chunk c of 32 bytes: sub-block 2c in the low nibbles, 2c + 1 in the high ones.
-    qs = (q[:, 0::2] | (q[:, 1::2] << 4)).reshape(n, 128)
-    blocks = np.concatenate([d.view(np.uint8).reshape(n, 2), dmin.view(np.uint8).reshape(n, 2), pack_scales_mins(sc, mn), qs], axis=1)
-    return blocks.reshape(rows.shape[0], -1)
-
-
-def quantize_q5_k(rows):
-    n = rows.size // 256
-    d, dmin, sc, mn, q = scale_min_quantize(rows.reshape(n, 8, 32), 31)
-    low = q & 0x0F
-    qs = (low[:, 0::2] | (low[:, 1::2] << 4)).reshape(n, 128)
-    # Bit j of byte l is the fifth bit of weight l of sub-block j.
-    qh = np.zeros((n, 32), dtype=np.uint8)
-    for j in range(8):
-        qh |= ((q[:, j] >> 4) & 1) << j
-    blocks = np.concatenate([d.view(np.uint8).reshape(n, 2), dmin.view(np.uint8).reshape(n, 2), pack_scales_mins(sc, mn), qh, qs], axis=1)
-    return blocks.reshape(rows.shape[0], -1)
-
-
-def quantize_q6_k(rows):
-    n = rows.size // 256
-    x = rows.reshape(n, 16, 16)
-    scale = np.abs(x).max(axis=-1) / 32
-    d = f16(scale.max(axis=-1) / 127)
-    d32 = d.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sc = np.where(d32[:, None] > 0, np.rint(scale / d32[:, None]), 0).clip(-128, 127)
-        step = (d32[:, None] * sc)[..., None]
-        q = np.where(step != 0, np.rint(x / step), 0).clip(-32, 31)
-    q = (q + 32).astype(np.uint8).reshape(n, 2, 4, 32)  # half h, chunk c, weight l
-    ql = np.empty((n, 2, 64), dtype=np.uint8)
-    ql[:, :, 0:32] = (q[:, :, 0] & 0x0F) | ((q[:, :, 2] & 0x0F) << 4)
-    ql[:, :, 32:64] = (q[:, :, 1] & 0x0F) | ((q[:, :, 3] & 0x0F) << 4)
-    qh = np.zeros((n, 2, 32), dtype=np.uint8)
-    for c in range(4):
-        qh |= ((q[:, :, c] >> 4) & 3) << (2 * c)
-    blocks = np.concatenate([ql.reshape(n, 128), qh.reshape(n, 64), sc.astype(np.int8).view(np.uint8), d.view(np.uint8).reshape(n, 2)], axis=1)
-    return blocks.reshape(rows.shape[0], -1)
-
-
-def quantize(a, type_name):
-    """(data for GGUFWriter.add_tensor, raw_dtype or None) of fp32 matrix `a` stored as `type_name`."""
-    from gguf import GGMLQuantizationType as T
-    from gguf.quants import dequantize, quantize as gguf_quantize
-    qtype = T[type_name]
-    if type_name == "F32":
-        return np.ascontiguousarray(a, dtype=np.float32), None
-    if type_name == "F16":
-        return a.astype(np.float16), None
-    if type_name in ("BF16", "Q8_0", "Q4_0", "Q4_1"):
-        return gguf_quantize(a, qtype), qtype
-    raw = {"Q4_K": quantize_q4_k, "Q5_K": quantize_q5_k, "Q6_K": quantize_q6_k}[type_name](a)
-    # The blocks decode (by gguf-py) close to what they encode: the packing matches the decoders.
-    back = np.asarray(dequantize(raw, qtype), dtype=np.float32).reshape(a.shape)
-    error = np.linalg.norm(back - a) / np.linalg.norm(a)
-    limit = {"Q4_K": 0.12, "Q5_K": 0.06, "Q6_K": 0.03}[type_name]
-    assert error < limit, f"{type_name}: relative quantization error {error:.3f}"
-    return raw, qtype
-
-
 # ----------------------------------------------------------------------------------------------------------- files
 
 def write_gguf(W, type_name, path):
@@ -194,12 +101,13 @@ def write_gguf(W, type_name, path):
     w.add_sliding_window(CONFIG["sliding_window"])
     w.add_attn_logit_softcapping(CONFIG["attn_logit_softcapping"])
     w.add_final_logit_softcapping(CONFIG["final_logit_softcapping"])
-    w.add_file_type(gguf.LlamaFileType.ALL_F32 if type_name == "F32" else gguf.LlamaFileType.GUESSED)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32 if type_name == "F32"
+                    else gguf.LlamaFileType.MOSTLY_Q4_K_M if type_name == "Q4_K_M" else gguf.LlamaFileType.GUESSED)
     for name, a in W.items():  # llama.cpp's order: embedding, then block by block
         if a.ndim == 1:
             w.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
         else:
-            data, raw_dtype = quantize(a, type_name)
+            data, raw_dtype = quantize(a, tensor_type(name, type_name, LAYERS, tied=True))
             w.add_tensor(name, data, raw_dtype=raw_dtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -259,27 +167,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(HERE, "..", "..", "data", "models", "formats-2304"))
     parser.add_argument("--types", default=",".join(TYPES), help="comma-separated GGUF types to write (default: all)")
-    parser.add_argument("--if-stale", action="store_true", help="do nothing when OUT holds this version's complete set")
+    parser.add_argument("--if-stale", action="store_true", help="write only what OUT/MANIFEST.json does not list for this version")
     args = parser.parse_args()
     out = os.path.abspath(args.out)
     manifest = os.path.join(out, "MANIFEST.json")
+    done = {"types": [], "folders": []}
     if args.if_stale and os.path.exists(manifest):
         with open(manifest) as f:
             written = json.load(f)
-        if written.get("version") == VERSION and set(args.types.split(",")) <= set(written.get("types", [])):
-            return
+        if written.get("version") == VERSION:
+            done = written
+    types = [t for t in args.types.split(",") if t not in done["types"]]
+    if not types and "hf-bf16" in done["folders"]:
+        return
     if os.path.exists(manifest):
         os.remove(manifest)
     os.makedirs(out, exist_ok=True)
     W = random_weights()
     started = time.time()
-    folder = os.path.join(out, "hf-bf16")
-    shutil.rmtree(folder, ignore_errors=True)
-    write_hf_bf16(W, folder)
-    cfg, RW = load_hf(folder)
-    write_oracle(cfg, RW, os.path.join(folder, "oracle.safetensors"))
-    print(f"hf-bf16 ({time.time() - started:.0f} s)", flush=True)
-    for type_name in args.types.split(","):
+    if "hf-bf16" not in done["folders"]:
+        folder = os.path.join(out, "hf-bf16")
+        shutil.rmtree(folder, ignore_errors=True)
+        write_hf_bf16(W, folder)
+        cfg, RW = load_hf(folder)
+        write_oracle(cfg, RW, os.path.join(folder, "oracle.safetensors"))
+        print(f"hf-bf16 ({time.time() - started:.0f} s)", flush=True)
+    for type_name in types:
         path = os.path.join(out, f"gemma2-{type_name}.gguf")
         write_gguf(W, type_name, path)
         cfg, RW = load_gguf(path)
@@ -288,7 +201,7 @@ def main():
         print(f"gemma2-{type_name}.gguf ({time.time() - started:.0f} s)", flush=True)
     with open(manifest, "w") as f:
         json.dump({"generator": "scripts/oracle/make_format_models.py", "version": VERSION, "seed": SEED,
-                   "types": args.types.split(","), "folders": ["hf-bf16"]}, f, indent=1)
+                   "types": done["types"] + types, "folders": ["hf-bf16"]}, f, indent=1)
 
 
 if __name__ == "__main__":
