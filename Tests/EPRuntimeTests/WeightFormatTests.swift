@@ -153,3 +153,91 @@ enum PageResidency {
         return (entries.filter { $0 >> 63 == 1 }.count, entries.count)
     }
 }
+
+/// Products over matrices left in their stored form, with tilings small enough that tiles split the rows and the
+/// columns unevenly, against a double-precision product of the decoded matrix.
+@Suite struct ProjectionTilingTests {
+    /// Random blocks of `type` for `rows` rows of `k` values, with finite f16 scale fields (16-bit floats from
+    /// random values); aligned for F32.
+    static func randomRows(_ type: GGMLType, rows: Int, k: Int, using generator: inout SeededGenerator) -> UnsafeMutableRawPointer {
+        let bytes = rows * k / type.blockSize * type.blockBytes
+        let data = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        for i in 0..<bytes { data.storeBytes(of: UInt8.random(in: 0...255, using: &generator), toByteOffset: i, as: UInt8.self) }
+        let scales: [Int]
+        switch type {
+        case .f32:
+            for i in 0..<(rows * k) { data.storeBytes(of: Float.random(in: -1...1, using: &generator), toByteOffset: 4 * i, as: Float.self) }
+            return data
+        case .f16, .bf16:
+            for i in 0..<(rows * k) {
+                let v = Float.random(in: -1...1, using: &generator)
+                let bits = type == .f16 ? HalfPrecision.halfBits(from: v) : HalfPrecision.bfloat16Bits(from: v)
+                data.storeBytes(of: bits, toByteOffset: 2 * i, as: UInt16.self)
+            }
+            return data
+        case .q4_1, .q5_1, .q4_K, .q5_K: scales = [0, 2]
+        case .q6_K: scales = [208]
+        default: scales = [0]
+        }
+        for b in 0..<(bytes / type.blockBytes) {
+            for offset in scales {
+                let scale = HalfPrecision.halfBits(from: Float.random(in: -0.05...0.05, using: &generator))
+                data.storeBytes(of: scale, toByteOffset: b * type.blockBytes + offset, as: UInt16.self)
+            }
+        }
+        return data
+    }
+
+    @Test(arguments: GGMLType.dequantizable)
+    func tiledProductsMatchTheDecodedMatrix(type: GGMLType) throws {
+        var generator = SeededGenerator(seed: UInt64(type.rawValue) + 11)
+        let k = 768, upper = 37, lower = 29
+        // Two segments: `type`, then Q6_K (a fused Q/K/V matrix whose rows are of two types).
+        let first = Self.randomRows(type, rows: upper, k: k, using: &generator)
+        let second = Self.randomRows(.q6_K, rows: lower, k: k, using: &generator)
+        defer { first.deallocate(); second.deallocate() }
+        let tensors = [
+            WeightTensor(name: "upper", rows: upper, columns: k, type: type, data: UnsafeRawPointer(first)),
+            WeightTensor(name: "lower", rows: lower, columns: k, type: .q6_K, data: UnsafeRawPointer(second)),
+        ]
+        let matrix = WeightMatrix(mapped: tensors)
+        var w = [Float](repeating: 0, count: (upper + lower) * k)
+        w.withUnsafeMutableBufferPointer { p in
+            tensors[0].decode(into: p.baseAddress!)
+            tensors[1].decode(into: p.baseAddress! + upper * k)
+        }
+        // Tiles of at most 10 rows (37 → 4 tiles of 10, 10, 10, 7) and 2,560 values (3 slices of 256 columns);
+        // panels of 8 rows below 16 products.
+        let tiling = Projection.Tiling(rows: 10, bytes: 10 * 256 * 4, smallPanelBytes: 1024, fewRows: 16)
+        #expect(tiling.shape(rows: 33, outputs: upper, k: k, blockSize: type.blockSize) == (10, 256))
+        #expect(tiling.shape(rows: 5, outputs: upper, k: k, blockSize: type.blockSize) == (8, 768))
+        for rows in [1, 5, 16, 33] {
+            for accumulate in [false, true] {
+                let inputStride = k + 3, outputStride = upper + lower + 2
+                let x = (0..<(rows * inputStride)).map { _ in Float.random(in: -1...1, using: &generator) }
+                let start = (0..<(rows * outputStride)).map { _ in Float.random(in: -1...1, using: &generator) }
+                var y = start
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        Projection.apply(rows: rows, x: xp.baseAddress!, inputStride: inputStride, weight: matrix, accumulate: accumulate,
+                                         y: yp.baseAddress!, outputStride: outputStride, tiling: tiling)
+                    }
+                }
+                var worst = 0.0
+                for r in 0..<rows {
+                    for o in 0..<(upper + lower) {
+                        var sum = accumulate ? Double(start[r * outputStride + o]) : 0, scale = abs(sum)
+                        for i in 0..<k {
+                            sum += Double(w[o * k + i]) * Double(x[r * inputStride + i])
+                            scale += abs(Double(w[o * k + i]) * Double(x[r * inputStride + i]))
+                        }
+                        worst = max(worst, abs(Double(y[r * outputStride + o]) - sum) / max(scale, 1e-30))
+                    }
+                    // The gaps between output rows are left alone.
+                    #expect(y[r * outputStride + upper + lower] == start[r * outputStride + upper + lower])
+                }
+                #expect(worst <= 1e-6, "\(type) rows \(rows) accumulate \(accumulate): error \(worst) of the sum of |terms|")
+            }
+        }
+    }
+}

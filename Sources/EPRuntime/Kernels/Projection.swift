@@ -88,25 +88,55 @@ struct WeightMatrix: @unchecked Sendable {
 
 /// Linear layers: `Y = X · Wᵀ` for rows of activations X and a weight matrix W stored one row per output.
 enum Projection {
-    /// Bytes of fp32 weights converted at a time from a stored (16-bit or block-quantized) segment for a product
-    /// of many rows: a panel of rows, converted once and used by every row of the batch in one sgemm.
-    static let panelBytes = 4 << 20
-    /// The same for products of fewer than ``Projection/fewRows`` rows (generation steps), whose panels are read
-    /// once or a few times: small enough to stay in a core's L2 cache between conversion and use.
-    static let smallPanelBytes = 128 << 10
-    /// Below this many rows a product uses ``Projection/smallPanelBytes`` panels.
-    static let fewRows = 16
+    /// How stored (16-bit or block-quantized) segments are converted to fp32 for a product.
+    struct Tiling: Sendable {
+        /// Most weight rows (outputs) of one tile, in products of many rows. Each tile is one sgemm, which packs
+        /// the tile's slice of X again: tall tiles keep that repacking small next to the multiply (a tile of n rows
+        /// adds one pass over its slice of X per n outputs); the tile's columns (a slice of the inputs, in whole
+        /// 256-value or block units) shrink to fit `bytes`.
+        var rows = 2048
+        /// Most fp32 bytes of one tile: about a quarter of a server core's share of L3, and small next to the
+        /// batch's activations.
+        var bytes = 8 << 20
+        /// Bytes of one panel of whole rows for products of fewer than `fewRows` rows (generation steps), whose
+        /// panels are read once or a few times: small enough to stay in a core's L2 cache between conversion and
+        /// use.
+        var smallPanelBytes = 128 << 10
+        /// Below this many rows a product converts small panels of whole rows; from it on, tiles.
+        var fewRows = 16
+
+        /// The tiling every product uses.
+        static let standard = Tiling()
+
+        /// Rows and columns of the tiles (or panels) a stored segment of `outputs` rows of `k` values, in blocks of
+        /// `blockSize`, is converted in for a product of `rows` rows: the segment's rows split evenly into tiles of
+        /// at most ``rows``, the columns into even slices of whole 256-value (or block) units that fit ``bytes``;
+        /// for fewer than ``fewRows`` rows, panels of whole rows of ``smallPanelBytes``.
+        func shape(rows products: Int, outputs: Int, k: Int, blockSize: Int) -> (rows: Int, columns: Int) {
+            if products < fewRows { return (min(outputs, max(8, smallPanelBytes / (4 * k))), k) }
+            let rowTiles = (outputs + rows - 1) / rows
+            let tileOutputs = (outputs + rowTiles - 1) / rowTiles
+            let unit = max(blockSize, 256)
+            let widest = max(unit, bytes / (4 * tileOutputs) / unit * unit)
+            guard widest < k else { return (tileOutputs, k) }
+            let columnTiles = (k + widest - 1) / widest
+            let width = ((k + columnTiles - 1) / columnTiles + unit - 1) / unit * unit
+            return (tileOutputs, min(width, k))
+        }
+    }
 
     /// `y[r] (+)= W · x[r]` for `rows` rows of `weight.inputs` values (rows `inputStride` apart); results go to `y`
     /// (rows `outputStride` apart), added to what is there when `accumulate`.
     ///
     /// Several rows are one sgemm per fp32 segment (one for a decoded matrix). A single row is a matrix-vector
     /// product, bound by memory bandwidth: over the quantized rows when the matrix has them, otherwise BLAS sgemv.
-    /// Stored (16-bit or block-quantized) segments are converted to fp32 a panel of rows at a time into scratch
-    /// memory, each panel one product.
+    /// Stored (16-bit or block-quantized) segments are converted to fp32 into scratch memory a tile at a time (see
+    /// ``Tiling``: tiles of up to 2,048 rows by as many whole blocks of columns as fit 8 MB for products of many
+    /// rows, small panels of whole rows for a few), each tile or panel one product, accumulated over the column
+    /// slices.
     static func apply(
         rows: Int, x: UnsafePointer<Float>, inputStride: Int, weight: WeightMatrix, accumulate: Bool = false,
-        y: UnsafeMutablePointer<Float>, outputStride: Int
+        y: UnsafeMutablePointer<Float>, outputStride: Int, tiling: Tiling = .standard
     ) {
         let k = weight.inputs
         if rows == 1, let segments = weight.quantized {
@@ -127,37 +157,51 @@ enum Projection {
             }
             return
         }
-        var scratch: FloatBuffer?
-        let panel = max(8, (rows < fewRows ? smallPanelBytes : panelBytes) / (4 * k))
-        for segment in weight.segments {
+        let tiles = weight.segments.map { tiling.shape(rows: rows, outputs: $0.rows.count, k: k, blockSize: $0.type.blockSize) }
+        let scratchCount = zip(weight.segments, tiles).map { $0.type == .f32 ? 0 : $1.rows * $1.columns }.max() ?? 0
+        let scratch = scratchCount > 0 ? FloatBuffer(count: scratchCount) : nil
+        for (segment, tile) in zip(weight.segments, tiles) {
+            let out = y + segment.rows.lowerBound
             if segment.type == .f32 {
-                multiply(rows: rows, x: x, inputStride: inputStride, w: segment.data.assumingMemoryBound(to: Float.self),
-                         outputs: segment.rows.count, k: k, accumulate: accumulate, y: y + segment.rows.lowerBound, outputStride: outputStride)
+                multiply(rows: rows, x: x, inputStride: inputStride, w: segment.data.assumingMemoryBound(to: Float.self), ldw: k,
+                         outputs: segment.rows.count, k: k, accumulate: accumulate, y: out, outputStride: outputStride)
                 continue
             }
-            if scratch == nil { scratch = FloatBuffer(count: min(panel, weight.outputs) * k) }
+            let w = scratch!.pointer
             var first = 0
             while first < segment.rows.count {
-                let count = min(panel, segment.rows.count - first)
-                Dequantize.decode(segment.type, from: segment.data + first * segment.rowBytes, count: count * k, into: scratch!.pointer)
-                multiply(rows: rows, x: x, inputStride: inputStride, w: scratch!.pointer, outputs: count, k: k,
-                         accumulate: accumulate, y: y + segment.rows.lowerBound + first, outputStride: outputStride)
+                let count = min(tile.rows, segment.rows.count - first)
+                var column = 0
+                while column < k {
+                    let width = min(tile.columns, k - column)
+                    let source = segment.data + first * segment.rowBytes + column / segment.type.blockSize * segment.type.blockBytes
+                    if width == k {
+                        Dequantize.decode(segment.type, from: source, count: count * k, into: w)
+                    } else {
+                        for r in 0..<count {
+                            Dequantize.decode(segment.type, from: source + r * segment.rowBytes, count: width, into: w + r * width)
+                        }
+                    }
+                    multiply(rows: rows, x: x + column, inputStride: inputStride, w: w, ldw: width, outputs: count, k: width,
+                             accumulate: accumulate || column > 0, y: out + first, outputStride: outputStride)
+                    column += width
+                }
                 first += count
             }
         }
     }
 
-    /// `y (+)= x · wᵀ` for fp32 `w` of `outputs` rows of `k`.
+    /// `y (+)= x · wᵀ` for fp32 `w` of `outputs` rows of `k` values, rows `ldw` apart.
     private static func multiply(
-        rows: Int, x: UnsafePointer<Float>, inputStride: Int, w: UnsafePointer<Float>, outputs: Int, k: Int,
+        rows: Int, x: UnsafePointer<Float>, inputStride: Int, w: UnsafePointer<Float>, ldw: Int, outputs: Int, k: Int,
         accumulate: Bool, y: UnsafeMutablePointer<Float>, outputStride: Int
     ) {
         if rows > 1 {
             BLAS.gemm(
-                .asStored, .transposed, m: rows, n: outputs, k: k, a: x, lda: inputStride, b: w, ldb: k,
+                .asStored, .transposed, m: rows, n: outputs, k: k, a: x, lda: inputStride, b: w, ldb: ldw,
                 beta: accumulate ? 1 : 0, c: y, ldc: outputStride)
         } else {
-            BLAS.gemv(.asStored, rows: outputs, columns: k, a: w, lda: k, x: x, beta: accumulate ? 1 : 0, y: y)
+            BLAS.gemv(.asStored, rows: outputs, columns: k, a: w, lda: ldw, x: x, beta: accumulate ? 1 : 0, y: y)
         }
     }
 }
