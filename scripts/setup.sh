@@ -55,6 +55,12 @@ if [ ! -f data/models/smollm2-hf/model.safetensors ]; then
   python3 scripts/models/gguf_to_hf.py --out data/models/smollm2-hf
 fi
 
+# The weight-format parity models of the runtime's tests (data/models/formats-2304, git-ignored, 2.2 GB): two
+# Gemma-2-2B-shaped blocks in every GGUF type and as a BF16 folder, with numpy oracle outputs (about 5 minutes once).
+python3 -c "import gguf, safetensors" 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check gguf safetensors 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+python3 scripts/oracle/make_format_models.py --if-stale
+
 # The evaluation datasets: Debian packages the builder reads, PyYAML for the chatterbot and PyRIT files, then the
 # builder itself (it downloads its pinned wheels once into data/cache/wheels and writes data/datasets/).
 setup_datasets() {

@@ -3,8 +3,8 @@ import EPTensors
 import Foundation
 
 /// The forward pass of every supported architecture (``ModelArchitecture``): one pre-norm decoder block whose
-/// variants come from the traits of ``TransformerConfig``. Matrices are decoded to fp32 at load, or (large F16/BF16
-/// Hugging Face models) left mapped and converted panel by panel in each product (``WeightMatrix``).
+/// variants come from the traits of ``TransformerConfig``. Matrices are decoded to fp32 at load, or (large models,
+/// see ``WeightStorage``) left mapped in their stored type and converted panel by panel in each product (``WeightMatrix``).
 ///
 /// Per block, with x the residual stream of M stacked rows and `norm` RMSNorm (LayerNorm for GPT-2):
 /// `qkv = norm(x) · [Wq; Wk; Wv]ᵀ (+ b)` (one GEMM), per-head RMSNorm of q and k (Gemma 3), RoPE on q and k

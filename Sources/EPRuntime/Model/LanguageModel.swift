@@ -49,18 +49,19 @@ public final class LanguageModel: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             try self.init(folder: HuggingFaceFolder(path: path), threads: threads, storage: storage)
         } else {
-            try self.init(gguf: GGUFFile(path: path), threads: threads)
+            try self.init(gguf: GGUFFile(path: path), threads: threads, storage: storage)
         }
     }
 
-    /// Loads the model of an opened GGUF file (every tensor decoded to fp32). Unknown architectures, missing or
-    /// misshapen tensors and tensor types the runtime cannot decode are errors that say so.
-    public init(gguf: GGUFFile, threads: Int? = nil) throws {
+    /// Loads the model of an opened GGUF file (its matrices decoded to fp32 or left in their stored form, as
+    /// `storage` says). Unknown architectures, missing or misshapen tensors and tensor types the runtime cannot
+    /// decode are errors that say so.
+    public init(gguf: GGUFFile, threads: Int? = nil, storage: WeightStorage = .automatic) throws {
         path = gguf.path
         self.gguf = gguf
         folder = nil
         threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        graph = try DecoderGraph(config: TransformerConfig(gguf: gguf), weights: ModelWeights(gguf: gguf))
+        graph = try DecoderGraph(config: TransformerConfig(gguf: gguf), weights: ModelWeights(gguf: gguf, storage: storage))
     }
 
     /// Loads the model of a Hugging Face folder. Unknown `model_type`s, missing or misshapen tensors and

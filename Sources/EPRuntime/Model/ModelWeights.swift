@@ -5,17 +5,29 @@ import Foundation
 /// How a model keeps its weight matrices in memory.
 public enum WeightStorage: Sendable, Equatable {
     /// Decode everything to fp32 when that takes at most ``WeightStorage/automaticDecodeLimit`` bytes; otherwise
-    /// keep F16/BF16 matrices of a Hugging Face folder mapped (GGUF block-quantized tensors are always decoded).
+    /// keep the matrices in their stored form, as ``WeightStorage/mapped`` does.
     case automatic
     /// Decode every tensor to fp32 at load.
     case decoded
-    /// Keep the F32, F16 and BF16 matrices of a Hugging Face folder in their mapped files, converting 16-bit ones a
-    /// panel of rows at a time in each product (norm weights, biases and transposed GPT-2 matrices are decoded).
+    /// Keep the weight matrices in their mapped files in their stored form — F32, F16 and BF16 (safetensors and
+    /// GGUF) and GGUF's block-quantized types — converting them to fp32 a panel of rows at a time in each product
+    /// (``Projection``). The token embedding is read a row at a time, and the LM head is converted only when logits
+    /// are asked for; a block's matrices are read only when the block runs. Norm weights, biases and transposed
+    /// GPT-2 matrices are decoded at load.
     case mapped
 
     /// The largest fp32 size `.automatic` decodes: a quarter of the machine's memory, at most 4 GiB.
     public static var automaticDecodeLimit: Int {
         min(4 << 30, Int(ProcessInfo.processInfo.physicalMemory / 4))
+    }
+
+    /// Whether matrices whose fp32 copy takes `decodedBytes` stay mapped.
+    func mapsMatrices(decodedBytes: Int) -> Bool {
+        switch self {
+        case .decoded: false
+        case .mapped: true
+        case .automatic: decodedBytes > Self.automaticDecodeLimit
+        }
     }
 }
 
@@ -38,6 +50,11 @@ struct WeightTensor: @unchecked Sendable {
     var elementCount: Int { rows * columns }
     /// Bytes of one stored row (of `columns` elements; not meaningful when transposed).
     var rowBytes: Int { columns / type.blockSize * type.blockBytes }
+    /// Whether the matrix can be used where it lies in its file (``WeightMatrix/init(mapped:)``): not transposed,
+    /// not offset, of a type ``Dequantize`` decodes, and F32 data 4-byte aligned.
+    var isMappable: Bool {
+        !transposed && !plusOne && type.isDequantizable && (type != .f32 || Int(bitPattern: data) % 4 == 0)
+    }
 
     /// Decodes the whole tensor as `rows × columns` fp32 values into `destination`.
     func decode(into destination: UnsafeMutablePointer<Float>) {
@@ -70,16 +87,19 @@ final class ModelWeights: @unchecked Sendable {
     /// folder does).
     private let folderNaming: (architecture: ModelArchitecture, prefix: String)?
 
-    /// The tensors of a GGUF file (types are checked when the graph asks for a tensor).
-    init(gguf: GGUFFile) {
+    /// The tensors of a GGUF file (types are checked when the graph asks for a tensor). Nothing is read here but
+    /// the tensor table.
+    init(gguf: GGUFFile, storage: WeightStorage) {
         path = gguf.path
-        mapsMatrices = false
         var tensors: [String: WeightTensor] = [:]
+        var decodedBytes = 0
         for t in gguf.tensors {
             tensors[t.name] = WeightTensor(
                 name: t.name, rows: t.rowCount, columns: t.rowLength, type: t.type, data: gguf.file.bytes + t.offset)
+            decodedBytes += 4 * t.elementCount
         }
         self.tensors = tensors
+        mapsMatrices = storage.mapsMatrices(decodedBytes: decodedBytes)
         files = [gguf.file]
         folderNaming = nil
     }
@@ -123,11 +143,7 @@ final class ModelWeights: @unchecked Sendable {
         self.tensors = tensors
         self.files = files
         folderNaming = (config.architecture, prefix)
-        switch storage {
-        case .decoded: mapsMatrices = false
-        case .mapped: mapsMatrices = true
-        case .automatic: mapsMatrices = decodedBytes > WeightStorage.automaticDecodeLimit
-        }
+        mapsMatrices = storage.mapsMatrices(decodedBytes: decodedBytes)
     }
 
     /// Whether a tensor named `name` exists.
@@ -172,13 +188,10 @@ struct WeightLoader {
         return buffer
     }
 
-    /// The matrix of the tensors' rows one after the other: mapped when the weights allow it and every tensor is
-    /// F32, F16 or BF16 stored in place (F32 data must also be 4-byte aligned), decoded otherwise.
+    /// The matrix of the tensors' rows one after the other: left in its mapped file when the weights allow it and
+    /// every tensor is mappable (``WeightTensor/isMappable``), decoded otherwise.
     mutating func matrix(_ tensors: [WeightTensor]) -> WeightMatrix {
-        let mappable = tensors.allSatisfy { t in
-            !t.transposed && !t.plusOne && (t.type == .f16 || t.type == .bf16 || (t.type == .f32 && Int(bitPattern: t.data) % 4 == 0))
-        }
-        if weights.mapsMatrices && mappable { return WeightMatrix(mapped: tensors) }
+        if weights.mapsMatrices && tensors.allSatisfy(\.isMappable) { return WeightMatrix(mapped: tensors) }
         return WeightMatrix(
             decoded: decoded(tensors), outputs: tensors.reduce(0) { $0 + $1.rows }, inputs: tensors[0].columns, sources: tensors)
     }
