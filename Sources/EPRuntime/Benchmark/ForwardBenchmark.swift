@@ -1,9 +1,9 @@
 import EPTensors
 import Foundation
-import Synchronization
 
 /// Throughput of the forward pass on batches of token windows (`ep bench forward`), with the machine's sgemm
-/// speed measured in the same run for scale, and the load other processes put on the machine meanwhile.
+/// speed measured in the same rounds for scale, the load other processes put on the machine meanwhile, and the
+/// process's peak resident memory.
 public enum ForwardBenchmark {
     /// What to measure.
     public struct Options: Sendable {
@@ -11,14 +11,22 @@ public enum ForwardBenchmark {
         public var windows = 16
         /// Tokens per window.
         public var windowLength = 128
+        /// The windows to run instead of random ones (each at most the context length); `windows` and
+        /// `windowLength` are then ignored.
+        public var batch: [[Int32]]?
         /// Timed calls per configuration (after one untimed warm-up call).
         public var repeats = 3
         /// The block whose `hook_resid_post` the early-exit run captures (nil: the middle block).
         public var earlyExitLayer: Int?
+        /// Whether to time the full model with logits at every position.
+        public var includeFull = true
+        /// Whether to time the sgemm reference products.
+        public var includeSGEMM = true
         /// Seed of the random token ids.
         public var seed: UInt64 = 1
 
-        /// 16 windows of 128 tokens, 3 timed calls, early exit at the middle block.
+        /// 16 windows of 128 tokens, 3 timed calls, early exit at the middle block, the full model and the sgemm
+        /// references.
         public init() {}
     }
 
@@ -38,15 +46,27 @@ public enum ForwardBenchmark {
         /// Tokens per second of the fastest call.
         public var bestTokensPerSecond: Double { Double(tokens) / seconds.min()! }
         /// Tokens per second of the median call.
-        public var medianTokensPerSecond: Double { Double(tokens) / seconds.sorted()[seconds.count / 2] }
+        public var medianTokensPerSecond: Double { Double(tokens) / medianSeconds }
+        /// The median of the calls' seconds (the upper median for an even count).
+        public var medianSeconds: Double { seconds.sorted()[seconds.count / 2] }
         /// GFLOP/s of the fastest call.
         public var bestGFLOPS: Double { flops / seconds.min()! / 1e9 }
+        /// GFLOP/s of the median call.
+        public var medianGFLOPS: Double { flops / medianSeconds / 1e9 }
+
+        /// This measurement's rate as a fraction of `reference`'s in each round (calls paired in order), sorted.
+        public func shares(of reference: Measurement) -> [Double] {
+            zip(seconds, reference.seconds).map { (flops / $0) / (reference.flops / $1) }.sorted()
+        }
     }
 
     /// Everything `ep bench forward` reports.
     public struct Report: Sendable {
         /// What was measured.
         public var options: Options
+        /// Windows per call and tokens per window (of `options.batch` when given).
+        public var windows: Int
+        public var windowLength: Int
         /// Threads the model used.
         public var threads: Int
         /// The BLAS library and its kernels.
@@ -55,33 +75,48 @@ public enum ForwardBenchmark {
         public var loadAverages: [Double]?
         /// Cores other processes kept busy in the second before the run.
         public var foreignCoresBefore: Double?
-        /// The FMA peak: `threads` threads each running independent fused multiply-add chains (no memory traffic).
-        public var fmaPeak: Measurement
         /// sgemm on a projection-sized product (the MLP's gate and up projections of the whole batch) in one call
         /// on `threads` BLAS threads.
-        public var sgemmMultiThreaded: Measurement
-        /// The same product as `threads` concurrent single-threaded calls, as the batched forward pass runs them.
-        public var sgemmConcurrent: Measurement
+        public var sgemmMultiThreaded: Measurement?
+        /// The same product as `threads` concurrent single-threaded calls of a share of the rows each.
+        public var sgemmConcurrent: Measurement?
         /// The full model with logits at every position.
-        public var full: Measurement
+        public var full: Measurement?
         /// Early exit after the chosen block's `hook_resid_post`.
         public var earlyExit: Measurement
+        /// The hook point of the early exit.
+        public var earlyExitPoint: HookPoint
+        /// The process's peak resident memory (bytes) when the run ended, or nil where the system does not say.
+        public var peakResidentBytes: Int?
+
+        /// Per round, the faster of the two sgemm measurements' GFLOP/s (nil without sgemm).
+        public var sgemmBest: Measurement? {
+            guard let one = sgemmMultiThreaded, let split = sgemmConcurrent else { return nil }
+            var best = one
+            best.label = "the faster sgemm of the round"
+            best.seconds = zip(one.seconds, split.seconds).map { min($0, $1) }
+            return best
+        }
     }
 
     /// Runs the benchmark on `model`.
     public static func run(model: LanguageModel, options: Options) throws -> Report {
         let c = model.config
         var generator = SeededGenerator(seed: options.seed)
-        let batch = (0..<options.windows).map { _ in
+        let batch = options.batch ?? (0..<options.windows).map { _ in
             (0..<options.windowLength).map { _ in Int32.random(in: 100..<Int32(min(c.vocabularySize, 40_000)), using: &generator) }
+        }
+        guard !batch.isEmpty, let longest = batch.map(\.count).max(), longest > 0 else {
+            throw ModelInputError(message: "bench forward: no tokens to run")
         }
         let before = MachineLoad.sample()
         let loadAverages = MachineLoad.loadAverages()
         Thread.sleep(forTimeInterval: 1)
         let foreignBefore = before.flatMap { b in MachineLoad.sample().map { $0.foreignCores(since: b) } }
 
-        let tokens = options.windows * options.windowLength
-        let averageKeys = Double(options.windowLength + 1) / 2
+        let tokens = batch.reduce(0) { $0 + $1.count }
+        // Mean number of keys a query sees, over every token of the batch (causal attention).
+        let averageKeys = batch.reduce(0.0) { $0 + Double($1.count) * Double($1.count + 1) / 2 } / Double(tokens)
         let layer = options.earlyExitLayer ?? c.layerCount / 2
         let point = HookPoint.residPost(layer: layer)
         guard (0..<c.layerCount).contains(layer) else {
@@ -90,23 +125,42 @@ public enum ForwardBenchmark {
 
         // The products and the forward passes take turns, round after round, so that each round's figures
         // share the machine's state (other processes, other virtual machines on the host).
-        var cases = [fmaPeakCase(threads: model.threadCount)]
-        cases += sgemmCases(m: tokens, k: c.modelWidth, n: 2 * c.ffnWidth, threads: model.threadCount)
+        var cases: [Case] = []
+        if options.includeSGEMM {
+            cases += sgemmCases(m: tokens, k: c.modelWidth, n: (c.isGated ? 2 : 1) * c.ffnWidth, threads: model.threadCount)
+        }
         // Outputs are reused between calls, as a pipeline streaming batches would.
         var fullResult = ForwardResult(), earlyResult = ForwardResult()
-        cases.append(Case(
-            label: "full model + logits at every position", tokens: tokens,
-            flops: Double(tokens) * c.flopsPerToken(layers: c.layerCount, logits: true, averageKeys: averageKeys)
-        ) { try model.forward(batch, logits: .all, into: &fullResult) })
+        if options.includeFull {
+            cases.append(Case(
+                label: "full model + logits at every position", tokens: tokens,
+                flops: Double(tokens) * c.flopsPerToken(layers: c.layerCount, logits: true, averageKeys: averageKeys)
+            ) { try model.forward(batch, logits: .all, into: &fullResult) })
+        }
         cases.append(Case(
             label: "early exit at \(point.name)", tokens: tokens,
             flops: Double(tokens) * c.flopsPerToken(layers: layer + 1, logits: false, averageKeys: averageKeys)
         ) { try model.forward(batch, hooks: Hooks(captures: [point]), into: &earlyResult) })
-        let measured = try measureInTurns(cases, repeats: options.repeats)
+        var measured = try measureInTurns(cases, repeats: options.repeats)
+        let early = measured.removeLast()
+        let full = options.includeFull ? measured.removeLast() : nil
         return Report(
-            options: options, threads: model.threadCount, blas: BLAS.implementationName, loadAverages: loadAverages,
-            foreignCoresBefore: foreignBefore, fmaPeak: measured[0], sgemmMultiThreaded: measured[1],
-            sgemmConcurrent: measured[2], full: measured[3], earlyExit: measured[4])
+            options: options, windows: batch.count, windowLength: longest, threads: model.threadCount,
+            blas: BLAS.implementationName, loadAverages: loadAverages, foreignCoresBefore: foreignBefore,
+            sgemmMultiThreaded: options.includeSGEMM ? measured[0] : nil, sgemmConcurrent: options.includeSGEMM ? measured[1] : nil,
+            full: full, earlyExit: early, earlyExitPoint: point, peakResidentBytes: peakResidentBytes())
+    }
+
+    /// The process's peak resident memory in bytes (`getrusage`), or nil where it is not available.
+    public static func peakResidentBytes() -> Int? {
+        var usage = rusage()
+        #if os(Linux)
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
+        return usage.ru_maxrss * 1024
+        #else
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return nil }
+        return usage.ru_maxrss
+        #endif
     }
 
     /// One timed configuration.
@@ -133,29 +187,6 @@ public enum ForwardBenchmark {
         return results
     }
 
-    /// `threads` threads each running 12 independent chains of 8-lane fused multiply-adds (a ← a·b + c) for
-    /// `steps` steps.
-    static func fmaPeakCase(threads: Int, steps: Int = 4_000_000) -> Case {
-        Case(label: "FMA peak, \(threads) threads", tokens: 0, flops: Double(threads * steps * 12 * 8 * 2)) {
-            let sums = Mutex<Float>(0)
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                typealias V = SIMD8<Float>
-                let b = V(repeating: 0.999_999), c = V(repeating: 1e-7)
-                var a0 = V(repeating: Float(t)), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5
-                var a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
-                for _ in 0..<steps {
-                    a0 = c.addingProduct(a0, b); a1 = c.addingProduct(a1, b); a2 = c.addingProduct(a2, b)
-                    a3 = c.addingProduct(a3, b); a4 = c.addingProduct(a4, b); a5 = c.addingProduct(a5, b)
-                    a6 = c.addingProduct(a6, b); a7 = c.addingProduct(a7, b); a8 = c.addingProduct(a8, b)
-                    a9 = c.addingProduct(a9, b); a10 = c.addingProduct(a10, b); a11 = c.addingProduct(a11, b)
-                }
-                let total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11))
-                sums.withLock { $0 += total.sum() }
-            }
-            precondition(sums.withLock { $0 }.isFinite)
-        }
-    }
-
     /// Products `C = A·Bᵀ` with A m×k and B n×k (the MLP's gate and up projections of the whole batch), repeated
     /// `calls` times per timing: on `threads` BLAS threads, and as `threads` concurrent single-threaded products
     /// of m/threads rows each.
@@ -167,6 +198,8 @@ public enum ForwardBenchmark {
         let flops = 2 * Double(m) * Double(n) * Double(k) * Double(calls)
         let rows = m / threads
         let one = Case(label: "sgemm \(m)×\(k)·\(k)×\(n), \(threads) BLAS threads", tokens: m * calls, flops: flops) {
+            BLAS.threadCountLock.lock()
+            defer { BLAS.threadCountLock.unlock() }
             let previous = BLAS.threadCount
             defer { BLAS.threadCount = previous }
             BLAS.threadCount = threads
@@ -175,6 +208,8 @@ public enum ForwardBenchmark {
             }
         }
         let split = Case(label: "sgemm \(threads) × (\(rows)×\(k)·\(k)×\(n)) concurrently, 1 BLAS thread each", tokens: m * calls, flops: flops) {
+            BLAS.threadCountLock.lock()
+            defer { BLAS.threadCountLock.unlock() }
             let previous = BLAS.threadCount
             defer { BLAS.threadCount = previous }
             BLAS.threadCount = 1
