@@ -21,11 +21,12 @@ release: setup
 	swift build -c release
 
 ## make test: install dependencies and the labelled datasets (about 1.5 min the first time, 16 s after: the dataset
-## test reads them), build, run every test (unit, conformance, CLI, Python interop, the report in headless Chromium).
+## test reads them), build, run every test (unit, conformance, CLI, Python interop, the report in headless Chromium)
+## with a three-node Slurm cluster started on this machine for the sharded-build tests and stopped after them.
 test:
 	bash scripts/setup.sh --datasets
 	swift build --build-tests
-	swift test --skip-build
+	bash scripts/slurm/with_cluster.sh swift test --skip-build
 	python3 scripts/check_python_interop.py .build/debug/ep
 	python3 scripts/check_report_browser.py .build/debug/ep
 

