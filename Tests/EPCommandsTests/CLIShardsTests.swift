@@ -136,8 +136,11 @@ private func recordState(_ path: String) -> String? {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/shards/run_local.sh").path
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = [script, "run", "merged", "2"]
+        // Through Python, to start the shell with no signal blocked: the test runs on a thread that blocks most
+        // signals (SIGCHLD among them), a spawned process inherits that mask, and dash's `wait` then never returns.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv('/bin/sh', ['sh'] + sys.argv[1:])",
+                             script, "run", "merged", "2"]
         process.currentDirectoryURL = URL(fileURLWithPath: f.folder)
         process.environment = ProcessInfo.processInfo.environment.merging(f.environment.merging(["EP": epBinary]) { $1 }) { $1 }
         let out = Pipe()

@@ -143,7 +143,10 @@ func startEP(_ arguments: [String], in folder: String, environment: [String: Str
         #expect(try DictionaryStore.readManifest(f.folder + "/deep/ok").build.text?.corpus.skippedLines == 2)
 
         // A dictionary built for another hook or model is refused where the model runs again.
-        let otherModel = try build(["--corpus", "corpus.jsonl", "--hook", "blocks.6.hook_resid_post", "--max-tokens", "800"], output: "l6")
+        // (The fixture's hook replaced, not added to: two --hook options build a folder of dictionaries by hook.)
+        var l6 = f.buildArguments(output: "l6").map { $0 == "blocks.5.hook_resid_post" ? "blocks.6.hook_resid_post" : $0 }
+        l6 += ["--max-tokens", "800"]
+        let otherModel = try ep(l6, in: f.folder, environment: f.environment)
         #expect(otherModel.status == 0)
         var manifest = try String(contentsOfFile: f.folder + "/l6/manifest.json", encoding: .utf8)
         let sha = try #require(manifest.range(of: #""model_sha256": ""#))
