@@ -158,7 +158,7 @@ extension Build {
         lines.append("stopped: \(s.stopReason) after \(grouped(s.tokens)) tokens, \(grouped(s.activations)) activations, \(grouped(s.windows)) windows, \(s.batches) batches\(s.resumedAtBatch.map { " (resumed at batch \($0))" } ?? "")")
         if s.tokensThisRun > 0 {
             let forward = s.extractionSeconds > 0 ? Double(s.tokensThisRun) / s.extractionSeconds : 0
-            lines.append("this run: \(grouped(s.tokensThisRun)) tokens in \(fixed(s.seconds, 1)) s = \(grouped(Int(rate))) tokens/s; model forward \(fixed(s.extractionSeconds, 1)) s (\(grouped(Int(forward))) tokens/s), calibration \(fixed(s.calibrationSeconds, 1)) s\(s.calibrationReused ? " (reused)" : ""), clustering \(fixed(s.clusteringSeconds, 1)) s, writing \(fixed(s.writingSeconds, 1)) s; peak memory \(peakMemoryMegabytes()) MB")
+            lines.append("this run: \(grouped(s.tokensThisRun)) tokens in \(fixed(s.seconds, 1)) s = \(grouped(Int(rate))) tokens/s; \(s.extractionLabel) \(fixed(s.extractionSeconds, 1)) s (\(grouped(Int(forward))) tokens/s), calibration \(fixed(s.calibrationSeconds, 1)) s\(s.calibrationReused ? " (reused)" : ""), clustering \(fixed(s.clusteringSeconds, 1)) s, writing \(fixed(s.writingSeconds, 1)) s; peak memory \(peakMemoryMegabytes()) MB")
         }
         let c = s.corpus
         var corpus = "corpus: \(grouped(c.documents)) documents, \(fixed(Double(c.bytes) / 1e6, 1)) MB from \(c.files) file\(c.files == 1 ? "" : "s")"

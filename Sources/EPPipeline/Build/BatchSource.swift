@@ -41,6 +41,8 @@ public protocol TextBatchSource: AnyObject {
     var emittedTokens: Int { get }
     /// Seconds spent making batches' activations (the forward passes, or reading shards).
     var extractionSeconds: Double { get }
+    /// What those seconds were spent on, for the closing report: "model forward" or "shard reads".
+    var extractionLabel: String { get }
     /// Why the source gave few or no windows, for errors.
     var explanation: String { get }
 }
@@ -52,6 +54,7 @@ public final class ModelBatchSource: TextBatchSource {
     public let modelSHA256: String
     public let modelWidth: Int
     public private(set) var extractionSeconds = 0.0
+    public var extractionLabel: String { "model forward" }
     private let settings: TextBuildSettings
     private let extractor: ActivationExtractor
     private let stream: WindowStream

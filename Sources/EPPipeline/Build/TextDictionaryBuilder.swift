@@ -89,6 +89,8 @@ public struct TextBuildSummary: Sendable {
     /// Seconds of this run, and where they went.
     public var seconds: Double
     public var extractionSeconds: Double
+    /// What `extractionSeconds` went to: "model forward" (a build) or "shard reads" (a merge of shards).
+    public var extractionLabel: String
     public var calibrationSeconds: Double
     public var clusteringSeconds: Double
     public var writingSeconds: Double
@@ -262,7 +264,7 @@ public final class TextDictionaryBuilder {
             (targets, totals, contexts) = (restored.targets, restored.totals, restored.contexts)
             resumedAt = totals.batches
             if let finished = restored.finished {
-                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: source.corpusStatistics)
+                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: source.corpusStatistics, extractionLabel: source.extractionLabel)
             }
             var replayed = ConsumedWindows()
             try source.skip(windows: Int64(totals.windows)) { replayed.add($0) }
@@ -436,18 +438,19 @@ public final class TextDictionaryBuilder {
         times.writing += Date().timeIntervalSince(started)
         return summary(
             targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times,
-            tokensThisRun: source.emittedTokens - skippedTokens, corpus: source.corpusStatistics)
+            tokensThisRun: source.emittedTokens - skippedTokens, corpus: source.corpusStatistics, extractionLabel: source.extractionLabel)
     }
 
     private func summary(
         _ targets: [Target], stopReason: String, totals: Totals, resumedAt: Int?, reused: Bool, clock: Date,
-        times: (extraction: Double, calibration: Double, clustering: Double, writing: Double), tokensThisRun: Int, corpus: CorpusStatistics
+        times: (extraction: Double, calibration: Double, clustering: Double, writing: Double), tokensThisRun: Int, corpus: CorpusStatistics,
+        extractionLabel: String
     ) -> TextBuildSummary {
         TextBuildSummary(
             dictionaries: targets.map { ($0.label, $0.path, $0.dictionary.regionCount, $0.dictionary.threshold, $0.saturated) },
             stopReason: stopReason, tokens: totals.tokens, windows: totals.windows, activations: totals.activations,
             batches: totals.batches, resumedAtBatch: resumedAt, calibrationReused: reused, seconds: Date().timeIntervalSince(clock),
-            extractionSeconds: times.extraction, calibrationSeconds: times.calibration, clusteringSeconds: times.clustering,
+            extractionSeconds: times.extraction, extractionLabel: extractionLabel, calibrationSeconds: times.calibration, clusteringSeconds: times.clustering,
             writingSeconds: times.writing, tokensThisRun: tokensThisRun, corpus: corpus)
     }
 

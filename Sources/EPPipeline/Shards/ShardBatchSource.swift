@@ -21,6 +21,7 @@ public final class ShardBatchSource: TextBatchSource {
     public var onWaiting: ((Int?) -> Void)?
 
     public private(set) var extractionSeconds = 0.0
+    public var extractionLabel: String { "shard reads" }
     public private(set) var emittedWindows: Int64 = 0
     public private(set) var emittedTokens = 0
     /// The next batch of the plan to hand out.
