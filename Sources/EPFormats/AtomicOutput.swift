@@ -98,8 +98,11 @@ public enum AtomicOutput {
 
     nonisolated(unsafe) private static var counter = 0
 
-    static func temporarySibling(of path: String) -> String {
+    static func temporarySibling(of given: String) -> String {
         counter += 1
+        // `-o dict/` names the folder `dict`: its temporary is `.dict.tmp-…` beside it, not `dict/..tmp-…` inside.
+        var path = given
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

@@ -106,6 +106,24 @@ private func snapshot(_ path: String) -> [String: [UInt8]] {
         #expect(try NPY.readIntegers(path: f + "/ids.npy").shape == [300])
     }
 
+    /// A folder output given with a trailing slash names the folder (its temporary is a sibling, not inside it),
+    /// written anew and then replaced.
+    @Test func folderOutputsWithATrailingSlash() throws {
+        let f = try Self.fixture()
+        for _ in 0..<2 {
+            for arguments in [
+                ["build", "b.npy", "--percentile", "5", "--batch-size", "32", "-o", "d/"],
+                ["export", "d", "--format", "saelens", "-o", "sae//"], ["report", "d/", "-o", "site/"],
+            ] {
+                let run = try ep(arguments, in: f)
+                #expect(run.status == 0, "ep \(arguments.joined(separator: " ")): \(run.stderr)")
+            }
+        }
+        #expect(try DictionaryStore.load(f + "/d").dictionary.regionCount > 0)
+        #expect(FileManager.default.fileExists(atPath: f + "/sae/cfg.json") && FileManager.default.fileExists(atPath: f + "/site/index.html"))
+        #expect(listing(f).filter { $0.hasPrefix(".") && !$0.hasSuffix(".lock") }.isEmpty, "no temporary left: \(listing(f))")
+    }
+
     @Test func allOutputsOfACommandAppearTogetherOrNone() throws {
         let f = try Self.fixture()
         // The assignments cannot be written (their folder cannot be made): refused before any work, no dictionary.
