@@ -24,7 +24,7 @@ release: setup
 ## test reads them), build, run every test (unit, conformance, CLI, Python interop, the report in headless Chromium)
 ## with a three-node Slurm cluster started on this machine for the sharded-build tests and stopped after them. Right
 ## after the build it checks the documentation: docs/cli.md must be what the built ep's --help prints, and every
-## `ep` command in README.md and docs/ must name a real verb and options it accepts.
+## `ep` command in README.md, BENCHMARKS.md and docs/ must name a real verb and options it accepts.
 test:
 	bash scripts/setup.sh --datasets
 	swift build --build-tests

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Checks that the `ep` commands shown in the documentation are real (a static check: nothing is run but --help).
 
-Every `ep VERB …` command in README.md and docs/*.md — in shell code blocks (continuation lines joined, `$ `
+Every `ep VERB …` command in README.md, BENCHMARKS.md and docs/*.md — in shell code blocks (continuation lines joined, `$ `
 prompts, comments and pipes handled) and in inline code that starts with `ep ` — must name a verb that exists
 (nested verbs such as `ep shards plan` included), and every -x / --flag it gives must be one that verb's --help
 lists. Placeholders (`ep VERB`, `ep <verb>`) and elisions (`…`) are allowed.
 
 Usage: python3 scripts/docs/check_commands.py EP_BINARY [FILE.md ...]
-       (default: README.md and docs/*.md but docs/cli.md, which is the help itself)
+       (default: README.md, BENCHMARKS.md and docs/*.md but docs/cli.md, which is the help itself)
 """
 import glob
 import os
@@ -162,7 +162,7 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     ep_help = Help(os.path.abspath(sys.argv[1]))
-    files = sys.argv[2:] or [os.path.join(ROOT, "README.md")] + sorted(
+    files = sys.argv[2:] or [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "BENCHMARKS.md")] + sorted(
         f for f in glob.glob(os.path.join(ROOT, "docs", "*.md")) if os.path.basename(f) != "cli.md")
     failures, checked = [], 0
     for file in files:
