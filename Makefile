@@ -22,10 +22,14 @@ release: setup
 
 ## make test: install dependencies and the labelled datasets (about 1.5 min the first time, 16 s after: the dataset
 ## test reads them), build, run every test (unit, conformance, CLI, Python interop, the report in headless Chromium)
-## with a three-node Slurm cluster started on this machine for the sharded-build tests and stopped after them.
+## with a three-node Slurm cluster started on this machine for the sharded-build tests and stopped after them. Right
+## after the build it checks the documentation: docs/cli.md must be what the built ep's --help prints, and every
+## `ep` command in README.md, BENCHMARKS.md and docs/ must name a real verb and options it accepts.
 test:
 	bash scripts/setup.sh --datasets
 	swift build --build-tests
+	bash scripts/docs/cli_reference.sh --check .build/debug/ep docs/cli.md
+	python3 scripts/docs/check_commands.py .build/debug/ep
 	bash scripts/slurm/with_cluster.sh swift test --skip-build
 	python3 scripts/check_python_interop.py .build/debug/ep
 	python3 scripts/check_report_browser.py .build/debug/ep

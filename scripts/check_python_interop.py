@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Reads dictionaries written by `ep` from Python with numpy, safetensors and json only.
 
-Builds a small dictionary with the `ep` executable, runs the README's Python snippet on it (the snippet is taken
-from README.md, between the `python-interop-snippet` markers, so the documented code is the tested code), and
+Builds a small dictionary with the `ep` executable, runs the Python snippet of docs/format.md on it (the snippet is
+taken from docs/format.md, after the `python-interop-snippet` marker, so the documented code is the tested code), and
 checks shapes, dtypes and values against `ep assign`, `ep export` and `ep calibrate`.
 
 Usage: python3 scripts/check_python_interop.py [PATH_TO_EP]   (default: .build/debug/ep)
@@ -28,7 +28,7 @@ def ep(*args, cwd):
 
 
 def readme_snippet():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    text = open(os.path.join(ROOT, "docs", "format.md"), encoding="utf-8").read()
     start = text.index("<!-- python-interop-snippet -->")
     block = text[start:].split("```python\n", 1)[1].split("```", 1)[0]
     return block
@@ -78,7 +78,7 @@ def main():
         # The closest member of every region is its founder, at distance 0.
         assert np.array_equal(tensors["closest_source"][:, 0], founders) and np.all(tensors["closest_distance"][:, 0] == 0)
 
-        # The README's assign() agrees with `ep assign` (ties aside) and puts every founder in its own region.
+        # The documented assign() agrees with `ep assign` (ties aside) and puts every founder in its own region.
         regions, distances, within = namespace["assign"](manifest, tensors, x.astype(np.float32))
         ours = np.load(os.path.join(work, "assign.npz"))
         assert set(ours.files) == {"region", "distance", "within_threshold"}
@@ -124,7 +124,7 @@ def main():
         manifest_st, tensors_st = namespace["load_dictionary"](os.path.join(work, "dict-st"))
         assert tensors_st["member_count"].sum() == 1000 and manifest_st["build"]["source"]["inputs"] == ["acts.safetensors"]
 
-    print(f"python interop: OK ({k} regions read with numpy + safetensors + json; README snippet agrees with ep assign on {agree:.2%} of rows)")
+    print(f"python interop: OK ({k} regions read with numpy + safetensors + json; docs/format.md snippet agrees with ep assign on {agree:.2%} of rows)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the synthetic activations of the `ep report` timing in the README: a dictionary of exactly K regions.
+"""Writes the synthetic activations of the `ep report` timing in docs/report.md: a dictionary of exactly K regions.
 
     python3 scripts/make_report_benchmark.py OUT_DIR [--regions 5000] [--width 576] [--rows 200000]
 
