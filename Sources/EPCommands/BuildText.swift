@@ -69,7 +69,7 @@ extension Build {
 
         let target = BuildOutput.of(output, hooks: hooks, labels: labels)
         if !resume, let unfinished = Self.unfinishedDictionary(in: output) {
-            throw CommandError("\(output): holds an unfinished build (\(unfinished)); continue it with --resume, or remove it to start afresh")
+            throw CommandError("\(output): holds an unfinished build\(unfinished.isEmpty ? "" : " (\(unfinished))"); continue it with --resume, or remove it to start afresh")
         }
         let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
         let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
@@ -97,7 +97,8 @@ extension Build {
     }
 
     /// A dictionary of an unfinished build from text in the output `root` (the root itself, a percentile folder, a
-    /// hook folder or a percentile folder of a hook), named relative to the root; nil when there is none.
+    /// hook folder or a percentile folder of a hook), named relative to the root (empty for the root); nil when there
+    /// is none.
     static func unfinishedDictionary(in root: String) -> String? {
         func isFolder(_ path: String) -> Bool {
             var folder: ObjCBool = false
@@ -112,7 +113,7 @@ extension Build {
             let path = relative.isEmpty ? root : "\(root)/\(relative)"
             return FileManager.default.fileExists(atPath: "\(path)/build_state.json")
                 && (try? DictionaryStore.readManifest(path).build.text?.status) != .complete
-        }.map { $0.isEmpty ? "the dictionary" : $0 }
+        }
     }
 
     /// One progress line.
