@@ -9,13 +9,15 @@ folder of the same shape, or 1 thread with 2, on a machine shared with other wor
 
 Each CONFIG is LABEL=MODEL [extra flags]. Rounds run the configurations in order, then in reverse (ABBA …). Per run:
 the median early-exit tokens/s of its timed calls, the early exit's median share of the faster sgemm of the same
-round when the run measures sgemm (without --early-exit-only), the peak resident memory of the process (with
+round when the run measures sgemm (without --early-exit-only), with --early-exit-only the tokens per CPU-second of
+the whole process (loading and the warm-up call included; steadier than wall time on a shared machine), the peak resident memory of the process (with
 --early-exit-only: loading the model and the early exit alone), and the other processes' load. Build ep first
 (swift build -c release).
 """
 import argparse
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -24,7 +26,10 @@ import sys
 
 def run(ep, model, flags):
     command = [ep, "bench", "forward", model, "--json"] + flags
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(command, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if out.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{out.stderr}")
     r = json.loads(out.stdout)
@@ -45,7 +50,9 @@ def run(ep, model, flags):
             "gflops": statistics.median(e["flops"] / s for s in e["seconds"]) / 1e9, "share": share, "full": full,
             "rss": r["peak_resident_bytes"], "busy": max(e["other_cores_busy"] or [0]), "load": r["load_averages"],
             "threads": r["threads"], "hook": r["early_exit_hook"], "tokens": e["tokens"], "blas": r["blas"],
-            "flops_per_token": e["flops"] / e["tokens"]}
+            "flops_per_token": e["flops"] / e["tokens"],
+            # Whole process (load, warm-up and every call): less sensitive to other processes than wall time.
+            "cpu_tps": None if r["full"] or r["sgemm_concurrent"] else e["tokens"] * (len(e["seconds"]) + 1) / cpu}
 
 
 def main():
@@ -69,6 +76,7 @@ def main():
             print(f"round {r + 1} {label:>10}: {x['tps']:8.1f} tokens/s median ({x['best']:.1f} best), {x['gflops']:.1f} GFLOP/s"
                   + (f", {100 * x['share']:.0f} % of the round's sgemm" if x["share"] is not None else "")
                   + (f"; full + logits {x['full']:.1f} tokens/s" if x["full"] is not None else "")
+                  + (f"; {x['cpu_tps']:.1f} tokens per CPU-second" if x["cpu_tps"] else "")
                   + f"; peak RSS {x['rss'] / 1e9:.2f} GB; {x['threads']} threads, {x['tokens']} tokens per call to {x['hook']}"
                   + f" ({x['flops_per_token'] / 1e6:.0f} MFLOP/token); other processes ≤ {x['busy']:.2f} cores; load {x['load']}", flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -77,8 +85,12 @@ def main():
         xs = results[label]
         tps = statistics.median(x["tps"] for x in xs)
         shares = [x["share"] for x in xs if x["share"] is not None]
+        cpu = [x["cpu_tps"] for x in xs if x["cpu_tps"]]
+        cpu_base = [x["cpu_tps"] for x in results[configs[0][0]] if x["cpu_tps"]]
         print(f"median {label:>10}: {tps:8.1f} tokens/s = {tps / base:.3f} × {configs[0][0]}; peak RSS {max(x['rss'] for x in xs) / 1e9:.2f} GB"
-              + (f"; {100 * statistics.median(shares):.0f} % of sgemm" if shares else ""))
+              + (f"; {100 * statistics.median(shares):.0f} % of sgemm" if shares else "")
+              + (f"; {statistics.median(cpu):.1f} tokens per CPU-second = {statistics.median(cpu) / statistics.median(cpu_base):.3f} × {configs[0][0]}"
+                 if cpu and cpu_base else ""))
 
 
 if __name__ == "__main__":
