@@ -111,24 +111,4 @@ import Testing
             #expect(BLASKernelChoice.capableCores.contains(BLASKernelChoice.preferredCoreType(cpuFlags: flags)!))
         }
     }
-
-    /// A generic core is replaced on any CPU that can do better; a capable one only on Zen 4, by `Zen`.
-    @Test func replacementKeepsCapableChoicesExceptOnZen4() {
-        let avx2: Set<String> = ["sse4_2", "avx", "avx2", "fma"]
-        let avx512 = avx2.union(["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16"])
-        let zen4 = BLASKernelChoice.CPU(vendor: "AuthenticAMD", family: 25, flags: avx512)
-        let zen3 = BLASKernelChoice.CPU(vendor: "AuthenticAMD", family: 25, flags: avx2)
-        let zen5 = BLASKernelChoice.CPU(vendor: "AuthenticAMD", family: 26, flags: avx512)
-        let xeon = BLASKernelChoice.CPU(vendor: "GenuineIntel", family: 6, flags: avx512)
-        #expect(BLASKernelChoice.preferredCoreType(cpu: zen4) == "Zen")
-        #expect(BLASKernelChoice.replacement(for: "Cooperlake", cpu: zen4) == "Zen")
-        #expect(BLASKernelChoice.replacement(for: "SkylakeX", cpu: zen4) == "Zen")
-        #expect(BLASKernelChoice.replacement(for: "Zen", cpu: zen4) == nil)
-        #expect(BLASKernelChoice.replacement(for: "Zen", cpu: zen3) == nil)
-        #expect(BLASKernelChoice.replacement(for: "Prescott", cpu: zen3) == "Haswell")
-        #expect(BLASKernelChoice.replacement(for: "Cooperlake", cpu: zen5) == nil)
-        #expect(BLASKernelChoice.replacement(for: "Cooperlake", cpu: xeon) == nil)
-        #expect(BLASKernelChoice.replacement(for: "Prescott", cpu: xeon) == "Cooperlake")
-        #expect(BLASKernelChoice.replacement(for: "Prescott", cpu: BLASKernelChoice.CPU(flags: ["sse4_2"])) == nil)
-    }
 }
