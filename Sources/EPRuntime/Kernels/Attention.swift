@@ -46,21 +46,23 @@ enum Attention {
     static func paddedKeys(_ keys: Int) -> Int { (keys + 15) / 8 * 8 }
 
     /// Attention of `queries` new rows at positions `past..<past + queries` over keys and values of positions
-    /// `0..<past + queries`.
+    /// `0..<past + queries`, for the query heads of key/value heads `kvHeads` (all by default).
     ///
     /// Head `h` of `q` (columns `h·headDim…`, rows `ldq` apart) attends to key/value head `h / group` of `k` and
     /// `v` (rows `ldk`, `ldv` apart); the result for head `h` goes to columns `h·headDim…` of `out`. Scores are
     /// scaled by `shape.scale`, soft-capped when the shape says so, and limited to the window of sliding layers.
+    /// The heads of different key/value heads are independent: calls for disjoint `kvHeads` may run at once, each
+    /// with its own `scratch` (``scratchCount(_:keys:)`` floats).
     static func run(
         _ shape: Shape, queries: Int, past: Int,
         q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int, v: UnsafePointer<Float>, ldv: Int,
-        out: UnsafeMutablePointer<Float>, ldo: Int, scratch: UnsafeMutablePointer<Float>
+        out: UnsafeMutablePointer<Float>, ldo: Int, scratch: UnsafeMutablePointer<Float>, kvHeads: Range<Int>? = nil
     ) {
         let d = shape.headDim, group = shape.group, width = group * d
         let scale = shape.scale
         let stackedQueries = scratch, stackedOutput = scratch + blockPositions * width
         let scores = stackedOutput + blockPositions * width
-        for g in 0..<shape.kvHeads {
+        for g in kvHeads ?? 0..<shape.kvHeads {
             var first = 0
             while first < queries {
                 let positions = min(blockPositions, queries - first)

@@ -1,3 +1,4 @@
+import Dispatch
 import EPFormats
 import EPTensors
 
@@ -133,7 +134,7 @@ enum Projection {
     /// Stored (16-bit or block-quantized) segments are converted to fp32 into scratch memory a tile at a time (see
     /// ``Tiling``: tiles of up to 2,048 rows by as many whole blocks of columns as fit 8 MB for products of many
     /// rows, small panels of whole rows for a few), each tile or panel one product, accumulated over the column
-    /// slices.
+    /// slices. A tile of a product of several rows is converted on BLAS's threads.
     static func apply(
         rows: Int, x: UnsafePointer<Float>, inputStride: Int, weight: WeightMatrix, accumulate: Bool = false,
         y: UnsafeMutablePointer<Float>, outputStride: Int, tiling: Tiling = .standard
@@ -160,6 +161,7 @@ enum Projection {
         let tiles = weight.segments.map { tiling.shape(rows: rows, outputs: $0.rows.count, k: k, blockSize: $0.type.blockSize) }
         let scratchCount = zip(weight.segments, tiles).map { $0.type == .f32 ? 0 : $1.rows * $1.columns }.max() ?? 0
         let scratch = scratchCount > 0 ? FloatBuffer(count: scratchCount) : nil
+        let threads = rows > 1 ? BLAS.threadCount : 1
         for (segment, tile) in zip(weight.segments, tiles) {
             let out = y + segment.rows.lowerBound
             if segment.type == .f32 {
@@ -175,19 +177,40 @@ enum Projection {
                 while column < k {
                     let width = min(tile.columns, k - column)
                     let source = segment.data + first * segment.rowBytes + column / segment.type.blockSize * segment.type.blockBytes
-                    if width == k {
-                        Dequantize.decode(segment.type, from: source, count: count * k, into: w)
-                    } else {
-                        for r in 0..<count {
-                            Dequantize.decode(segment.type, from: source + r * segment.rowBytes, count: width, into: w + r * width)
-                        }
-                    }
+                    convert(segment.type, from: source, rowBytes: segment.rowBytes, rows: count, width: width, k: k, into: w, threads: threads)
                     multiply(rows: rows, x: x + column, inputStride: inputStride, w: w, ldw: width, outputs: count, k: width,
                              accumulate: accumulate || column > 0, y: out + first, outputStride: outputStride)
                     column += width
                 }
                 first += count
             }
+        }
+    }
+
+    /// Converts `rows` rows of `width` values of a stored segment (rows `rowBytes` apart from `source`, the first
+    /// value of the slice; `k` values a row) to fp32 at `destination`, rows `width` apart, split by rows over
+    /// `threads` threads (BLAS's, which would otherwise wait for the conversion before the tile's sgemm). Each row
+    /// is decoded by one thread the same way, so the result does not depend on the split.
+    private static func convert(
+        _ type: GGMLType, from source: UnsafeRawPointer, rowBytes: Int, rows: Int, width: Int, k: Int,
+        into destination: UnsafeMutablePointer<Float>, threads: Int
+    ) {
+        let out = SharedPointer(pointer: destination)
+        let data = SharedPointer(pointer: UnsafeMutableRawPointer(mutating: source).assumingMemoryBound(to: UInt8.self))
+        let workers = max(1, min(threads, rows / 64))
+        let decode: @Sendable (Range<Int>) -> Void = { range in
+            let from = UnsafeRawPointer(data.pointer) + range.lowerBound * rowBytes, to = out.pointer + range.lowerBound * width
+            if width == k {
+                Dequantize.decode(type, from: from, count: range.count * k, into: to)
+            } else {
+                for r in 0..<range.count {
+                    Dequantize.decode(type, from: from + r * rowBytes, count: width, into: to + r * width)
+                }
+            }
+        }
+        if workers == 1 { return decode(0..<rows) }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            decode(rows * w / workers..<rows * (w + 1) / workers)
         }
     }
 

@@ -106,24 +106,56 @@ final class DecoderGraph: TransformerGraph {
         loader.decodeAll()
     }
 
-    /// Normalises `rows` rows of `x` into `out` (which may be `x`) with `norm`'s weight and bias, or with none.
-    private func normalize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, _ norm: Norm?) {
-        let d = config.modelWidth
-        switch config.norm {
-        case .rms:
-            VectorMath.rmsNorm(x, into: out, rows: rows, width: d, stride: d, weight: norm?.weight.pointer, epsilon: config.rmsEpsilon)
-        case .layer:
-            VectorMath.layerNorm(
-                x, into: out, rows: rows, width: d, stride: d, weight: norm?.weight.pointer, bias: norm?.bias?.pointer,
-                epsilon: config.rmsEpsilon)
+    /// Normalises `rows` rows of `x` into `out` (which may be `x`) with `norm`'s weight and bias, or with none, on
+    /// up to `threads` threads.
+    private func normalize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, _ norm: Norm?, threads: Int = 1) {
+        let c = config, d = c.modelWidth
+        let (input, output) = (SharedPointer(pointer: UnsafeMutablePointer(mutating: x)), SharedPointer(pointer: out))
+        Self.parallel(rows, threads: threads) { range in
+            let x = UnsafePointer(input.pointer) + range.lowerBound * d, out = output.pointer + range.lowerBound * d
+            switch c.norm {
+            case .rms:
+                VectorMath.rmsNorm(x, into: out, rows: range.count, width: d, stride: d, weight: norm?.weight.pointer, epsilon: c.rmsEpsilon)
+            case .layer:
+                VectorMath.layerNorm(
+                    x, into: out, rows: range.count, width: d, stride: d, weight: norm?.weight.pointer, bias: norm?.bias?.pointer,
+                    epsilon: c.rmsEpsilon)
+            }
         }
     }
 
-    /// Scratch buffers of one group.
-    private struct Workspace {
-        let x, normed, qkv, attention, projected, gateUp, hidden, scores: FloatBuffer
+    /// Runs `body` on contiguous ranges that split `0..<count` into one per thread (fewer when a range would have
+    /// fewer than `minimum` items), concurrently; returns when all are done. Each item is processed by exactly one
+    /// call, so results do not depend on the split.
+    static func parallel(_ count: Int, threads: Int, minimum: Int = 4, _ body: (Range<Int>) -> Void) {
+        let workers = max(1, min(threads, count / max(1, minimum)))
+        if workers == 1 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        withoutActuallyEscaping(body) { escapable in
+            let shared = UncheckedBody(body: escapable)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                shared.body(count * w / workers..<count * (w + 1) / workers)
+            }
+        }
+    }
 
-        init(rows: Int, maxKeys: Int, config c: TransformerConfig) {
+    /// A closure handed to worker threads that touch disjoint data.
+    private struct UncheckedBody: @unchecked Sendable {
+        let body: (Range<Int>) -> Void
+    }
+
+    /// Scratch buffers of one group: the activations of `rows` rows, and attention scratch for `workers` threads
+    /// whose queries see up to `maxKeys` keys.
+    private final class Workspace: @unchecked Sendable {
+        let rows, maxKeys, workers: Int
+        let x, normed, qkv, attention, projected, gateUp, hidden, scores: FloatBuffer
+        /// Floats of attention scratch per worker.
+        let scoresPerWorker: Int
+
+        init(rows: Int, maxKeys: Int, workers: Int, config c: TransformerConfig) {
+            (self.rows, self.maxKeys, self.workers) = (rows, maxKeys, workers)
             x = FloatBuffer(count: rows * c.modelWidth)
             normed = FloatBuffer(count: rows * c.modelWidth)
             qkv = FloatBuffer(count: rows * (c.queryWidth + 2 * c.kvWidth))
@@ -131,111 +163,187 @@ final class DecoderGraph: TransformerGraph {
             projected = FloatBuffer(count: rows * c.modelWidth)
             gateUp = FloatBuffer(count: rows * (c.isGated ? 2 : 1) * c.ffnWidth)
             hidden = FloatBuffer(count: c.isGated ? rows * c.ffnWidth : 0)
-            let shape = Attention.Shape(c, layer: 0)
-            scores = FloatBuffer(count: Attention.scratchCount(shape, keys: maxKeys))
+            scoresPerWorker = Attention.scratchCount(Attention.Shape(c, layer: 0), keys: maxKeys)
+            scores = FloatBuffer(count: workers * scoresPerWorker)
+        }
+
+        /// Whether this workspace serves a call of `rows` rows, `maxKeys` keys and `workers` threads without holding
+        /// much more memory than the call needs.
+        func fits(rows: Int, maxKeys: Int, workers: Int) -> Bool {
+            self.rows >= rows && self.rows <= 2 * rows + 64 && self.maxKeys >= maxKeys && self.workers >= workers
         }
     }
+
+    /// Workspaces of earlier calls, for the next calls of a stream of equally shaped batches (fresh memory for every
+    /// call costs page faults: a few per cent of a small model's pass).
+    private final class WorkspacePool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var spares: [Workspace] = []
+
+        func take(rows: Int, maxKeys: Int, workers: Int, config: TransformerConfig) -> Workspace {
+            lock.lock()
+            if let i = spares.firstIndex(where: { $0.fits(rows: rows, maxKeys: maxKeys, workers: workers) }) {
+                defer { lock.unlock() }
+                return spares.remove(at: i)
+            }
+            lock.unlock()
+            return Workspace(rows: rows, maxKeys: maxKeys, workers: workers, config: config)
+        }
+
+        /// Keeps `workspace` for a later call, with at most three others (the latest: one per group of a call).
+        func give(_ workspace: Workspace) {
+            lock.lock()
+            defer { lock.unlock() }
+            spares.append(workspace)
+            if spares.count > 4 { spares.removeFirst(spares.count - 4) }
+        }
+    }
+
+    private let workspaces = WorkspacePool()
 
     func run(_ group: ForwardGroup, plan: ForwardPlan) {
         let c = config
         let d = c.modelWidth, qkvWidth = c.queryWidth + 2 * c.kvWidth
         let m = group.rows
+        let threads = group.threads
         let maxKeys = group.slices.map { $0.past + $0.tokens.count }.max() ?? 0
-        let ws = Workspace(rows: m, maxKeys: maxKeys, config: c)
+        let ws = workspaces.take(rows: m, maxKeys: maxKeys, workers: threads, config: c)
+        defer { workspaces.give(ws) }
         let hooks = HookRunner(group: group, plan: plan)
         let firstPosition = group.slices.map(\.past).min() ?? 0
         let rope = RopeTables(config: c, base: c.ropeBase, positions: firstPosition..<maxKeys)
         let slidingRope = c.slidingRopeBase.map { RopeTables(config: c, base: $0, positions: firstPosition..<maxKeys) }
         let x = ws.x.pointer
-
-        for slice in group.slices {
-            for (i, token) in slice.tokens.enumerated() {
-                let row = x + (slice.firstRow + i) * d
-                embedding.row(Int(token), into: row)
+        // Per row: its slice and position.
+        var rowSlice = [Int](), rowPosition = [Int]()
+        rowSlice.reserveCapacity(m)
+        rowPosition.reserveCapacity(m)
+        for (s, slice) in group.slices.enumerated() {
+            for i in 0..<slice.tokens.count {
+                rowSlice.append(s)
+                rowPosition.append(slice.past + i)
+            }
+        }
+        let scratchRows = SharedPointer(pointer: ws.normed.pointer), xRows = SharedPointer(pointer: x)
+        Self.parallel(m, threads: threads, minimum: 16) { range in
+            for r in range {
+                let slice = group.slices[rowSlice[r]], row = xRows.pointer + r * d
+                let i = rowPosition[r] - slice.past
+                embedding.row(Int(slice.tokens[i]), into: row)
                 if let scale = c.embeddingScale { Kernels.scale(row, by: scale, count: d) }
                 if let positions {
-                    positions.row(slice.past + i, into: ws.normed.pointer)
-                    Kernels.add(ws.normed.pointer, into: row, count: d)
+                    let scratch = scratchRows.pointer + r * d
+                    positions.row(rowPosition[r], into: scratch)
+                    Kernels.add(scratch, into: row, count: d)
                 }
             }
         }
         guard hooks.reach(.embed, x, width: d) else { return }
 
+        let qkvRows = SharedPointer(pointer: ws.qkv.pointer), attentionRows = SharedPointer(pointer: ws.attention.pointer)
+        let scores = SharedPointer(pointer: ws.scores.pointer)
         for l in 0..<plan.layersToRun(c.layerCount) {
             let block = blocks[l]
             guard hooks.reach(.residPre(layer: l), x, width: d) else { return }
 
-            normalize(x, into: ws.normed.pointer, rows: m, block.attentionNorm)
+            normalize(x, into: ws.normed.pointer, rows: m, block.attentionNorm, threads: threads)
             Projection.apply(
                 rows: m, x: ws.normed.pointer, inputStride: d, weight: block.qkv, y: ws.qkv.pointer, outputStride: qkvWidth)
-            if let bias = block.qkvBias {
-                VectorMath.addRows(ws.qkv.pointer, rows: m, width: qkvWidth, stride: qkvWidth, bias: bias.pointer)
-            }
-            if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm {
-                for r in 0..<m {
-                    let q = ws.qkv[r * qkvWidth]
-                    VectorMath.rmsNorm(q, into: q, rows: c.headCount, width: c.headDim, stride: c.headDim, weight: queryNorm.pointer, epsilon: c.rmsEpsilon)
-                    let k = q + c.queryWidth
-                    VectorMath.rmsNorm(k, into: k, rows: c.kvHeadCount, width: c.headDim, stride: c.headDim, weight: keyNorm.pointer, epsilon: c.rmsEpsilon)
+            let layerRope = c.slidingLayers[l] ? slidingRope ?? rope : rope
+            // Per row: bias, per-head norms of queries and keys (Gemma 3), RoPE.
+            Self.parallel(m, threads: threads, minimum: 16) { range in
+                let rows = qkvRows.pointer + range.lowerBound * qkvWidth
+                if let bias = block.qkvBias {
+                    VectorMath.addRows(rows, rows: range.count, width: qkvWidth, stride: qkvWidth, bias: bias.pointer)
+                }
+                if let queryNorm = block.queryNorm, let keyNorm = block.keyNorm {
+                    for r in 0..<range.count {
+                        let q = rows + r * qkvWidth
+                        VectorMath.rmsNorm(q, into: q, rows: c.headCount, width: c.headDim, stride: c.headDim, weight: queryNorm.pointer, epsilon: c.rmsEpsilon)
+                        let k = q + c.queryWidth
+                        VectorMath.rmsNorm(k, into: k, rows: c.kvHeadCount, width: c.headDim, stride: c.headDim, weight: keyNorm.pointer, epsilon: c.rmsEpsilon)
+                    }
+                }
+                if let layerRope {
+                    for r in range {
+                        layerRope.apply(qkvRows.pointer + r * qkvWidth, rows: 1, stride: qkvWidth, firstPosition: rowPosition[r])
+                    }
                 }
             }
-            let layerRope = c.slidingLayers[l] ? slidingRope ?? rope : rope
-            let attentionShape = Attention.Shape(c, layer: l)
+            // Keys and values of each slice: this call's rows, or (generation) the cache, after appending them.
+            var keyValues: [(k: SharedPointer<Float>, ldk: Int, v: SharedPointer<Float>, ldv: Int)] = []
             for slice in group.slices {
                 let rows = ws.qkv[slice.firstRow * qkvWidth]
-                layerRope?.apply(rows, rows: slice.tokens.count, stride: qkvWidth, firstPosition: slice.past)
-                // Keys and values: this call's rows, or (generation) the cache, after appending this call's rows.
-                var (k, ldk) = (UnsafePointer(rows + c.queryWidth), qkvWidth)
-                var (v, ldv) = (UnsafePointer(rows + c.queryWidth + c.kvWidth), qkvWidth)
                 if let cache = slice.cache {
                     let keys = cache.keys[l], values = cache.values[l]
                     for i in 0..<slice.tokens.count {
-                        keys[(slice.past + i) * c.kvWidth].update(from: k + i * ldk, count: c.kvWidth)
-                        values[(slice.past + i) * c.kvWidth].update(from: v + i * ldv, count: c.kvWidth)
+                        keys[(slice.past + i) * c.kvWidth].update(from: rows + c.queryWidth + i * qkvWidth, count: c.kvWidth)
+                        values[(slice.past + i) * c.kvWidth].update(from: rows + c.queryWidth + c.kvWidth + i * qkvWidth, count: c.kvWidth)
                     }
-                    (k, ldk, v, ldv) = (UnsafePointer(keys.pointer), c.kvWidth, UnsafePointer(values.pointer), c.kvWidth)
+                    keyValues.append((SharedPointer(pointer: keys.pointer), c.kvWidth, SharedPointer(pointer: values.pointer), c.kvWidth))
+                } else {
+                    keyValues.append((SharedPointer(pointer: rows + c.queryWidth), qkvWidth, SharedPointer(pointer: rows + c.queryWidth + c.kvWidth), qkvWidth))
                 }
-                Attention.run(
-                    attentionShape, queries: slice.tokens.count, past: slice.past, q: rows, ldq: qkvWidth, k: k, ldk: ldk,
-                    v: v, ldv: ldv, out: ws.attention[slice.firstRow * c.queryWidth], ldo: c.queryWidth,
-                    scratch: ws.scores.pointer)
             }
+            // One task per slice and key/value head; each worker takes every `workers`-th task with its own scratch,
+            // BLAS on one thread meanwhile (the workers are the threads).
+            let attentionShape = Attention.Shape(c, layer: l)
+            let tasks = group.slices.count * c.kvHeadCount
+            let workers = min(threads, tasks)
+            let attend = { (worker: Int) in
+                for task in stride(from: worker, to: tasks, by: workers) {
+                    let (s, g) = task.quotientAndRemainder(dividingBy: c.kvHeadCount)
+                    let slice = group.slices[s], kv = keyValues[s]
+                    Attention.run(
+                        attentionShape, queries: slice.tokens.count, past: slice.past,
+                        q: qkvRows.pointer + slice.firstRow * qkvWidth, ldq: qkvWidth, k: kv.k.pointer, ldk: kv.ldk,
+                        v: kv.v.pointer, ldv: kv.ldv, out: attentionRows.pointer + slice.firstRow * c.queryWidth, ldo: c.queryWidth,
+                        scratch: scores.pointer + worker * ws.scoresPerWorker, kvHeads: g..<(g + 1))
+                }
+            }
+            if workers > 1 {
+                Parallel.withSingleThreadedBLAS { Self.parallel(workers, threads: workers, minimum: 1) { attend($0.lowerBound) } }
+            } else {
+                attend(0)
+            }
+            let finishAttention = block.postAttentionNorm.map { norm in { self.normalize($0, into: $0, rows: m, norm, threads: threads) } }
             guard hooks.project(
                 ws.attention.pointer, width: c.queryWidth, through: block.output, bias: block.outputBias?.pointer,
-                finish: block.postAttentionNorm.map { norm in { self.normalize($0, into: $0, rows: m, norm) } },
-                at: .attnOut(layer: l), into: x, scratch: ws.projected.pointer, rows: m, modelWidth: d)
+                finish: finishAttention, at: .attnOut(layer: l), into: x, scratch: ws.projected.pointer, rows: m, modelWidth: d)
             else { return }
             guard hooks.reach(.residMid(layer: l), x, width: d) else { return }
 
-            normalize(x, into: ws.normed.pointer, rows: m, block.ffnNorm)
+            normalize(x, into: ws.normed.pointer, rows: m, block.ffnNorm, threads: threads)
             let upWidth = (c.isGated ? 2 : 1) * c.ffnWidth
             Projection.apply(
                 rows: m, x: ws.normed.pointer, inputStride: d, weight: block.up, y: ws.gateUp.pointer, outputStride: upWidth)
-            let hidden: UnsafeMutablePointer<Float>
-            switch c.feedForward {
-            case .swiGLU:
-                VectorMath.swiGLU(ws.gateUp.pointer, into: ws.hidden.pointer, rows: m, width: c.ffnWidth)
-                hidden = ws.hidden.pointer
-            case .geluTanhGated:
-                VectorMath.geluTanhGated(ws.gateUp.pointer, into: ws.hidden.pointer, rows: m, width: c.ffnWidth)
-                hidden = ws.hidden.pointer
-            case .geluTanh:
-                if let bias = block.upBias {
-                    VectorMath.addRows(ws.gateUp.pointer, rows: m, width: c.ffnWidth, stride: c.ffnWidth, bias: bias.pointer)
+            let gateUp = SharedPointer(pointer: ws.gateUp.pointer), hiddenRows = SharedPointer(pointer: ws.hidden.pointer)
+            let f = c.ffnWidth
+            Self.parallel(m, threads: threads, minimum: 8) { range in
+                let r0 = range.lowerBound
+                switch c.feedForward {
+                case .swiGLU:
+                    VectorMath.swiGLU(gateUp.pointer + r0 * 2 * f, into: hiddenRows.pointer + r0 * f, rows: range.count, width: f)
+                case .geluTanhGated:
+                    VectorMath.geluTanhGated(gateUp.pointer + r0 * 2 * f, into: hiddenRows.pointer + r0 * f, rows: range.count, width: f)
+                case .geluTanh:
+                    if let bias = block.upBias {
+                        VectorMath.addRows(gateUp.pointer + r0 * f, rows: range.count, width: f, stride: f, bias: bias.pointer)
+                    }
+                    VectorMath.geluTanh(gateUp.pointer + r0 * f, count: range.count * f)
                 }
-                VectorMath.geluTanh(ws.gateUp.pointer, count: m * c.ffnWidth)
-                hidden = ws.gateUp.pointer
             }
+            let hidden = c.feedForward == .geluTanh ? ws.gateUp.pointer : ws.hidden.pointer
+            let finishMLP = block.postFFNNorm.map { norm in { self.normalize($0, into: $0, rows: m, norm, threads: threads) } }
             guard hooks.project(
                 hidden, width: c.ffnWidth, through: block.down, bias: block.downBias?.pointer,
-                finish: block.postFFNNorm.map { norm in { self.normalize($0, into: $0, rows: m, norm) } },
-                at: .mlpOut(layer: l), into: x, scratch: ws.projected.pointer, rows: m, modelWidth: d)
+                finish: finishMLP, at: .mlpOut(layer: l), into: x, scratch: ws.projected.pointer, rows: m, modelWidth: d)
             else { return }
             guard hooks.reach(.residPost(layer: l), x, width: d) else { return }
         }
 
         let normed = ws.normed.pointer
-        normalize(x, into: normed, rows: m, nil)
+        normalize(x, into: normed, rows: m, nil, threads: threads)
         guard hooks.reach(.finalNormalized, normed, width: d), let output = plan.logitOutput else { return }
         VectorMath.multiplyRows(normed, rows: m, width: d, stride: d, by: finalNorm.weight.pointer)
         if let bias = finalNorm.bias { VectorMath.addRows(normed, rows: m, width: d, stride: d, bias: bias.pointer) }

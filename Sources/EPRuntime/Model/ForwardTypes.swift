@@ -46,11 +46,14 @@ struct SequenceSlice: Sendable {
     var cache: KVCache?
 }
 
-/// Sequences processed together by one thread, their rows stacked.
+/// Sequences processed together, their rows stacked.
 struct ForwardGroup: Sendable {
     var slices: [SequenceSlice]
     /// Row of the group's first token in the call's outputs.
     var firstOutputRow: Int
+    /// Threads the group's pass may use for its own work (element-wise kernels, attention); BLAS's thread count
+    /// is set by the caller.
+    var threads = 1
     /// Rows of the group.
     var rows: Int { slices.reduce(0) { $0 + $1.tokens.count } }
 }
