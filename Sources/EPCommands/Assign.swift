@@ -8,7 +8,7 @@ import EPTensors
 import Foundation
 
 /// `ep assign`: the nearest region of every token of a text (running the model), or of every row of activation
-/// files (read-only, spec §6.6).
+/// files (read-only, docs/method.md).
 struct Assign: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Assign text tokens or activation rows to their nearest region.",

@@ -8,7 +8,7 @@ import Foundation
 
 extension Readout: ExpressibleByArgument {}
 
-/// `ep encode`: activations as codes over a dictionary's regions (the SAE-style readouts of spec §10).
+/// `ep encode`: activations as codes over a dictionary's regions (SAE-style readouts, docs/use.md).
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode activations (files, or a text run through the model) as codes over the regions.",

@@ -165,7 +165,7 @@ func naming<T>(_ stream: ActivationStream, batchStart: Int, _ body: () throws ->
     }
 }
 
-/// Calibrates from the first rows of `stream` (both passes of spec §3.1, re-reading the same batches instead of
+/// Calibrates from the first rows of `stream` (both passes, docs/method.md, re-reading the same batches instead of
 /// holding them), leaving the stream rewound.
 func calibrate(_ stream: ActivationStream, settings: CalibrationSettings, progress: ProgressLine) throws -> Calibration {
     var center = CenterEstimator(width: stream.width, settings: settings)
