@@ -98,12 +98,11 @@ struct Assign: ParsableCommand {
             throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(self.dictionary) has width \(dictionary.width)")
         }
         let theta = dictionary.thresholdFloat
-        var batch = Matrix(rows: 0, columns: stream.width)
         if lower.hasSuffix(".csv") {
             let file = try AtomicFile(path: output)
             try file.sink.write(string: Self.csvHeader + "\n")
             var row = 0
-            try forEachBatch(stream, dictionary, &batch) { result in
+            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
                 var text = ""
                 for (region, distance) in zip(result.regions, result.distances) {
                     text += "\(row),\(region),\(distance),\(distance <= theta ? 1 : 0)\n"
@@ -117,7 +116,7 @@ struct Assign: ParsableCommand {
             var distances: [Float] = []
             regions.reserveCapacity(stream.totalRows)
             distances.reserveCapacity(stream.totalRows)
-            try forEachBatch(stream, dictionary, &batch) { result in
+            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
                 regions += result.regions
                 distances += result.distances
             }
@@ -206,16 +205,5 @@ struct Assign: ParsableCommand {
             if !lines.isEmpty { print(lines.joined(separator: "\n")) }
         }
         print("\(assigned) of \(tokenCount) tokens assigned at \(extraction.hook); \(within) within θ = \(fixed(theta, 4)) (\(fixed(100 * Double(within) / Double(max(assigned, 1)), 1)) %), \(assigned - within) out of distribution")
-    }
-
-    private func forEachBatch(
-        _ stream: ActivationStream, _ dictionary: ExemplarDictionary, _ batch: inout Matrix, _ body: (Assignment) throws -> Void
-    ) throws {
-        while true {
-            let start = stream.position
-            guard try stream.next(into: &batch, maxRows: batchSize) else { return }
-            let current = batch
-            try body(try naming(stream, batchStart: start) { try dictionary.assign(current) })
-        }
     }
 }

@@ -178,28 +178,21 @@ struct Build: ParsableCommand {
             throw CommandError("\(calibration ?? center ?? "calibration"): the center has width \(calibrated.center.count) but \(stream.files[0].path) has rows of width \(stream.width)")
         }
 
-        let dictionary = try ExemplarDictionary(calibration: calibrated, reservoirSeed: reservoir ? UInt64(seed) : nil)
         // With --assignments, both outputs are written to temporaries and moved into place together.
         let transaction = OutputTransaction()
         let dictionaryPath = assignments == nil ? output : transaction.stage(claims[0])
         let assignmentWriter = try assignments.map { _ in try NPYStreamWriter<Int64>(path: transaction.stage(claims[1]), count: stream.totalRows) }
-        var batch = Matrix(rows: 0, columns: stream.width)
+        let builder = ActivationFileBuilder(calibration: calibrated, batchSize: batchSize, reservoirSeed: reservoir ? UInt64(seed) : nil)
         let started = Date()
-        while true {
-            let start = stream.position
-            guard try stream.next(into: &batch, maxRows: batchSize) else { break }
-            let result = try naming(stream, batchStart: start) { try dictionary.addBatch(batch) }
-            try assignmentWriter?.append(result.regions.map(Int64.init))
+        let dictionary = try builder.build(stream) { dictionary, regions in
+            try assignmentWriter?.append(regions.map(Int64.init))
             let seconds = max(Date().timeIntervalSince(started), 1e-9)
             progress.update(
                 "\(grouped(stream.position))/\(grouped(stream.totalRows)) rows · \(grouped(Int(Double(stream.position) / seconds))) rows/s · \(grouped(dictionary.regionCount)) regions · new-region rate \(fixed(dictionary.newRegionRate ?? 0, 4))")
         }
         progress.finish()
 
-        let build = BuildProvenance(
-            batchSize: batchSize, seed: reservoir ? seed : nil, batchCount: dictionary.batchHistory.count,
-            activationCount: Int(dictionary.rowsSeen), saturated: dictionary.isSaturated(window: 1), reservoir: reservoir,
-            newRegionRate: dictionary.newRegionRate, source: try provenance.source(for: stream, rows: Int(dictionary.rowsSeen)))
+        let build = builder.provenance(of: dictionary, source: try provenance.source(for: stream, rows: Int(dictionary.rowsSeen)))
         try DictionaryStore.write(dictionary, calibration: calibrationProvenance, build: build, to: dictionaryPath)
         if let assignmentWriter {
             try assignmentWriter.commit()

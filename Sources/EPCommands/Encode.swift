@@ -114,13 +114,7 @@ struct Encode: ParsableCommand {
             guard stream.width == loaded.dictionary.width else {
                 throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(dictionary) has width \(loaded.dictionary.width)")
             }
-            var batch = Matrix(rows: 0, columns: stream.width)
-            while true {
-                let start = stream.position
-                guard try stream.next(into: &batch, maxRows: batchSize) else { break }
-                let current = batch
-                parts.append(try naming(stream, batchStart: start) { try encoder.encode(current) })
-            }
+            try stream.forEachBatch(batchSize: batchSize, { try encoder.encode($0) }, consume: { parts.append($0) })
         }
         let rows = parts.reduce(0) { $0 + $1.rows }
         if readout.isSparse {

@@ -316,7 +316,7 @@ struct ShardsMerge: ParsableCommand {
         print(Build.describe(summary))
         let read = plan.shards.count - merge.unreadShards.count
         var line = "merged \(read) of \(plan.shards.count) shards of plan \(plan.planID.prefix(12)) (\(merge.source.nextBatch) of \(plan.corpus.batches) batches)"
-        if !merge.unreadShards.isEmpty, summary.stopReason != "interrupted" {
+        if !merge.unreadShards.isEmpty, summary.stopReason != .interrupted {
             line += "; the build stopped (\(summary.stopReason)) before shard\(merge.unreadShards.count == 1 ? "" : "s") \(merge.unreadShards.map(String.init).joined(separator: ", ")), which it did not need"
         }
         print(line)
