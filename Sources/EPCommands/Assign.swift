@@ -32,11 +32,7 @@ struct Assign: ParsableCommand {
     @Argument(help: "Dictionary folder.")
     var dictionary: String
 
-    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
-    var activations: [String] = []
-
-    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
-    var tensor: String?
+    @OptionGroup var input: OptionalActivationInput
 
     @Option(help: "Text to assign, token by token.")
     var text: String?
@@ -79,10 +75,10 @@ struct Assign: ParsableCommand {
         try requireThreads(threads)
         if text != nil || textFile != nil {
             guard text == nil || textFile == nil else { throw CommandError("give one of --text and --text-file") }
-            guard activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }
+            guard input.activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }
             return try assignText(text ?? readText(textFile!))
         }
-        guard !activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
+        guard !input.activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
         guard let output else { throw CommandError("-o OUTPUT (.npz or .csv) is needed for activation files") }
         try requirePositive(batchSize, flag: "--batch-size")
         let lower = output.lowercased()
@@ -90,10 +86,10 @@ struct Assign: ParsableCommand {
             throw CommandError("-o \(output): unsupported output type; use a .npz or .csv path")
         }
         let kind = lower.hasSuffix(".csv") ? Self.csvKind : Self.npzKind
-        try claimOutput(output, kind, inputs: [self.dictionary] + activations)
+        try claimOutput(output, kind, inputs: [self.dictionary] + input.activations)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let dictionary = loaded.dictionary
-        let stream = try ActivationInput.open(activations, tensor: tensor)
+        let stream = try input.open()
         guard stream.width == dictionary.width else {
             throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(self.dictionary) has width \(dictionary.width)")
         }

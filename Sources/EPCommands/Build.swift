@@ -33,11 +33,7 @@ struct Build: ParsableCommand {
             progress line (rows/s, regions, new-region rate) goes to stderr.
             """)
 
-    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
-    var activations: [String] = []
-
-    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
-    var tensor: String?
+    @OptionGroup var input: OptionalActivationInput
 
     @OptionGroup(title: "Building from text") var corpus: CorpusArguments
 
@@ -142,10 +138,10 @@ struct Build: ParsableCommand {
 
     func run() throws {
         if !corpus.paths.isEmpty {
-            guard activations.isEmpty else { throw CommandError("give either activation files or --corpus, not both") }
+            guard input.activations.isEmpty else { throw CommandError("give either activation files or --corpus, not both") }
             return try runOnText()
         }
-        guard !activations.isEmpty else {
+        guard !input.activations.isEmpty else {
             throw CommandError("nothing to build from: give activation files, or --model MODEL --hook HOOK --corpus PATH to build from text")
         }
         try runOnActivationFiles()
@@ -168,10 +164,10 @@ struct Build: ParsableCommand {
         guard sources == 1 else {
             throw CommandError("give exactly one of --percentile P, --calibration CALIB.json, or --center C.npy with --threshold T")
         }
-        let inputs = activations + [calibration, center].compactMap { $0 }
+        let inputs = input.activations + [calibration, center].compactMap { $0 }
         let claims = try claimOutputs(
             [(output, DictionaryStore.outputKind)] + (assignments.map { [($0, Self.assignmentsKind)] } ?? []), inputs: inputs, force: force.force)
-        let stream = try ActivationInput.open(activations, tensor: tensor)
+        let stream = try input.open()
         let progress = ProgressLine()
         let (calibrated, calibrationProvenance) = try obtainCalibration(stream, percentile: percentile, progress: progress)
         guard calibrated.center.count == stream.width else {

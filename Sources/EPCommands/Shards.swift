@@ -97,8 +97,8 @@ struct ShardsPlan: ParsableCommand {
             throw CommandError(Build.message(for: error))
         }
         guard !build.corpus.paths.isEmpty else { throw CommandError("ep shards plan plans a build from text: give --model, --hook and --corpus as to ep build") }
-        guard build.activations.isEmpty else {
-            throw CommandError("ep shards plan plans a build from text; activation files (\(build.activations.joined(separator: " "))) are not sharded")
+        guard build.input.activations.isEmpty else {
+            throw CommandError("ep shards plan plans a build from text; activation files (\(build.input.activations.joined(separator: " "))) are not sharded")
         }
         guard !build.resume else { throw CommandError("--resume belongs to ep shards merge (ep shards merge RUN -o DICT --resume)") }
         if let shardDtype, let given = build.activationDtype, shardDtype != given {

@@ -33,6 +33,18 @@ struct ActivationInput: ParsableArguments {
     }
 }
 
+/// Activation files as one of a verb's inputs (it also reads text): ``ActivationInput`` with the files optional.
+struct OptionalActivationInput: ParsableArguments {
+    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
+    var activations: [String] = []
+
+    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
+    var tensor: String?
+
+    /// Opens the files; an empty stream is an error.
+    func open() throws -> ActivationStream { try ActivationInput.open(activations, tensor: tensor) }
+}
+
 /// Optional provenance of activation files, recorded in calibration records and dictionary manifests.
 struct ProvenanceOptions: ParsableArguments {
     @Option(help: "Model the activations came from (recorded as provenance).")
