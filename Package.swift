@@ -13,7 +13,7 @@
 //   EPPipeline  text to activations: corpora, windows, extraction, builds from text, reading and interventions
 //   EPEvalSuite evaluation runs where the model and the dictionary meet: labelled texts extracted once as the
 //               dictionary's build did, then EPEvals' methods; saturation curves and seed stability of dictionaries
-//   EPReport    the dictionary browser: a static HTML site from a dictionary and precomputed readings
+//   EPReport    the dictionary browser: a static HTML site from a dictionary and what its model reads in it
 //   EPCommands  the `ep` verbs (argument parsing and printing only)
 //   ep          the executable
 import PackageDescription
@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPPipeline", dependencies: ["EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
         .target(name: "EPEvalSuite", dependencies: ["EPEvals", "EPPipeline", "EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
-        .target(name: "EPReport", dependencies: ["EPCore", "EPStore", "EPFormats", "EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPReport", dependencies: ["EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline"], swiftSettings: kernelSettings),
         .target(
             name: "EPCommands",
             dependencies: [

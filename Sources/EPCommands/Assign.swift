@@ -8,7 +8,7 @@ import EPTensors
 import Foundation
 
 /// `ep assign`: the nearest region of every token of a text (running the model), or of every row of activation
-/// files (read-only, spec §6.6).
+/// files (read-only, docs/method.md).
 struct Assign: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Assign text tokens or activation rows to their nearest region.",
@@ -32,11 +32,7 @@ struct Assign: ParsableCommand {
     @Argument(help: "Dictionary folder.")
     var dictionary: String
 
-    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
-    var activations: [String] = []
-
-    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
-    var tensor: String?
+    @OptionGroup var input: OptionalActivationInput
 
     @Option(help: "Text to assign, token by token.")
     var text: String?
@@ -79,10 +75,10 @@ struct Assign: ParsableCommand {
         try requireThreads(threads)
         if text != nil || textFile != nil {
             guard text == nil || textFile == nil else { throw CommandError("give one of --text and --text-file") }
-            guard activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }
+            guard input.activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }
             return try assignText(text ?? readText(textFile!))
         }
-        guard !activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
+        guard !input.activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
         guard let output else { throw CommandError("-o OUTPUT (.npz or .csv) is needed for activation files") }
         try requirePositive(batchSize, flag: "--batch-size")
         let lower = output.lowercased()
@@ -90,20 +86,19 @@ struct Assign: ParsableCommand {
             throw CommandError("-o \(output): unsupported output type; use a .npz or .csv path")
         }
         let kind = lower.hasSuffix(".csv") ? Self.csvKind : Self.npzKind
-        try claimOutput(output, kind, inputs: [self.dictionary] + activations)
+        try claimOutput(output, kind, inputs: [self.dictionary] + input.activations)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let dictionary = loaded.dictionary
-        let stream = try ActivationInput.open(activations, tensor: tensor)
+        let stream = try input.open()
         guard stream.width == dictionary.width else {
             throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(self.dictionary) has width \(dictionary.width)")
         }
         let theta = dictionary.thresholdFloat
-        var batch = Matrix(rows: 0, columns: stream.width)
         if lower.hasSuffix(".csv") {
             let file = try AtomicFile(path: output)
             try file.sink.write(string: Self.csvHeader + "\n")
             var row = 0
-            try forEachBatch(stream, dictionary, &batch) { result in
+            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
                 var text = ""
                 for (region, distance) in zip(result.regions, result.distances) {
                     text += "\(row),\(region),\(distance),\(distance <= theta ? 1 : 0)\n"
@@ -117,7 +112,7 @@ struct Assign: ParsableCommand {
             var distances: [Float] = []
             regions.reserveCapacity(stream.totalRows)
             distances.reserveCapacity(stream.totalRows)
-            try forEachBatch(stream, dictionary, &batch) { result in
+            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
                 regions += result.regions
                 distances += result.distances
             }
@@ -206,16 +201,5 @@ struct Assign: ParsableCommand {
             if !lines.isEmpty { print(lines.joined(separator: "\n")) }
         }
         print("\(assigned) of \(tokenCount) tokens assigned at \(extraction.hook); \(within) within θ = \(fixed(theta, 4)) (\(fixed(100 * Double(within) / Double(max(assigned, 1)), 1)) %), \(assigned - within) out of distribution")
-    }
-
-    private func forEachBatch(
-        _ stream: ActivationStream, _ dictionary: ExemplarDictionary, _ batch: inout Matrix, _ body: (Assignment) throws -> Void
-    ) throws {
-        while true {
-            let start = stream.position
-            guard try stream.next(into: &batch, maxRows: batchSize) else { return }
-            let current = batch
-            try body(try naming(stream, batchStart: start) { try dictionary.assign(current) })
-        }
     }
 }

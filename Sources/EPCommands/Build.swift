@@ -33,11 +33,7 @@ struct Build: ParsableCommand {
             progress line (rows/s, regions, new-region rate) goes to stderr.
             """)
 
-    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
-    var activations: [String] = []
-
-    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
-    var tensor: String?
+    @OptionGroup var input: OptionalActivationInput
 
     @OptionGroup(title: "Building from text") var corpus: CorpusArguments
 
@@ -142,10 +138,10 @@ struct Build: ParsableCommand {
 
     func run() throws {
         if !corpus.paths.isEmpty {
-            guard activations.isEmpty else { throw CommandError("give either activation files or --corpus, not both") }
+            guard input.activations.isEmpty else { throw CommandError("give either activation files or --corpus, not both") }
             return try runOnText()
         }
-        guard !activations.isEmpty else {
+        guard !input.activations.isEmpty else {
             throw CommandError("nothing to build from: give activation files, or --model MODEL --hook HOOK --corpus PATH to build from text")
         }
         try runOnActivationFiles()
@@ -168,38 +164,31 @@ struct Build: ParsableCommand {
         guard sources == 1 else {
             throw CommandError("give exactly one of --percentile P, --calibration CALIB.json, or --center C.npy with --threshold T")
         }
-        let inputs = activations + [calibration, center].compactMap { $0 }
+        let inputs = input.activations + [calibration, center].compactMap { $0 }
         let claims = try claimOutputs(
             [(output, DictionaryStore.outputKind)] + (assignments.map { [($0, Self.assignmentsKind)] } ?? []), inputs: inputs, force: force.force)
-        let stream = try ActivationInput.open(activations, tensor: tensor)
+        let stream = try input.open()
         let progress = ProgressLine()
         let (calibrated, calibrationProvenance) = try obtainCalibration(stream, percentile: percentile, progress: progress)
         guard calibrated.center.count == stream.width else {
             throw CommandError("\(calibration ?? center ?? "calibration"): the center has width \(calibrated.center.count) but \(stream.files[0].path) has rows of width \(stream.width)")
         }
 
-        let dictionary = try ExemplarDictionary(calibration: calibrated, reservoirSeed: reservoir ? UInt64(seed) : nil)
         // With --assignments, both outputs are written to temporaries and moved into place together.
         let transaction = OutputTransaction()
         let dictionaryPath = assignments == nil ? output : transaction.stage(claims[0])
         let assignmentWriter = try assignments.map { _ in try NPYStreamWriter<Int64>(path: transaction.stage(claims[1]), count: stream.totalRows) }
-        var batch = Matrix(rows: 0, columns: stream.width)
+        let builder = ActivationFileBuilder(calibration: calibrated, batchSize: batchSize, reservoirSeed: reservoir ? UInt64(seed) : nil)
         let started = Date()
-        while true {
-            let start = stream.position
-            guard try stream.next(into: &batch, maxRows: batchSize) else { break }
-            let result = try naming(stream, batchStart: start) { try dictionary.addBatch(batch) }
-            try assignmentWriter?.append(result.regions.map(Int64.init))
+        let dictionary = try builder.build(stream) { dictionary, regions in
+            try assignmentWriter?.append(regions.map(Int64.init))
             let seconds = max(Date().timeIntervalSince(started), 1e-9)
             progress.update(
                 "\(grouped(stream.position))/\(grouped(stream.totalRows)) rows · \(grouped(Int(Double(stream.position) / seconds))) rows/s · \(grouped(dictionary.regionCount)) regions · new-region rate \(fixed(dictionary.newRegionRate ?? 0, 4))")
         }
         progress.finish()
 
-        let build = BuildProvenance(
-            batchSize: batchSize, seed: reservoir ? seed : nil, batchCount: dictionary.batchHistory.count,
-            activationCount: Int(dictionary.rowsSeen), saturated: dictionary.isSaturated(window: 1), reservoir: reservoir,
-            newRegionRate: dictionary.newRegionRate, source: try provenance.source(for: stream, rows: Int(dictionary.rowsSeen)))
+        let build = builder.provenance(of: dictionary, source: try provenance.source(for: stream, rows: Int(dictionary.rowsSeen)))
         try DictionaryStore.write(dictionary, calibration: calibrationProvenance, build: build, to: dictionaryPath)
         if let assignmentWriter {
             try assignmentWriter.commit()

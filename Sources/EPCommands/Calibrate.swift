@@ -4,7 +4,7 @@ import EPFormats
 import EPStore
 import Foundation
 
-/// `ep calibrate`: center and threshold θ from activation files (spec §3.1), saved as a calibration record.
+/// `ep calibrate`: center and threshold θ from activation files (docs/method.md), saved as a calibration record.
 struct Calibrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Calibrate the center and threshold θ from activation files.",

@@ -8,7 +8,7 @@ import Foundation
 
 extension Readout: ExpressibleByArgument {}
 
-/// `ep encode`: activations as codes over a dictionary's regions (the SAE-style readouts of spec §10).
+/// `ep encode`: activations as codes over a dictionary's regions (SAE-style readouts, docs/use.md).
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode activations (files, or a text run through the model) as codes over the regions.",
@@ -27,11 +27,7 @@ struct Encode: ParsableCommand {
     @Argument(help: "Dictionary folder.")
     var dictionary: String
 
-    @Argument(help: "Activation files (.npy or .safetensors, 2-D), read in order as one stream.")
-    var activations: [String] = []
-
-    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
-    var tensor: String?
+    @OptionGroup var input: OptionalActivationInput
 
     @Option(help: "Text to encode (runs the model).")
     var text: String?
@@ -81,7 +77,7 @@ struct Encode: ParsableCommand {
         if positionsOut != nil && text == nil && textFile == nil { throw CommandError("--positions-out works with --text or --text-file") }
         let claims = try claimOutputs(
             [(output, readout.isSparse ? Self.sparseKind : Self.denseKind)] + (positionsOut.map { [($0, Self.positionsKind)] } ?? []),
-            inputs: [dictionary] + activations + [textFile].compactMap { $0 } + modelInputs(model), force: force.force)
+            inputs: [dictionary] + input.activations + [textFile].compactMap { $0 } + modelInputs(model), force: force.force)
         // Codes and positions are written to temporaries and moved into place together.
         let transaction = OutputTransaction()
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
@@ -91,7 +87,7 @@ struct Encode: ParsableCommand {
         }
         var parts: [ReadoutCodes] = []
         if text != nil || textFile != nil {
-            guard activations.isEmpty, text == nil || textFile == nil else { throw CommandError("give activation files, --text or --text-file (one of them)") }
+            guard input.activations.isEmpty, text == nil || textFile == nil else { throw CommandError("give activation files, --text or --text-file (one of them)") }
             guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
             let opened = try OpenedModel(name, threads: threads)
             try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
@@ -109,18 +105,12 @@ struct Encode: ParsableCommand {
                 try NPY.write(positions, shape: [positions.count / 2, 2], to: transaction.stage(claims[1]))
             }
         } else {
-            guard !activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
-            let stream = try ActivationInput.open(activations, tensor: tensor)
+            guard !input.activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
+            let stream = try input.open()
             guard stream.width == loaded.dictionary.width else {
                 throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(dictionary) has width \(loaded.dictionary.width)")
             }
-            var batch = Matrix(rows: 0, columns: stream.width)
-            while true {
-                let start = stream.position
-                guard try stream.next(into: &batch, maxRows: batchSize) else { break }
-                let current = batch
-                parts.append(try naming(stream, batchStart: start) { try encoder.encode(current) })
-            }
+            try stream.forEachBatch(batchSize: batchSize, { try encoder.encode($0) }, consume: { parts.append($0) })
         }
         let rows = parts.reduce(0) { $0 + $1.rows }
         if readout.isSparse {

@@ -16,7 +16,7 @@ struct EvalSaturation: ParsableCommand {
             Each DICT gives the curve its build recorded (build_log.json). Each --domain corpus (LABEL=PATH, or PATH \
             labelled by its file name) is streamed into a new dictionary under --builds FOLDER with the calibration \
             (center and θ), hook, extraction, window and BOS of --calibration-from DICT, so every domain's curve shares \
-            one θ (spec §17). Reported per curve: tokens read, final K, K at a quarter and half of the tokens, the \
+            one θ (docs/eval.md). Reported per curve: tokens read, final K, K at a quarter and half of the tokens, the \
             late new-region rate (new regions per activation over the last quarter), the growth exponent b of \
             K ∝ N^b over the second half (0: saturated), and whether the build stopped at saturation.
             """)
@@ -111,10 +111,10 @@ struct EvalStability: ParsableCommand {
             For every pair of dictionaries (built with different seeds or stream orders, at one width), the exact \
             one-to-one matching of their regions on --basis directions: the share of each side's regions whose partner \
             lies within its θ, the share with cosine ≥ --cutoff, and the median and 10th percentile of the matched \
-            pairs' cosines between mean directions and between exemplars (spec §15.1). Per region, its stability is \
+            pairs' cosines between mean directions and between exemplars (docs/eval.md). Per region, its stability is \
             its mean matched cosine over the other dictionaries; its Spearman and Pearson correlations with \
             log10(members·coherence²), log10(members) and coherence, and its mean by quintile of log10(members·coherence²), \
-            are printed (spec §15.2–15.3).
+            are printed (docs/eval.md).
             """)
 
     @Argument(help: "Dictionaries (at least two, of one width).")

@@ -4,7 +4,7 @@ import EPFormats
 import EPStore
 import Foundation
 
-/// `ep info`: what a dictionary is, how it was made, and its intrinsic metrics (spec §8).
+/// `ep info`: what a dictionary is, how it was made, and its intrinsic metrics (docs/method.md).
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Summarise a dictionary and its intrinsic metrics.")
 
@@ -63,7 +63,7 @@ struct Info: ParsableCommand {
         return parts.isEmpty ? "" : "; " + parts.joined(separator: "; ")
     }
 
-    /// The reference's `format_eval_summary` lines (spec §8), in its order, each only when its values exist.
+    /// The reference's `format_eval_summary` lines (docs/method.md), in its order, each only when its values exist.
     private func summaryLines(_ m: IntrinsicMetrics) -> [String] {
         guard let total = m["n_partitions"], total > 0 else { return ["Dictionary: empty"] }
         func has(_ key: String) -> Double? { m[key].flatMap { $0.isNaN ? nil : $0 } }

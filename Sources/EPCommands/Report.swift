@@ -83,71 +83,35 @@ struct Report: ParsableCommand {
         if let opened {
             try opened.requireSameModel(as: manifest, dictionary: dictionary)
         }
-        let reader = try RegionReader(loaded, model: opened?.model, tokenizer: opened?.tokenizer)
-        let progress = ProgressLine()
-        var replay: ReplayResult?
-        if let opened, tokenDistances, manifest.build.text != nil, loaded.contexts != nil {
-            let replayer = try ContextReplay(loaded, model: opened.model)
-            replay = try replayer.run(spans(loaded)) { done, total in
-                if done == 0 {
-                    note("per-token distances: running \(grouped(total)) tokens of stored windows through the model again (--no-token-distances skips this)")
-                }
-                progress.update("per-token distances: \(grouped(done)) / \(grouped(total)) tokens")
-            }
-            progress.finish()
-        }
+        var reading = ReportReading()
+        (reading.lensTokens, reading.closest, reading.boundary, reading.before, reading.after) = (lensTokens, contexts, boundary, before, after)
+        reading.tokenDistances = tokenDistances
         var options = ReportOptions()
         options.title = title
         options.model = model ?? manifest.build.source?.model
         options.neighbours = neighbours
         options.regionsPerChunk = regionsPerChunk
-        let texts: ((Range<Int>) throws -> [RegionText])? = opened == nil ? nil : { range in
-            progress.update("region pages: \(grouped(range.lowerBound)) / \(grouped(loaded.dictionary.regionCount))")
-            return try reader.read(Array(range), lensTokens: lensTokens, closest: contexts, farthest: boundary, before: before, after: after)
-                .map { convert($0, replay: replay) }
+        let progress = ProgressLine()
+        var replaying = false
+        let built = try ReportBuilder(loaded, model: opened?.model, tokenizer: opened?.tokenizer, reading: reading).write(to: output, options: options) { step in
+            switch step {
+            case .replay(let done, let total):
+                if done == 0 {
+                    note("per-token distances: running \(grouped(total)) tokens of stored windows through the model again (--no-token-distances skips this)")
+                }
+                replaying = true
+                progress.update("per-token distances: \(grouped(done)) / \(grouped(total)) tokens")
+            case .regionPages(let done, let total):
+                if replaying { progress.finish() }
+                replaying = false
+                progress.update("region pages: \(grouped(done)) / \(grouped(total))")
+            }
         }
-        let result = try ReportSite.write(loaded, to: output, options: options, text: texts)
+        let result = built.result
         progress.finish()
         let seconds = Date().timeIntervalSince(started)
         print("wrote \(output): \(grouped(result.files)) files, \(fixed(Double(result.bytes) / 1e6, 1)) MB for \(grouped(manifest.regionCount)) regions (\(result.chunks) data chunks) in \(fixed(seconds, 1)) s")
-        if let replay { print("per-token distances: \(grouped(replay.tokens)) tokens of stored windows run through the model again") }
+        if let tokens = built.replayedTokens { print("per-token distances: \(grouped(tokens)) tokens of stored windows run through the model again") }
         print("open \(output)/index.html")
-    }
-
-    /// The spans of stored windows the region pages show: for each region, its first `contexts` closest and
-    /// `boundary` farthest members with `before` tokens before and `after` after.
-    private func spans(_ loaded: LoadedDictionary) -> [ContextSpan] {
-        let regions = loaded.dictionary.regions
-        var spans: [ContextSpan] = []
-        for k in 0..<regions.count {
-            for m in regions.closest.members(of: k).prefix(contexts) + regions.farthest.members(of: k).prefix(boundary) {
-                guard let window = loaded.contexts?.window(id: m.reference.source) else { continue }
-                let p = Int(m.reference.position)
-                spans.append(ContextSpan(region: k, window: window.id, positions: shown(p, length: window.tokens.count)))
-            }
-        }
-        return spans
-    }
-
-    /// The window positions shown around the member at `position` in a window of `length` tokens.
-    private func shown(_ position: Int, length: Int) -> Range<Int> {
-        max(0, position - before)..<min(length, position + 1 + after)
-    }
-
-    /// A reading as the report's plain data, with the replayed distances of its shown tokens.
-    private func convert(_ r: RegionReading, replay: ReplayResult?) -> RegionText {
-        func context(_ s: ContextSnippet) -> ReportContext {
-            let positions = shown(s.position, length: s.tokens.count)
-            let distances = replay?.spans[ContextSpan(region: r.id, window: s.window, positions: positions)]
-            let tokens = positions.map { p -> ReportToken in
-                let d = distances?[p - positions.lowerBound]
-                return ReportToken(text: s.tokenTexts[p], distance: d?.distance, nearestRegion: d?.nearestRegion, nearestDistance: d?.nearestDistance)
-            }
-            return ReportContext(distance: s.distance, window: s.window, position: s.position, origin: s.origin, firstPosition: positions.lowerBound, tokens: tokens)
-        }
-        func lens(_ tokens: [LensToken]) -> [ReportLensToken] { tokens.map { ReportLensToken(text: $0.text, logit: $0.logit) } }
-        return RegionText(
-            exemplarLens: lens(r.exemplarLens), meanLens: lens(r.meanLens), closest: r.closest.map(context), boundary: r.farthest.map(context),
-            sampleDistances: replay?.samples[r.id] ?? [])
     }
 }

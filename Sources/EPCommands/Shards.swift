@@ -97,8 +97,8 @@ struct ShardsPlan: ParsableCommand {
             throw CommandError(Build.message(for: error))
         }
         guard !build.corpus.paths.isEmpty else { throw CommandError("ep shards plan plans a build from text: give --model, --hook and --corpus as to ep build") }
-        guard build.activations.isEmpty else {
-            throw CommandError("ep shards plan plans a build from text; activation files (\(build.activations.joined(separator: " "))) are not sharded")
+        guard build.input.activations.isEmpty else {
+            throw CommandError("ep shards plan plans a build from text; activation files (\(build.input.activations.joined(separator: " "))) are not sharded")
         }
         guard !build.resume else { throw CommandError("--resume belongs to ep shards merge (ep shards merge RUN -o DICT --resume)") }
         if let shardDtype, let given = build.activationDtype, shardDtype != given {
@@ -316,7 +316,7 @@ struct ShardsMerge: ParsableCommand {
         print(Build.describe(summary))
         let read = plan.shards.count - merge.unreadShards.count
         var line = "merged \(read) of \(plan.shards.count) shards of plan \(plan.planID.prefix(12)) (\(merge.source.nextBatch) of \(plan.corpus.batches) batches)"
-        if !merge.unreadShards.isEmpty, summary.stopReason != "interrupted" {
+        if !merge.unreadShards.isEmpty, summary.stopReason != .interrupted {
             line += "; the build stopped (\(summary.stopReason)) before shard\(merge.unreadShards.count == 1 ? "" : "s") \(merge.unreadShards.map(String.init).joined(separator: ", ")), which it did not need"
         }
         print(line)

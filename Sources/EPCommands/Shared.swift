@@ -1,6 +1,7 @@
 import ArgumentParser
 import EPCore
 import EPFormats
+import EPPipeline
 import EPRuntime
 import EPStore
 import EPTensors
@@ -30,6 +31,18 @@ struct ActivationInput: ParsableArguments {
         guard stream.totalRows > 0 else { throw CommandError("\(stream.pathList): no activation rows (the input is empty)") }
         return stream
     }
+}
+
+/// Activation files as one of a verb's inputs (it also reads text): ``ActivationInput`` with the files optional.
+struct OptionalActivationInput: ParsableArguments {
+    @Argument(help: "Activation files (.npy float32/float16 2-D, or .safetensors F32/F16/BF16 2-D), read in order as one stream.")
+    var activations: [String] = []
+
+    @Option(help: "Tensor to read from .safetensors files (default: the only 2-D tensor).")
+    var tensor: String?
+
+    /// Opens the files; an empty stream is an error.
+    func open() throws -> ActivationStream { try ActivationInput.open(activations, tensor: tensor) }
 }
 
 /// Optional provenance of activation files, recorded in calibration records and dictionary manifests.
@@ -152,40 +165,14 @@ func requirePercentile(_ p: Double) throws {
     guard p.isFinite, p > 0, p < 100 else { throw CommandError("--percentile: expected a number strictly between 0 and 100, found \(p)") }
 }
 
-/// Runs `body`, turning an `EPError` about a stream row into an error naming the file and the row in it.
-func naming<T>(_ stream: ActivationStream, batchStart: Int, _ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch EPError.nonFiniteValue(let row) {
-        let (file, index) = stream.location(ofRow: batchStart + row)
-        throw FileFormatError(file.path, "row \(index) is not finite (NaN, an infinity, or values too large to square in Float); activations must be finite (rows count from 0)")
-    } catch EPError.noDirection(let row, let norm) {
-        let (file, index) = stream.location(ofRow: batchStart + row)
-        throw FileFormatError(file.path, "row \(index) has no direction: its distance to the calibration center is \(norm), below \(Calibration.directionFloor) (all-zero, denormal or center-equal rows); calibration needs rows that differ from the center (rows count from 0)")
-    }
-}
-
-/// Calibrates from the first rows of `stream` (both passes of spec §3.1, re-reading the same batches instead of
-/// holding them), leaving the stream rewound.
+/// Calibrates from the first rows of `stream` (``Calibration/calibrate(_:settings:progress:)``) with a progress line.
 func calibrate(_ stream: ActivationStream, settings: CalibrationSettings, progress: ProgressLine) throws -> Calibration {
-    var center = CenterEstimator(width: stream.width, settings: settings)
-    var batch = Matrix(rows: 0, columns: stream.width)
-    while !center.isComplete {
-        let start = stream.position
-        guard try stream.next(into: &batch, maxRows: settings.batchSize) else { break }
-        try naming(stream, batchStart: start) { try center.add(batch) }
-        progress.update("calibration, center: \(center.rowCount) rows")
+    try Calibration.calibrate(stream, settings: settings) { step in
+        switch step {
+        case .center(let rows): progress.update("calibration, center: \(rows) rows")
+        case .threshold(let batch, let count): progress.update("calibration, threshold: batch \(batch)/\(count)")
+        }
     }
-    stream.rewind()
-    var threshold = try ThresholdEstimator(center: try center.center(), settings: settings)
-    for (i, rows) in center.batchRowCounts.enumerated() {
-        let start = stream.position
-        _ = try stream.next(into: &batch, maxRows: rows)
-        try naming(stream, batchStart: start) { try threshold.add(batch) }
-        progress.update("calibration, threshold: batch \(i + 1)/\(center.batchRowCounts.count)")
-    }
-    stream.rewind()
-    return try threshold.finish(batchRowCounts: center.batchRowCounts)
 }
 
 /// A progress line on stderr: redrawn in place (`\r`) at most 5 times a second on a terminal, otherwise one line

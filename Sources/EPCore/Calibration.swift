@@ -1,6 +1,6 @@
 import EPTensors
 
-/// How the threshold's within-batch percentile is read from the sorted pairwise distances (spec §3.1).
+/// How the threshold's within-batch percentile is read from the sorted pairwise distances (docs/method.md).
 public enum PercentileMethod: String, Sendable, CaseIterable {
     /// NumPy's default `linear` method: position `h = (M − 1)·p/100`, interpolated between its neighbours.
     case linear
@@ -14,7 +14,7 @@ public func percentileLabel(_ p: Double) -> String {
     p == p.rounded() ? "p\(Int(p))" : "p\(p)"
 }
 
-/// Settings of a calibration (spec §3.1).
+/// Settings of a calibration (docs/method.md).
 public struct CalibrationSettings: Sendable, Equatable {
     /// The percentile p, strictly between 0 and 100, of the within-batch pairwise cosine distances.
     public var percentile: Double
@@ -44,7 +44,7 @@ public struct CalibrationSettings: Sendable, Equatable {
     }
 }
 
-/// The result of a calibration: the center `c` and the cosine-distance threshold θ (spec §1.1), with how they were
+/// The result of a calibration: the center `c` and the cosine-distance threshold θ (docs/method.md), with how they were
 /// obtained.
 public struct Calibration: Sendable, Equatable {
     /// The center, length D.
@@ -104,12 +104,12 @@ public struct Calibration: Sendable, Equatable {
     public static func isValidThreshold(_ threshold: Double) -> Bool { threshold.isFinite && threshold > 0 && threshold < 2 }
 
     /// The smallest distance ‖x − c‖ a calibration row may have from the center. Directions are formed as
-    /// `(x − c) / (‖x − c‖ + 1e-12)` (spec §2), so a row closer than 1e-8 gets a direction shorter than 1 − 1e-4
+    /// `(x − c) / (‖x − c‖ + 1e-12)` (docs/method.md), so a row closer than 1e-8 gets a direction shorter than 1 − 1e-4
     /// (the unit-norm tolerance a loaded dictionary is held to): all-zero rows about a zero center, denormal rows,
     /// and rows equal to the center have no direction, and their distance of 1 to every other row is an artefact.
     public static let directionFloor = 1e-8
 
-    /// Calibrates from batches held in memory (both passes of spec §3.1 over the same batches).
+    /// Calibrates from batches held in memory (both passes, docs/method.md, over the same batches).
     public static func calibrate<S: Sequence>(batches: S, settings: CalibrationSettings) throws -> Calibration where S.Element == Matrix {
         try settings.validate()
         var estimator: CenterEstimator?
@@ -127,7 +127,7 @@ public struct Calibration: Sendable, Equatable {
     }
 }
 
-/// Pass 1 of calibration: the direction-first center (spec §3.1). Feed consecutive batches until ``isComplete``.
+/// Pass 1 of calibration: the direction-first center (docs/method.md). Feed consecutive batches until ``isComplete``.
 ///
 /// Sums of rows and of unit rows are taken in `Float` within a batch (row after row, as NumPy's `sum(axis=0)`
 /// does) and accumulated across batches in `Double`.
@@ -208,7 +208,7 @@ public struct CenterEstimator: Sendable {
 }
 
 /// Pass 2 of calibration: θ = the unweighted mean over batches (of at least 2 rows) of the within-batch p-th
-/// percentile of pairwise cosine distances between centered unit rows (spec §3.1). Several percentiles can be
+/// percentile of pairwise cosine distances between centered unit rows (docs/method.md). Several percentiles can be
 /// read from the same distances (one GEMM per batch for all of them): each gives the θ a calibration at that
 /// percentile alone would give.
 ///

@@ -1,6 +1,6 @@
 import EPTensors
 
-/// The centered unit direction `dir(x) = (x − c) / (‖x − c‖ + 1e-12)` of spec §2, computed in `Float` as the
+/// The centered unit direction `dir(x) = (x − c) / (‖x − c‖ + 1e-12)` (docs/method.md), computed in `Float` as the
 /// reference's NumPy code does (the epsilon is added to the norm, and each element is divided by it). A row closer
 /// to the center than ``Calibration/directionFloor`` (equal to it, all-zero about a zero center, denormal) has no
 /// direction — the formula would give a vector shorter than a unit one, or zero — and is reported like a row that

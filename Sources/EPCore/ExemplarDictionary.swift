@@ -1,7 +1,7 @@
 import EPTensors
 
 /// An Exemplar Partitioning dictionary: a center, a threshold θ and an ordered list of regions (Voronoi cells
-/// around exemplar directions), built by streaming leader clustering (spec §6).
+/// around exemplar directions), built by streaming leader clustering (docs/method.md).
 ///
 /// Comparisons follow the reference's NumPy 2 code exactly: distances are `Float`, a row matches an exemplar when
 /// `clamp(1 − u·e, 0, 2) ≤ Float(θ)` and joins an earlier leader of its batch when `u·ℓ ≥ Float(1 − θ)`; ties go to
@@ -89,7 +89,7 @@ public final class ExemplarDictionary {
     /// The fraction of the most recent non-empty batch's rows that founded regions (nil before any batch).
     public var newRegionRate: Double? { batchHistory.last?.newRegionRate }
 
-    /// Whether the reference's saturation rule (spec §7 step 9) would stop here: at least `window` batches have
+    /// Whether the reference's saturation rule (docs/build.md) would stop here: at least `window` batches have
     /// passed since the last batch that created a region.
     public func isSaturated(window: Int = 1) -> Bool {
         let lastNew = batchHistory.lastIndex { $0.newRegions > 0 } ?? 0
@@ -105,7 +105,7 @@ public final class ExemplarDictionary {
         }
     }
 
-    /// Adds one batch of raw activations (`n × D`) by the leader clustering of spec §6.1–6.2 and returns each
+    /// Adds one batch of raw activations (`n × D`) by the leader clustering (docs/method.md) and returns each
     /// row's region and distance. `references` gives each row's provenance for the closest/farthest members; by
     /// default a row's source is its global row index and its position 0. An empty batch changes nothing; a batch
     /// with a non-finite row is refused whole, leaving the dictionary as it was.
@@ -276,7 +276,7 @@ public final class ExemplarDictionary {
     /// Rows per chunk of the small-table pass (their directions stay in cache for the GEMM and the sums).
     static let fusedChunkRows = 256
 
-    /// `record_membership` (spec §6.2) for every region with members in ``partitionSums``, in ascending region
+    /// `record_membership` (docs/method.md) for every region with members in ``partitionSums``, in ascending region
     /// order, each with the partitions' sums added in partition order.
     private func recordPartitionSums(batch: Int64) {
         var touched = Set<Int>()
@@ -299,7 +299,7 @@ public final class ExemplarDictionary {
         for sums in partitionSums { sums.reset(regionCount: regions.count) }
     }
 
-    /// The mini leader clustering of spec §6.1 step 5 over `unmatched` (row indices in order). Leaders become
+    /// The mini leader clustering (docs/method.md) over `unmatched` (row indices in order). Leaders become
     /// regions at once (in leader order, as step 6 spawns them); the followers' rows are returned in row order for
     /// recording.
     ///
@@ -407,7 +407,7 @@ public final class ExemplarDictionary {
 
     // MARK: finalize
 
-    /// Drops the regions with fewer than `minMembers` members, keeping the order of the others (spec §6.5). If
+    /// Drops the regions with fewer than `minMembers` members, keeping the order of the others (docs/method.md). If
     /// none would survive, all are dropped. Region ids change; earlier assignments no longer apply.
     public func finalize(minMembers: Int = 1) {
         let keep = regions.memberCounts.map { $0 >= Int64(minMembers) }
@@ -417,7 +417,7 @@ public final class ExemplarDictionary {
 
     // MARK: read-only inference
 
-    /// The nearest region and its clamped distance for every row of `x` (spec §6.6); region −1 and distance +∞
+    /// The nearest region and its clamped distance for every row of `x` (docs/method.md); region −1 and distance +∞
     /// when the dictionary is empty. Does not change the dictionary.
     public func assign(_ x: Matrix) throws -> Assignment {
         guard x.columns == width else { throw EPError.widthMismatch(expected: width, found: x.columns) }
@@ -455,7 +455,7 @@ public final class ExemplarDictionary {
         return Assignment(regions: indices.map(Int64.init), distances: result)
     }
 
-    /// The full `N × K` matrix of clamped cosine distances from the rows of `x` to every exemplar (spec §6.6);
+    /// The full `N × K` matrix of clamped cosine distances from the rows of `x` to every exemplar (docs/method.md);
     /// `N × 0` when the dictionary is empty.
     public func distances(_ x: Matrix) throws -> Matrix {
         guard x.columns == width else { throw EPError.widthMismatch(expected: width, found: x.columns) }
@@ -488,7 +488,7 @@ extension Duration {
 // MARK: region bookkeeping
 
 extension RegionTable {
-    /// `create_partition` (spec §6.2): a region founded by the unit row `u` (global row `row`) in `batch`.
+    /// `create_partition` (docs/method.md): a region founded by the unit row `u` (global row `row`) in `batch`.
     mutating func createRegion(from u: UnsafePointer<Float>, row: Int64, batch: Int64) {
         let direction = UnsafeBufferPointer(start: u, count: width)
         exemplarDirections.append(contentsOf: direction)
@@ -507,7 +507,7 @@ extension RegionTable {
         count += 1
     }
 
-    /// `record_membership` (spec §6.2) of `members` new members whose directions sum to `memberSum` (which is
+    /// `record_membership` (docs/method.md) of `members` new members whose directions sum to `memberSum` (which is
     /// overwritten): the running sum of member directions is rebuilt as `coherence · n · mean`, the new members'
     /// sum is added, and mean and coherence are recomputed, in `Float` as the reference does.
     mutating func recordMembership(

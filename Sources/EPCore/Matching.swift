@@ -103,7 +103,7 @@ public struct RegionPair: Sendable, Equatable {
 }
 
 /// The one-to-one matching of two dictionaries' regions that maximises the total cosine of their directions
-/// (spec §14): across layers, checkpoints, seeds or models of one width. Each side's directions live in its own
+/// (docs/use.md): across layers, checkpoints, seeds or models of one width. Each side's directions live in its own
 /// centered space; the comparison ignores a shift between the centers, as the reference does.
 public struct DictionaryMatching: Sendable {
     /// The matched pairs, by descending cosine.

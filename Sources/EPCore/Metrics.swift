@@ -5,7 +5,7 @@ import Darwin
 #endif
 import EPTensors
 
-/// The intrinsic evaluation metrics of spec §8 (`evaluate_dictionary`), under the reference's key names and in
+/// The intrinsic evaluation metrics (docs/method.md; the reference's `evaluate_dictionary`), under the reference's key names and in
 /// its order. Keys that the reference leaves out are absent; NaN where it reports NaN.
 public struct IntrinsicMetrics: Sendable, Equatable {
     /// The metrics in order.
@@ -25,7 +25,7 @@ public struct IntrinsicMetrics: Sendable, Equatable {
     }
 }
 
-/// The distance distributions of spec §6.6 over regions with at least `minMembers` members.
+/// The distance distributions (docs/method.md) over regions with at least `minMembers` members.
 public struct DistanceDistributions: Sendable, Equatable {
     /// Mean recorded distance to the exemplar, per qualifying region.
     public var intra: [Double]
@@ -43,19 +43,19 @@ public struct DistanceDistributions: Sendable, Equatable {
 }
 
 extension ExemplarDictionary {
-    /// The intrinsic metrics of spec §8 over regions with at least `minMembers` members.
+    /// The intrinsic metrics (docs/method.md) over regions with at least `minMembers` members.
     public func intrinsicMetrics(minMembers: Int = 2) -> IntrinsicMetrics {
         regions.intrinsicMetrics(threshold: threshold, minMembers: minMembers)
     }
 
-    /// The distance distributions of spec §6.6 (three empty arrays when fewer than 2 regions qualify).
+    /// The distance distributions (docs/method.md) (three empty arrays when fewer than 2 regions qualify).
     public func distanceDistributions(minMembers: Int = 2) -> DistanceDistributions {
         regions.distanceDistributions(minMembers: minMembers)
     }
 }
 
 extension RegionTable {
-    /// The intrinsic metrics of spec §8 for a dictionary with threshold `threshold`.
+    /// The intrinsic metrics (docs/method.md) for a dictionary with threshold `threshold`.
     public func intrinsicMetrics(threshold: Double, minMembers: Int = 2) -> IntrinsicMetrics {
         var metrics = IntrinsicMetrics()
         metrics.set("n_partitions", Double(count))
@@ -108,7 +108,7 @@ extension RegionTable {
         return metrics
     }
 
-    /// The distance distributions of spec §6.6.
+    /// The distance distributions (docs/method.md).
     public func distanceDistributions(minMembers: Int = 2) -> DistanceDistributions {
         let nontrivial = (0..<count).filter { memberCounts[$0] >= Int64(minMembers) }
         guard nontrivial.count >= 2 else { return DistanceDistributions(intra: [], inter: [], nearestInter: []) }

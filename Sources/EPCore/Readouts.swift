@@ -1,6 +1,6 @@
 import EPTensors
 
-/// The unit directions a readout projects on and decodes with (spec §10).
+/// The unit directions a readout projects on and decodes with (docs/use.md).
 public enum DirectionBasis: String, Sendable, CaseIterable {
     /// Each region's exemplar: the founding activation's centered unit direction (a fixed point of top-1 decoding).
     case exemplar
@@ -8,7 +8,7 @@ public enum DirectionBasis: String, Sendable, CaseIterable {
     case mean
 }
 
-/// How an activation becomes a code over the K regions (the reference's SAE adapter, spec §10). With
+/// How an activation becomes a code over the K regions (the reference's SAE adapter, docs/use.md). With
 /// `x_c = x − c`, `P = x_c·Bᵀ` and `P̂ = P / max(‖x_c‖, 1e-12)` for the basis rows B:
 public enum Readout: String, Sendable, CaseIterable {
     /// The k largest entries of P, ReLU'd; zero elsewhere (SAE-style sparse code).
@@ -17,7 +17,7 @@ public enum Readout: String, Sendable, CaseIterable {
     case signed
     /// P̂ (dense, in [−1, 1]).
     case cosine
-    /// P̂ as well: the reference computes it identically to `cosine` (spec §28.7).
+    /// P̂ as well: the reference computes it identically to `cosine` (docs/use.md).
     case signedNorm = "signed_norm"
     /// The k largest entries of P̂, ReLU'd.
     case topkNorm = "topk_norm"
@@ -62,7 +62,7 @@ public struct ReadoutCodes: Sendable, Equatable {
     }
 }
 
-/// A dictionary seen as an SAE-style encoder/decoder (spec §10): `W_dec` = the basis rows, `W_enc = W_decᵀ`,
+/// A dictionary seen as an SAE-style encoder/decoder (docs/use.md): `W_dec` = the basis rows, `W_enc = W_decᵀ`,
 /// `b_dec` = the center. `decode(f) = f·W_dec + c`. With the exemplar basis and the top-1 readout, any
 /// `x = c + s·e_j` with s > 0 is a fixed point of encode∘decode.
 public struct RegionReadout: Sendable {

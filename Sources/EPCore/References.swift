@@ -28,7 +28,7 @@ public struct MemberReference: Sendable, Equatable {
 /// Per-row provenance for one batch: `references[i]` belongs to row `i`.
 public typealias BatchReferences = [RowReference]
 
-/// For every region, the 10 closest or the 10 farthest members seen (spec §7 step 6), kept as bounded binary
+/// For every region, the 10 closest or the 10 farthest members seen (docs/format.md), kept as bounded binary
 /// min-heaps exactly as the reference's `sample_prompts` / `boundary_prompts`:
 ///
 /// * closest: heap key `−distance`; a new member replaces the root only if its distance is strictly smaller than

@@ -107,7 +107,7 @@ public struct BatchAssignment: Sendable, Equatable {
     public var newRegions: Int
 }
 
-/// Nearest regions of rows (read-only inference, spec §6.6).
+/// Nearest regions of rows (read-only inference, docs/method.md).
 public struct Assignment: Sendable, Equatable {
     /// The nearest region of each row; −1 when the dictionary is empty.
     public var regions: [Int64]

@@ -2,7 +2,7 @@ import EPTensors
 
 /// An optional sample of each region's member directions (centered unit vectors), at most 30 per region.
 ///
-/// Deviation from the reference (spec §6.3, §28 item 3): the reference draws from an unseeded generator and uses
+/// Deviation from the reference (docs/method.md): the reference draws from an unseeded generator and uses
 /// the post-batch member count, which makes it approximate and irreproducible. Here each region keeps an **exact**
 /// uniform sample of its members (Algorithm R over members in stream order: the t-th member is kept outright while
 /// t ≤ 30, otherwise it replaces slot j for j uniform in 0..<t when j < 30), driven by a ``SeededGenerator``. The

@@ -5,7 +5,7 @@ import EPRuntime
 import EPStore
 import Foundation
 
-/// The growth of a dictionary's region count K against the tokens it has read (spec §17), from its build log.
+/// The growth of a dictionary's region count K against the tokens it has read (docs/eval.md), from its build log.
 public struct SaturationCurve: Sendable {
     /// What the curve is of (a domain, a dictionary's folder).
     public var label: String
@@ -55,7 +55,7 @@ public struct SaturationCurve: Sendable {
     }
 }
 
-/// Saturation per domain from fresh streams (spec §17): one dictionary per domain corpus, every one with the
+/// Saturation per domain from fresh streams (docs/eval.md): one dictionary per domain corpus, every one with the
 /// calibration (center and θ), hook, extraction, window length and BOS of one reference dictionary, so that their
 /// curves share θ and differ only by the text they read.
 public struct SaturationStreams {

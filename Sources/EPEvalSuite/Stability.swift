@@ -2,7 +2,7 @@ import EPCore
 import EPEvals
 import Foundation
 
-/// How stable dictionaries built from different seeds (or stream orders) are (spec §15): for every pair, the exact
+/// How stable dictionaries built from different seeds (or stream orders) are (docs/eval.md): for every pair, the exact
 /// one-to-one matching of their regions on one basis (``DictionaryMatching``), the share of regions matched
 /// within θ, and the cosines of matched pairs on both bases; per region, its mean matched cosine over the other
 /// dictionaries against the predictor log₁₀(members·coherence²).

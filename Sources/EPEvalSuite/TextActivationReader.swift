@@ -29,10 +29,8 @@ public final class TextActivationReader {
 
     /// A reader for `loaded` with the model it was built from (the caller checks the model's identity).
     public init(_ loaded: LoadedDictionary, model: LanguageModel, tokenizer: TextTokenizer) throws {
-        extraction = try DictionaryExtraction(manifest: loaded.manifest, path: loaded.path)
-        extractor = try extraction.extractor(model: model, for: loaded)
-        self.loaded = loaded
-        self.tokenizer = tokenizer
+        (extraction, extractor) = try DictionaryExtraction.of(loaded, model: model)
+        (self.loaded, self.tokenizer) = (loaded, tokenizer)
     }
 
     /// Each text's windows (tokenized with special tokens parsed, as the build's corpus was).

@@ -1,7 +1,7 @@
 import EPTensors
 
 /// A set of K candidate unit directions in the centered space of an activation site — a dictionary's exemplar or
-/// mean member directions — read at every position of every text with the **cosine readout** (spec §10):
+/// mean member directions — read at every position of every text with the **cosine readout** (docs/use.md):
 /// `cos_k(x) = (x − c)·b_k / max(‖x − c‖, 1e-12)`.
 ///
 /// One pass over the activations keeps what the evaluations need: per text and direction the sum and the maximum of

@@ -77,7 +77,7 @@ public struct ConceptDetectionReport: Sendable {
     }
 }
 
-/// AxBench-style concept detection (spec §12) over activations extracted once: for each concept, EP regions
+/// AxBench-style concept detection (docs/eval.md) over activations extracted once: for each concept, EP regions
 /// chosen on the training texts by both rules over every given basis, a random region per basis, and the raw
 /// activation baselines DiffMean and a logistic-regression probe, all scored on the same held-out texts from the
 /// same activations.

@@ -18,7 +18,7 @@ public struct LabelledTexts: Sendable, Equatable {
     public var negatives: Int { labels.count - positives }
 }
 
-/// How a concept's detector direction is chosen among a basis's directions on the training texts (spec §12.2).
+/// How a concept's detector direction is chosen among a basis's directions on the training texts (docs/eval.md).
 public enum SelectionRule: String, Sendable, CaseIterable {
     /// AxBench's EP rule: the largest token-mean cosine contrast, mean over positive texts' positions minus mean
     /// over negative texts' positions (every position inherits its text's label).
@@ -27,7 +27,7 @@ public enum SelectionRule: String, Sendable, CaseIterable {
     case maxAUROC = "max-auroc"
 }
 
-/// Choosing a concept's direction among candidate directions (spec §12.2), on a ``BasisReadout`` of the texts.
+/// Choosing a concept's direction among candidate directions (docs/eval.md), on a ``BasisReadout`` of the texts.
 public enum RegionSelection {
     /// Per direction: mean cosine over the positions of the positive texts minus that over the negative texts.
     public static func contrasts(_ readout: BasisReadout, _ train: LabelledTexts) throws -> [Double] {

@@ -65,7 +65,7 @@ public struct ProbingOutcome: Sendable {
     }
 }
 
-/// SAEBench-style sparse probing (spec §11): per task, text-level features are each text's positions pooled by
+/// SAEBench-style sparse probing (docs/eval.md): per task, text-level features are each text's positions pooled by
 /// their mean; a logistic-regression probe (scikit-learn's objective, `C = 1`, no standardisation, as SAEBench's
 /// `train_sklearn_probe`) is fitted on the training texts with all features and with the top k features by the
 /// absolute difference of the class means on the training texts (SAEBench's `get_top_k_mean_diff_mask`; ties to

@@ -1,7 +1,7 @@
 import EPTensors
 
 /// The leading principal components of a set of rows (PCA as scikit-learn's default: mean-centred, no
-/// whitening), for the report's 3-D map of exemplar directions (spec §23).
+/// whitening), for the report's 3-D map of exemplar directions (docs/report.md).
 ///
 /// The covariance `XᵀX / n` of the centred rows comes from one BLAS product; its leading eigenvectors from a
 /// block power (subspace) iteration with a few extra vectors, finished by a Rayleigh–Ritz step, until every

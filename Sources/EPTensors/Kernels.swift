@@ -277,7 +277,7 @@ public enum Kernels {
         while i < n { out[i] = x[i] / divisor; i += 1 }
     }
 
-    /// x[i] = clamp(1 − x[i], 0, 2) in place: cosine similarities to clamped cosine distances (spec §6.6).
+    /// x[i] = clamp(1 − x[i], 0, 2) in place: cosine similarities to clamped cosine distances (docs/method.md).
     @inlinable
     public static func clampedCosineDistances(_ x: UnsafeMutablePointer<Float>, count n: Int) {
         let one = Vector(repeating: 1), zero = Vector(), two = Vector(repeating: 2)

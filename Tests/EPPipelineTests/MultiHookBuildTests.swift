@@ -133,13 +133,13 @@ func dictionaryContents(_ folder: String) throws -> [String: String] {
                 settings: s, model: model, modelPath: path, tokenizer: tokenizer, output: .of(dir + out, hooks: s.hooks, labels: ["p2", "p8"]), cache: cache)
         }
         let full = try builder(settings, "/whole", cache: cache).run()
-        #expect(full.stopReason == "corpus exhausted" && full.batches >= 6)
+        #expect(full.stopReason == .corpusExhausted && full.batches >= 6)
 
         let partial = try builder(settings, "/resumed", cache: CalibrationCache(folder: dir + "/other-cache"))
         var batches = 0
         partial.onProgress = { if $0.phase == .building { batches += 1 } }
         partial.shouldStop = { batches >= 3 }
-        #expect(try partial.run().stopReason == "interrupted")
+        #expect(try partial.run().stopReason == .interrupted)
         #expect(try DictionaryStore.readManifest(dir + "/resumed/\(Self.hooks[1])/p8").build.text?.status == .interrupted)
 
         var fewer = settings
@@ -166,7 +166,7 @@ func dictionaryContents(_ folder: String) throws -> [String: String] {
                 #expect(try deterministicFiles("\(dir)/whole/\(hook)/\(label)") == deterministicFiles("\(dir)/resumed/\(hook)/\(label)"))
             }
         }
-        #expect(try builder(settings, "/whole", cache: cache).run(resume: true).stopReason.hasPrefix("already complete"))
+        #expect(try builder(settings, "/whole", cache: cache).run(resume: true).stopReason.description.hasPrefix("already complete"))
 
         // Hooks 0 and 1 come from the cache; the new hook is calibrated (and cached) on its own.
         var grown = settings

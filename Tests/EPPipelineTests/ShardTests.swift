@@ -205,11 +205,11 @@ import Testing
         merge.shouldStop = { batches >= 3 }
         merge.onProgress = { p in if p.phase == .building { batches += 1 } }
         let stopped = try merge.merge(resume: false)
-        #expect(stopped.stopReason == "interrupted")
+        #expect(stopped.stopReason == .interrupted)
         #expect(try MergeStatusRecord.read(path: run.mergeStatusPath).state == .interrupted)
         let resumed = ShardMerge(run: run, plan: plan, output: folder + "/merged", cache: CalibrationCache(folder: folder + "/cache2"))
         let summary = try resumed.merge(resume: true)
-        #expect(summary.stopReason == "corpus exhausted" && summary.resumedAtBatch != nil)
+        #expect(summary.stopReason == .corpusExhausted && summary.resumedAtBatch != nil)
         for label in ["p2", "p8"] {
             #expect(try deterministicFiles("\(folder)/merged/\(label)") == deterministicFiles("\(folder)/whole/\(label)"), "\(label)")
             let a = try DictionaryStore.readManifest("\(folder)/merged/\(label)"), b = try DictionaryStore.readManifest("\(folder)/whole/\(label)")

@@ -94,7 +94,7 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
         let whole = try TextDictionaryBuilder(
             settings: settings, model: model, modelPath: path, tokenizer: tokenizer, output: .multiple(folder: dir + "/whole", labels: ["p2", "p8"]), cache: cache)
         let full = try whole.run()
-        #expect(full.stopReason == "corpus exhausted")
+        #expect(full.stopReason == .corpusExhausted)
         #expect(!full.calibrationReused)
         #expect(full.batches >= 6)
 
@@ -104,7 +104,7 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
         partial.onProgress = { if $0.phase == .building { batches += 1 } }
         partial.shouldStop = { batches >= 3 }
         let stopped = try partial.run()
-        #expect(stopped.stopReason == "interrupted" && stopped.batches == 3)
+        #expect(stopped.stopReason == .interrupted && stopped.batches == 3)
         let manifest = try DictionaryStore.readManifest(dir + "/resumed/p2")
         #expect(manifest.build.text?.status == .interrupted)
 
@@ -124,7 +124,7 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
         }
         let finished = try TextDictionaryBuilder(
             settings: settings, model: model, modelPath: path, tokenizer: tokenizer, output: .multiple(folder: dir + "/whole", labels: ["p2", "p8"]), cache: cache)
-        #expect(try finished.run(resume: true).stopReason.hasPrefix("already complete"))
+        #expect(try finished.run(resume: true).stopReason.description.hasPrefix("already complete"))
     }
 
     /// What a built dictionary holds: consistent manifest, contexts for every reference, a log per batch.
@@ -137,7 +137,7 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
         let summary = try TextDictionaryBuilder(
             settings: settings, model: model, modelPath: path, tokenizer: tokenizer, output: .single(dir + "/d"), cache: CalibrationCache(folder: dir + "/cache")
         ).run()
-        #expect(summary.stopReason == "token budget" && summary.tokens >= 700 && summary.tokens < 700 + 6 * 48)
+        #expect(summary.stopReason == .tokenBudget && summary.tokens >= 700 && summary.tokens < 700 + 6 * 48)
         let loaded = try DictionaryStore.load(dir + "/d")
         let text = try #require(loaded.manifest.build.text)
         #expect(text.status == .complete && text.stopReason == "token budget")
@@ -169,19 +169,19 @@ func deterministicFiles(_ folder: String) throws -> [String: [UInt8]] {
             change(&s)
             return try TextDictionaryBuilder(settings: s, model: model, modelPath: path, tokenizer: tokenizer, output: .single(dir + out), cache: cache).run(resume: resume)
         }
-        #expect(try build({ $0.maxTokens = 1200 }, to: "/direct").stopReason == "token budget")
-        #expect(try build({ $0.maxTokens = 600 }, to: "/grown").stopReason == "token budget")
+        #expect(try build({ $0.maxTokens = 1200 }, to: "/direct").stopReason == .tokenBudget)
+        #expect(try build({ $0.maxTokens = 600 }, to: "/grown").stopReason == .tokenBudget)
         let grown = try build({ $0.maxTokens = 1200 }, to: "/grown", resume: true)
-        #expect(grown.stopReason == "token budget" && grown.resumedAtBatch != nil)
+        #expect(grown.stopReason == .tokenBudget && grown.resumedAtBatch != nil)
         for name in [DictionaryStore.regionsFile, DictionaryStore.contextsFile] {
             #expect(try fileBytes("\(dir)/direct/\(name)") == fileBytes("\(dir)/grown/\(name)"))
         }
-        #expect(try build({ $0.maxTokens = 1200 }, to: "/grown", resume: true).stopReason.hasPrefix("already complete"))
+        #expect(try build({ $0.maxTokens = 1200 }, to: "/grown", resume: true).stopReason.description.hasPrefix("already complete"))
 
         let saturated = try build({ $0.saturationWindow = 1; $0.percentiles = [50] }, to: "/saturated")
-        #expect(saturated.stopReason == "saturated")
+        #expect(saturated.stopReason == .saturated)
         let lifted = try build({ $0.saturationWindow = 0; $0.percentiles = [50] }, to: "/saturated", resume: true)
-        #expect(lifted.stopReason == "corpus exhausted" && lifted.batches > saturated.batches)
+        #expect(lifted.stopReason == .corpusExhausted && lifted.batches > saturated.batches)
     }
 
     @Test func badInputsAreClearErrors() throws {

@@ -4,7 +4,7 @@ import EPStore
 import Foundation
 
 /// Calibrations of builds from text, cached on disk so that later builds of the same model, hook and extraction
-/// skip the calibration pass (spec §3.2). A cached calibration is used when it was computed on at least as many
+/// skip the calibration pass (docs/build.md). A cached calibration is used when it was computed on at least as many
 /// activations as asked for. Files are calibration records (``CalibrationRecord``, the format of `ep calibrate`)
 /// named by the key, in `$EP_CALIBRATION_CACHE` or `<ep cache folder>/calibration`.
 ///

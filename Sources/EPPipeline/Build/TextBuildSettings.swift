@@ -37,7 +37,7 @@ public struct TextBuildSettings: Sendable {
     public var batchWindows = 128
     /// Stop once this many tokens (BOS included) have been read; nil: no budget.
     public var maxTokens: Int? = 1_000_000
-    /// Stop a dictionary after this many consecutive batches that found no new region (spec §7); 0: never.
+    /// Stop a dictionary after this many consecutive batches that found no new region (docs/build.md); 0: never.
     public var saturationWindow = 1
     /// Write the outputs every this many batches (and at the end); 0: only at the end.
     public var checkpointEvery = 10

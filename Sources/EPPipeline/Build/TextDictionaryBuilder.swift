@@ -70,12 +70,42 @@ public struct BuildProgress: Sendable {
     public var dictionaries: [(label: String, regions: Int, newRegionRate: Double?, saturated: Bool)]
 }
 
+/// Why a build from text stopped. Its text (``description``) is what `ep build` prints and what a manifest records
+/// as `stop_reason`.
+public enum BuildStopReason: Sendable, Equatable, CustomStringConvertible {
+    case tokenBudget, saturated, corpusExhausted, interrupted
+    /// A resumed build that had already ended for good: each dictionary's label and why it ended.
+    case alreadyComplete(String)
+
+    public var description: String {
+        switch self {
+        case .tokenBudget: "token budget"
+        case .saturated: "saturated"
+        case .corpusExhausted: "corpus exhausted"
+        case .interrupted: "interrupted"
+        case .alreadyComplete(let endings): "already complete (\(endings))"
+        }
+    }
+}
+
+/// Where the calibration of a hook in a build from text came from.
+public enum CalibrationOrigin: Sendable, Equatable {
+    /// A calibration record given in the settings.
+    case given
+    /// The calibration cache.
+    case cached
+    /// Computed in this run, on the first batches.
+    case computed
+    /// The dictionaries of the build being resumed.
+    case resumed
+}
+
 /// What a finished (or stopped) build did.
 public struct TextBuildSummary: Sendable {
     /// Per dictionary: label, folder, regions, θ, status.
     public var dictionaries: [(label: String, path: String, regions: Int, threshold: Double, saturated: Bool)]
-    /// Why the build stopped: `token budget`, `saturated`, `corpus exhausted` or `interrupted`.
-    public var stopReason: String
+    /// Why the build stopped.
+    public var stopReason: BuildStopReason
     /// Totals over the whole build (a resumed build included).
     public var tokens: Int
     public var windows: Int
@@ -83,9 +113,11 @@ public struct TextBuildSummary: Sendable {
     public var batches: Int
     /// The batch the build resumed at, when it was resumed.
     public var resumedAtBatch: Int?
+    /// Where the calibration of each hook came from (in a resumed build, ``CalibrationOrigin/resumed``).
+    public var calibrationOrigins: [CalibrationOrigin]
     /// Whether the calibration came from the cache (or a given record) rather than being computed in this run (of
     /// every hook, in a build of several).
-    public var calibrationReused: Bool
+    public var calibrationReused: Bool { !calibrationOrigins.contains(.computed) }
     /// Seconds of this run, and where they went.
     public var seconds: Double
     public var extractionSeconds: Double
@@ -219,239 +251,297 @@ public final class TextDictionaryBuilder {
 
     typealias ConsumedWindows = WindowDigest
 
+    /// The state of one run of a build: the source of its batches, the dictionaries being built, the totals, the
+    /// context windows their references point into, the calibration batches still to cluster and where the time went.
+    private final class BuildState {
+        let source: TextBatchSource
+        let clock: Date
+        let fingerprint: JSONObject
+        var totals = Totals()
+        var targets: [Target] = []
+        var contexts: [Int64: ContextWindow] = [:]
+        /// Batches read for the calibration, clustered before any other.
+        var held: [ActivationBatch] = []
+        var times = BuildTimes()
+        /// Where each hook's calibration came from.
+        var origins: [CalibrationOrigin]
+        var resumedAt: Int?
+        /// Stream tokens skipped to resume (not read by this run's model).
+        var skippedTokens = 0
+        var stopped = false
+        /// When clustering began in this run, and the batches clustered since the last checkpoint.
+        var runStarted = Date()
+        var sinceCheckpoint = 0
+
+        init(source: TextBatchSource, clock: Date, fingerprint: JSONObject, hooks: Int) {
+            self.origins = Array(repeating: .resumed, count: hooks)
+            self.source = source
+            self.clock = clock
+            self.fingerprint = fingerprint
+        }
+
+        var modelSHA256: String { source.modelSHA256 }
+        var tokensThisRun: Int { source.emittedTokens - skippedTokens }
+    }
+
+    /// Where the seconds of a run went.
+    private struct BuildTimes {
+        var extraction = 0.0
+        var calibration = 0.0
+        var clustering = 0.0
+        var writing = 0.0
+    }
+
     /// Runs the build (or, with `resume`, continues the one in the output folder) and writes the dictionaries.
     public func run(resume: Bool = false) throws -> TextBuildSummary {
         let clock = Date()
         try AtomicOutput.prepareParent(of: output.root)
         let source = try makeSource()
-        let modelSHA = source.modelSHA256
-        let hooks = settings.hooks
-        let fingerprint = settings.fingerprint(modelSHA256: modelSHA)
-        var totals = Totals()
-        var targets: [Target] = []
-        var contexts: [Int64: ContextWindow] = [:]
-        var held: [ActivationBatch] = []
-        var times = (extraction: 0.0, calibration: 0.0, clustering: 0.0, writing: 0.0)
-        var calibrationReused = true
-        var resumedAt: Int?
-        /// Stream tokens skipped to resume (not read by this run's model).
-        var skippedTokens = 0
-        var stopped = false
-
-        func progress(_ phase: BuildProgress.Phase, calibrationRows: Int = 0, calibrationTokens: Int = 0) {
-            onProgress?(BuildProgress(
-                phase: phase, tokens: phase == .calibrating ? calibrationTokens : totals.tokens, maxTokens: settings.maxTokens, activations: totals.activations,
-                calibrationRows: calibrationRows, calibrationTarget: settings.calibrationTokens,
-                seconds: Date().timeIntervalSince(clock), tokensThisRun: source.emittedTokens - skippedTokens,
-                dictionaries: targets.map { ($0.label, $0.dictionary.regionCount, $0.dictionary.newRegionRate, $0.saturated) }))
-        }
-        /// The next batch of windows from the source, extracted at every hook that a dictionary still growing needs
-        /// (all of them while calibrating); nil at the end of the corpus or on a stop.
-        func nextBatch() throws -> ActivationBatch? {
-            let needed = targets.isEmpty ? Array(hooks.indices) : Set(targets.filter { !$0.saturated }.map(\.hook)).sorted()
-            let before = source.extractionSeconds
-            defer { times.extraction += source.extractionSeconds - before }
-            switch try source.next(hooks: needed, shouldStop: shouldStop) {
-            case .batch(let batch): return batch
-            case .end: return nil
-            case .stopped:
-                stopped = true
-                return nil
+        let state = BuildState(source: source, clock: clock, fingerprint: settings.fingerprint(modelSHA256: source.modelSHA256), hooks: settings.hooks.count)
+        if resume, let restored = try restore(fingerprint: state.fingerprint) {
+            if let finished = try resumeRun(state, from: restored) {
+                return summary(state, stopReason: .alreadyComplete(finished), tokensThisRun: 0)
             }
-        }
-
-        if resume, let restored = try restore(fingerprint: fingerprint) {
-            (targets, totals, contexts) = (restored.targets, restored.totals, restored.contexts)
-            resumedAt = totals.batches
-            if let finished = restored.finished {
-                return summary(targets, stopReason: "already complete (\(finished))", totals: totals, resumedAt: resumedAt, reused: true, clock: clock, times: times, tokensThisRun: 0, corpus: source.corpusStatistics, extractionLabel: source.extractionLabel)
-            }
-            var replayed = ConsumedWindows()
-            try source.skip(windows: Int64(totals.windows)) { replayed.add($0) }
-            if let saved = restored.consumedDigest {
-                guard replayed.hexDigest == saved else {
-                    throw PipelineError("\(output.root): cannot resume: the corpus changed since the build was saved — its first \(totals.windows) windows, which the build consumed, now differ (SHA-256 of their tokens \(replayed.hexDigest.prefix(12))…, saved \(saved.prefix(12))…); restore the corpus as it was, or start afresh without --resume")
-                }
-            } else {
-                onNote?("resume: the checkpoint predates input fingerprints, so ep cannot check that the corpus is unchanged")
-            }
-            totals.consumed = replayed
-            skippedTokens = source.emittedTokens
         } else {
-            let calibrationStarted = Date()
-            /// Per hook, the calibration of each of its dictionaries.
-            var calibrations: [[(Calibration, CalibrationProvenance)]?] = Array(repeating: nil, count: hooks.count)
-            /// Says which hook a note is about, in a build of several.
-            func about(_ h: Int) -> String { hooks.count > 1 ? "\(hooks[h]): " : "" }
-            if let given = settings.givenCalibration {
-                guard given.calibration.center.count == source.width else {
-                    throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(source.width)")
-                }
-                // A calibration made from text must come from the same hook, extractor and context as this build.
-                if let source = given.source, source.extractor != "activation-files" {
-                    let mismatches = [
-                        source.hook.flatMap { $0 == settings.hook ? nil : "hook \($0) (this build: \(settings.hook))" },
-                        source.extractor.flatMap { $0 == settings.extraction.extractor.rawValue ? nil : "extractor \($0) (this build: \(settings.extraction.extractor.rawValue))" },
-                        source.contextLength.flatMap { $0 == settings.windows.context ? nil : "context \($0) (this build: \(settings.windows.context))" },
-                    ].compactMap { $0 }
-                    guard mismatches.isEmpty else {
-                        throw PipelineError("the given calibration was made with \(mismatches.joined(separator: ", ")); calibration and build must use the same hook, extractor and context")
-                    }
-                }
-                calibrations = [[(given.calibration, given.provenance)]]
-                onNote?("calibration: given (θ = \(given.calibration.threshold))")
-            } else {
-                let keys = hooks.map { hook in
-                    CalibrationCache.Key(
-                        modelSHA256: modelSHA, hook: hook, extractor: settings.extraction.extractor, context: settings.windows.context,
-                        bosTokenID: settings.windows.bos, excludeFirstPosition: settings.extraction.excludeFirstPosition, method: settings.method,
-                        activationDType: settings.activationDType)
-                }
-                for h in hooks.indices where !settings.recalibrate {
-                    let cached = settings.percentiles.compactMap { cache.lookup(keys[h], percentile: $0, calibrationTokens: settings.calibrationTokens) }
-                    if cached.count == settings.percentiles.count, cached.allSatisfy({ $0.calibration.center.count == source.width }) {
-                        calibrations[h] = cached.map { ($0.calibration, $0.provenance) }
-                        onNote?("\(about(h))calibration: from the cache (\(cache.folder)), computed on \(cached[0].calibration.activationCount) activations of \(cached[0].source?.inputs.joined(separator: ", ") ?? "an unrecorded corpus")")
-                    }
-                }
-                // The hooks without a cached calibration are calibrated together, on the first batches; those batches
-                // are held (every hook's rows) and clustered once the calibrations are known.
-                let missing = hooks.indices.filter { calibrations[$0] == nil }
-                if !missing.isEmpty {
-                    calibrationReused = false
-                    let calibrationSettings = CalibrationSettings(
-                        percentile: settings.percentiles[0], calibrationTokens: settings.calibrationTokens, batchSize: settings.batchWindows,
-                        method: settings.method)
-                    // Every hook gives the same number of rows per batch, so the estimators complete together.
-                    var centers = missing.map { _ in CenterEstimator(width: source.width, settings: calibrationSettings) }
-                    var tokens = 0
-                    while !centers[0].isComplete, let batch = try nextBatch() {
-                        for (j, h) in missing.enumerated() { try centers[j].add(batch.hookActivations[h]!) }
-                        held.append(batch)
-                        tokens += batch.tokens
-                        progress(.calibrating, calibrationRows: centers[0].rowCount, calibrationTokens: tokens)
-                    }
-                    if stopped { throw PipelineError("stopped during calibration; nothing was written") }
-                    let rowCount = centers[0].rowCount
-                    guard rowCount >= 2 else {
-                        throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(rowCount) activation\(rowCount == 1 ? "" : "s") (\(source.emittedWindows) windows from \(source.corpusStatistics.documents) documents); calibration needs at least 2; \(source.explanation)")
-                    }
-                    for (j, h) in missing.enumerated() {
-                        var thresholds = try ThresholdEstimator(
-                            center: try centers[j].center(), settings: calibrationSettings, additionalPercentiles: Array(settings.percentiles.dropFirst()))
-                        for batch in held { try thresholds.add(batch.hookActivations[h]!) }
-                        let source = ActivationSource(
-                            model: settings.model, hook: hooks[h], extractor: settings.extraction.extractor.rawValue,
-                            contextLength: settings.windows.context, tokenCount: tokens, activationCount: rowCount, inputs: settings.corpus)
-                        var notCached: String?
-                        calibrations[h] = try thresholds.finishAll(batchRowCounts: centers[j].batchRowCounts).map { c in
-                            let record = CalibrationRecord(calibration: c, calibrationTokens: settings.calibrationTokens, source: source)
-                            if let reason = cache.store(record, key: keys[h]) { notCached = reason }
-                            return (c, record.provenance)
-                        }
-                        onNote?("\(about(h))calibration: computed on \(rowCount) activations in \(held.count) batches; \(notCached.map { "not cached: \($0)" } ?? "cached in \(cache.folder)")")
-                    }
-                }
-            }
-            times.calibration = Date().timeIntervalSince(calibrationStarted) - times.extraction
-            let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
-            targets = try output.layout.enumerated().map { i, entry in
-                let calibration = calibrations[entry.hook]![i % labels.count]
-                return Target(
-                    label: label(i, labels: labels), hook: entry.hook, path: output.paths[i], relative: entry.relative,
-                    dictionary: try ExemplarDictionary(calibration: calibration.0, reservoirSeed: settings.reservoir ? settings.windows.seed : nil),
-                    calibration: calibration.1, log: BuildLog())
-            }
+            try calibrate(state)
         }
-
-        let runStarted = Date()
-        var stopReason = "corpus exhausted"
-        var sinceCheckpoint = 0
-        while true {
-            if shouldStop() {
-                stopped = true
-            }
-            if stopped {
-                stopReason = "interrupted"
-                break
-            }
-            if targets.allSatisfy(\.saturated) {
-                stopReason = "saturated"
-                break
-            }
-            let next = held.isEmpty ? try nextBatch() : held.removeFirst()
-            guard let batch = next else {
-                if stopped { stopReason = "interrupted" }
-                break
-            }
-            totals.tokens += batch.tokens
-            totals.windows += batch.windows.count
-            for w in batch.windows { totals.consumed.add(w) }
-            if batch.rowCount > 0 {
-                let started = Date()
-                for t in targets where !t.saturated {
-                    // A dictionary that was growing when the batch was extracted had its hook captured (a dictionary
-                    // never stops being saturated within a run).
-                    let rows = batch.hookActivations[t.hook]!
-                    let before = t.dictionary.regionCount
-                    _ = try t.dictionary.addBatch(rows, references: batch.references)
-                    t.tokens = totals.tokens
-                    t.windows = totals.windows
-                    t.log.snapshots.append(BuildSnapshot(
-                        batch: t.dictionary.batchHistory.count, tokens: totals.tokens, activations: Int(t.dictionary.rowsSeen),
-                        regions: t.dictionary.regionCount, batchActivations: rows.rows,
-                        newRegions: t.dictionary.regionCount - before,
-                        elapsedSeconds: totals.elapsedBefore + Date().timeIntervalSince(runStarted)))
-                }
-                times.clustering += Date().timeIntervalSince(started)
-                totals.activations += batch.rowCount
-                totals.batches += 1
-                for w in batch.windows { contexts[w.id] = w }
-                contexts = referenced(contexts, by: targets)
-                for t in targets where settings.saturationWindow > 0 && !t.saturated {
-                    t.saturated = t.dictionary.isSaturated(window: settings.saturationWindow)
-                    if t.saturated { t.corpusAtSaturation = source.corpusStatistics.counts }
-                }
-                progress(.building)
-                sinceCheckpoint += 1
-            }
-            if let maxTokens = settings.maxTokens, totals.tokens >= maxTokens {
-                stopReason = "token budget"
-                break
-            }
-            if settings.checkpointEvery > 0, sinceCheckpoint >= settings.checkpointEvery {
-                let started = Date()
-                var now = totals
-                now.elapsedBefore += Date().timeIntervalSince(runStarted)
-                try write(targets, contexts: contexts, totals: now, modelSHA256: modelSHA, fingerprint: fingerprint, status: .inProgress, stopReason: nil, source: source)
-                times.writing += Date().timeIntervalSince(started)
-                sinceCheckpoint = 0
-            }
-        }
-        if stopReason == "corpus exhausted", totals.batches == 0 {
+        let stopReason = try addBatches(state)
+        if stopReason == .corpusExhausted, state.totals.batches == 0 {
             throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave no activations (\(source.corpusStatistics.documents) documents, \(source.emittedWindows) windows); \(source.explanation)")
         }
-        let started = Date()
-        totals.elapsedBefore += Date().timeIntervalSince(runStarted)
-        let status: TextProvenance.Status = stopReason == "interrupted" ? .interrupted : .complete
-        try write(targets, contexts: contexts, totals: totals, modelSHA256: modelSHA, fingerprint: fingerprint, status: status, stopReason: stopReason, source: source)
-        times.writing += Date().timeIntervalSince(started)
-        return summary(
-            targets, stopReason: stopReason, totals: totals, resumedAt: resumedAt, reused: calibrationReused, clock: clock, times: times,
-            tokensThisRun: source.emittedTokens - skippedTokens, corpus: source.corpusStatistics, extractionLabel: source.extractionLabel)
+        try checkpoint(state, final: stopReason)
+        return summary(state, stopReason: stopReason, tokensThisRun: state.tokensThisRun)
     }
 
-    private func summary(
-        _ targets: [Target], stopReason: String, totals: Totals, resumedAt: Int?, reused: Bool, clock: Date,
-        times: (extraction: Double, calibration: Double, clustering: Double, writing: Double), tokensThisRun: Int, corpus: CorpusStatistics,
-        extractionLabel: String
-    ) -> TextBuildSummary {
+    /// Reports progress.
+    private func progress(_ s: BuildState, _ phase: BuildProgress.Phase, calibrationRows: Int = 0, calibrationTokens: Int = 0) {
+        onProgress?(BuildProgress(
+            phase: phase, tokens: phase == .calibrating ? calibrationTokens : s.totals.tokens, maxTokens: settings.maxTokens, activations: s.totals.activations,
+            calibrationRows: calibrationRows, calibrationTarget: settings.calibrationTokens,
+            seconds: Date().timeIntervalSince(s.clock), tokensThisRun: s.tokensThisRun,
+            dictionaries: s.targets.map { ($0.label, $0.dictionary.regionCount, $0.dictionary.newRegionRate, $0.saturated) }))
+    }
+
+    /// The next batch of windows from the source, extracted at every hook that a dictionary still growing needs
+    /// (all of them while calibrating); nil at the end of the corpus or on a stop.
+    private func nextBatch(_ s: BuildState) throws -> ActivationBatch? {
+        let needed = s.targets.isEmpty ? Array(settings.hooks.indices) : Set(s.targets.filter { !$0.saturated }.map(\.hook)).sorted()
+        let before = s.source.extractionSeconds
+        defer { s.times.extraction += s.source.extractionSeconds - before }
+        switch try s.source.next(hooks: needed, shouldStop: shouldStop) {
+        case .batch(let batch): return batch
+        case .end: return nil
+        case .stopped:
+            s.stopped = true
+            return nil
+        }
+    }
+
+    /// Restore: takes over the saved build and skips the windows it consumed, checking that the corpus still gives
+    /// them. Returns why the saved build ended when it is not to be continued.
+    private func resumeRun(_ s: BuildState, from restored: Restored) throws -> String? {
+        (s.targets, s.totals, s.contexts) = (restored.targets, restored.totals, restored.contexts)
+        s.resumedAt = s.totals.batches
+        if let finished = restored.finished { return finished }
+        var replayed = ConsumedWindows()
+        try s.source.skip(windows: Int64(s.totals.windows)) { replayed.add($0) }
+        if let saved = restored.consumedDigest {
+            guard replayed.hexDigest == saved else {
+                throw PipelineError("\(output.root): cannot resume: the corpus changed since the build was saved — its first \(s.totals.windows) windows, which the build consumed, now differ (SHA-256 of their tokens \(replayed.hexDigest.prefix(12))…, saved \(saved.prefix(12))…); restore the corpus as it was, or start afresh without --resume")
+            }
+        } else {
+            onNote?("resume: the checkpoint predates input fingerprints, so ep cannot check that the corpus is unchanged")
+        }
+        s.totals.consumed = replayed
+        s.skippedTokens = s.source.emittedTokens
+        return nil
+    }
+
+    /// Calibrate: the calibration of every hook (given, from the cache, or computed on the first batches, which are
+    /// then held to be clustered first), and a new dictionary per output folder.
+    private func calibrate(_ s: BuildState) throws {
+        let calibrationStarted = Date()
+        let hooks = settings.hooks
+        let source = s.source
+        /// Per hook, the calibration of each of its dictionaries.
+        var calibrations: [[(Calibration, CalibrationProvenance)]?] = Array(repeating: nil, count: hooks.count)
+        /// Says which hook a note is about, in a build of several.
+        func about(_ h: Int) -> String { hooks.count > 1 ? "\(hooks[h]): " : "" }
+        if let given = settings.givenCalibration {
+            try check(given, width: source.width)
+            calibrations = [[(given.calibration, given.provenance)]]
+            s.origins = [.given]
+            onNote?("calibration: given (θ = \(given.calibration.threshold))")
+        } else {
+            let keys = hooks.map { hook in
+                CalibrationCache.Key(
+                    modelSHA256: s.modelSHA256, hook: hook, extractor: settings.extraction.extractor, context: settings.windows.context,
+                    bosTokenID: settings.windows.bos, excludeFirstPosition: settings.extraction.excludeFirstPosition, method: settings.method,
+                    activationDType: settings.activationDType)
+            }
+            for h in hooks.indices where !settings.recalibrate {
+                let cached = settings.percentiles.compactMap { cache.lookup(keys[h], percentile: $0, calibrationTokens: settings.calibrationTokens) }
+                if cached.count == settings.percentiles.count, cached.allSatisfy({ $0.calibration.center.count == source.width }) {
+                    calibrations[h] = cached.map { ($0.calibration, $0.provenance) }
+                    s.origins[h] = .cached
+                    onNote?("\(about(h))calibration: from the cache (\(cache.folder)), computed on \(cached[0].calibration.activationCount) activations of \(cached[0].source?.inputs.joined(separator: ", ") ?? "an unrecorded corpus")")
+                }
+            }
+            // The hooks without a cached calibration are calibrated together, on the first batches; those batches
+            // are held (every hook's rows) and clustered once the calibrations are known.
+            let missing = hooks.indices.filter { calibrations[$0] == nil }
+            if !missing.isEmpty {
+                let computed = try computeCalibrations(s, hooks: missing)
+                for (h, record) in zip(missing, computed.records) {
+                    var notCached: String?
+                    s.origins[h] = .computed
+                    calibrations[h] = record.map { record in
+                        if let reason = cache.store(record, key: keys[h]) { notCached = reason }
+                        return (record.calibration, record.provenance)
+                    }
+                    onNote?("\(about(h))calibration: computed on \(computed.rowCount) activations in \(s.held.count) batches; \(notCached.map { "not cached: \($0)" } ?? "cached in \(cache.folder)")")
+                }
+            }
+        }
+        s.times.calibration = Date().timeIntervalSince(calibrationStarted) - s.times.extraction
+        let labels = settings.givenCalibration == nil ? settings.percentiles.map(percentileLabel) : ["given"]
+        s.targets = try output.layout.enumerated().map { i, entry in
+            let calibration = calibrations[entry.hook]![i % labels.count]
+            return Target(
+                label: label(i, labels: labels), hook: entry.hook, path: output.paths[i], relative: entry.relative,
+                dictionary: try ExemplarDictionary(calibration: calibration.0, reservoirSeed: settings.reservoir ? settings.windows.seed : nil),
+                calibration: calibration.1, log: BuildLog())
+        }
+    }
+
+    /// Checks that a given calibration fits this build: its width, and (made from text) the same hook, extractor
+    /// and context.
+    private func check(_ given: CalibrationRecord, width: Int) throws {
+        guard given.calibration.center.count == width else {
+            throw PipelineError("the calibration has width \(given.calibration.center.count) but \(settings.hook) of \(settings.model) has width \(width)")
+        }
+        if let source = given.source, source.extractor != "activation-files" {
+            let mismatches = [
+                source.hook.flatMap { $0 == settings.hook ? nil : "hook \($0) (this build: \(settings.hook))" },
+                source.extractor.flatMap { $0 == settings.extraction.extractor.rawValue ? nil : "extractor \($0) (this build: \(settings.extraction.extractor.rawValue))" },
+                source.contextLength.flatMap { $0 == settings.windows.context ? nil : "context \($0) (this build: \(settings.windows.context))" },
+            ].compactMap { $0 }
+            guard mismatches.isEmpty else {
+                throw PipelineError("the given calibration was made with \(mismatches.joined(separator: ", ")); calibration and build must use the same hook, extractor and context")
+            }
+        }
+    }
+
+    /// Both passes of the calibration of `hooks` (indices into the settings' hooks) over the first batches, which
+    /// stay held in `s`: per hook, one calibration record per percentile; and the rows they were computed on.
+    private func computeCalibrations(_ s: BuildState, hooks missing: [Int]) throws -> (records: [[CalibrationRecord]], rowCount: Int) {
+        let width = s.source.width
+        let calibrationSettings = CalibrationSettings(
+            percentile: settings.percentiles[0], calibrationTokens: settings.calibrationTokens, batchSize: settings.batchWindows,
+            method: settings.method)
+        // Every hook gives the same number of rows per batch, so the estimators complete together.
+        var centers = missing.map { _ in CenterEstimator(width: width, settings: calibrationSettings) }
+        var tokens = 0
+        while !centers[0].isComplete, let batch = try nextBatch(s) {
+            for (j, h) in missing.enumerated() { try centers[j].add(batch.hookActivations[h]!) }
+            s.held.append(batch)
+            tokens += batch.tokens
+            progress(s, .calibrating, calibrationRows: centers[0].rowCount, calibrationTokens: tokens)
+        }
+        if s.stopped { throw PipelineError("stopped during calibration; nothing was written") }
+        let rowCount = centers[0].rowCount
+        guard rowCount >= 2 else {
+            throw PipelineError("\(settings.corpus.joined(separator: ", ")): the corpus gave \(rowCount) activation\(rowCount == 1 ? "" : "s") (\(s.source.emittedWindows) windows from \(s.source.corpusStatistics.documents) documents); calibration needs at least 2; \(s.source.explanation)")
+        }
+        let records = try missing.enumerated().map { j, h in
+            var thresholds = try ThresholdEstimator(
+                center: try centers[j].center(), settings: calibrationSettings, additionalPercentiles: Array(settings.percentiles.dropFirst()))
+            for batch in s.held { try thresholds.add(batch.hookActivations[h]!) }
+            let source = ActivationSource(
+                model: settings.model, hook: settings.hooks[h], extractor: settings.extraction.extractor.rawValue,
+                contextLength: settings.windows.context, tokenCount: tokens, activationCount: rowCount, inputs: settings.corpus)
+            return try thresholds.finishAll(batchRowCounts: centers[j].batchRowCounts).map { c in
+                CalibrationRecord(calibration: c, calibrationTokens: settings.calibrationTokens, source: source)
+            }
+        }
+        return (records, rowCount)
+    }
+
+    /// Add: clusters the held calibration batches, then batches from the source, into every dictionary still
+    /// growing, with a checkpoint every `checkpointEvery` batches, until the build stops; says why it stopped.
+    private func addBatches(_ s: BuildState) throws -> BuildStopReason {
+        s.runStarted = Date()
+        while true {
+            if shouldStop() {
+                s.stopped = true
+            }
+            if s.stopped { return .interrupted }
+            if s.targets.allSatisfy(\.saturated) { return .saturated }
+            let next = s.held.isEmpty ? try nextBatch(s) : s.held.removeFirst()
+            guard let batch = next else { return s.stopped ? .interrupted : .corpusExhausted }
+            try add(batch, to: s)
+            if let maxTokens = settings.maxTokens, s.totals.tokens >= maxTokens { return .tokenBudget }
+            if settings.checkpointEvery > 0, s.sinceCheckpoint >= settings.checkpointEvery {
+                try checkpoint(s, final: nil)
+            }
+        }
+    }
+
+    /// Clusters one batch into every dictionary still growing and updates the totals, the context windows kept
+    /// and the saturation of each dictionary.
+    private func add(_ batch: ActivationBatch, to s: BuildState) throws {
+        s.totals.tokens += batch.tokens
+        s.totals.windows += batch.windows.count
+        for w in batch.windows { s.totals.consumed.add(w) }
+        guard batch.rowCount > 0 else { return }
+        let started = Date()
+        for t in s.targets where !t.saturated {
+            // A dictionary that was growing when the batch was extracted had its hook captured (a dictionary
+            // never stops being saturated within a run).
+            let rows = batch.hookActivations[t.hook]!
+            let before = t.dictionary.regionCount
+            _ = try t.dictionary.addBatch(rows, references: batch.references)
+            t.tokens = s.totals.tokens
+            t.windows = s.totals.windows
+            t.log.snapshots.append(BuildSnapshot(
+                batch: t.dictionary.batchHistory.count, tokens: s.totals.tokens, activations: Int(t.dictionary.rowsSeen),
+                regions: t.dictionary.regionCount, batchActivations: rows.rows,
+                newRegions: t.dictionary.regionCount - before,
+                elapsedSeconds: s.totals.elapsedBefore + Date().timeIntervalSince(s.runStarted)))
+        }
+        s.times.clustering += Date().timeIntervalSince(started)
+        s.totals.activations += batch.rowCount
+        s.totals.batches += 1
+        for w in batch.windows { s.contexts[w.id] = w }
+        s.contexts = referenced(s.contexts, by: s.targets)
+        for t in s.targets where settings.saturationWindow > 0 && !t.saturated {
+            t.saturated = t.dictionary.isSaturated(window: settings.saturationWindow)
+            if t.saturated { t.corpusAtSaturation = s.source.corpusStatistics.counts }
+        }
+        progress(s, .building)
+        s.sinceCheckpoint += 1
+    }
+
+    /// Checkpoint: writes every dictionary with the state to resume from; `final`: the build ended, for this
+    /// reason (the elapsed time of this run is then added to the totals for good).
+    private func checkpoint(_ s: BuildState, final stopReason: BuildStopReason?) throws {
+        let started = Date()
+        var totals = s.totals
+        totals.elapsedBefore += started.timeIntervalSince(s.runStarted)
+        let status: TextProvenance.Status = stopReason.map { $0 == .interrupted ? .interrupted : .complete } ?? .inProgress
+        try write(s.targets, contexts: s.contexts, totals: totals, modelSHA256: s.modelSHA256, fingerprint: s.fingerprint, status: status, stopReason: stopReason, source: s.source)
+        if stopReason != nil { s.totals = totals }
+        s.times.writing += Date().timeIntervalSince(started)
+        s.sinceCheckpoint = 0
+    }
+
+    private func summary(_ s: BuildState, stopReason: BuildStopReason, tokensThisRun: Int) -> TextBuildSummary {
         TextBuildSummary(
-            dictionaries: targets.map { ($0.label, $0.path, $0.dictionary.regionCount, $0.dictionary.threshold, $0.saturated) },
-            stopReason: stopReason, tokens: totals.tokens, windows: totals.windows, activations: totals.activations,
-            batches: totals.batches, resumedAtBatch: resumedAt, calibrationReused: reused, seconds: Date().timeIntervalSince(clock),
-            extractionSeconds: times.extraction, extractionLabel: extractionLabel, calibrationSeconds: times.calibration, clusteringSeconds: times.clustering,
-            writingSeconds: times.writing, tokensThisRun: tokensThisRun, corpus: corpus)
+            dictionaries: s.targets.map { ($0.label, $0.path, $0.dictionary.regionCount, $0.dictionary.threshold, $0.saturated) },
+            stopReason: stopReason, tokens: s.totals.tokens, windows: s.totals.windows, activations: s.totals.activations,
+            batches: s.totals.batches, resumedAtBatch: s.resumedAt, calibrationOrigins: s.origins, seconds: Date().timeIntervalSince(s.clock),
+            extractionSeconds: s.times.extraction, extractionLabel: s.source.extractionLabel, calibrationSeconds: s.times.calibration,
+            clusteringSeconds: s.times.clustering, writingSeconds: s.times.writing, tokensThisRun: tokensThisRun, corpus: s.source.corpusStatistics)
     }
 
     /// The windows of `contexts` that some target's closest or farthest members point into.
@@ -475,7 +565,7 @@ public final class TextDictionaryBuilder {
     /// Writes every target (atomically as a whole) with its manifest, context windows, log and resume state.
     private func write(
         _ targets: [Target], contexts: [Int64: ContextWindow], totals: Totals, modelSHA256 modelSHA: String, fingerprint: JSONObject,
-        status: TextProvenance.Status, stopReason: String?, source: TextBatchSource
+        status: TextProvenance.Status, stopReason: BuildStopReason?, source: TextBatchSource
     ) throws {
         let corpus = source.corpusStatistics.counts
         func writeTarget(_ t: Target, to path: String) throws {
@@ -486,7 +576,7 @@ public final class TextDictionaryBuilder {
                 minimumWindow: settings.windows.minimumTokens, batchWindows: settings.batchWindows, shuffleBuffer: settings.windows.shuffleBuffer,
                 seed: Int(settings.windows.seed), maxTokens: settings.maxTokens, saturationWindow: settings.saturationWindow,
                 windows: t.windows, tokens: t.tokens, corpus: t.corpusAtSaturation ?? corpus, status: status,
-                stopReason: stopReason.map { t.saturated && $0 != "interrupted" ? "saturated" : $0 })
+                stopReason: stopReason.map { (t.saturated && $0 != .interrupted ? .saturated : $0).description })
             text.activationDType = settings.activationDType.rawValue
             let source = ActivationSource(
                 model: settings.model, hook: settings.hooks[t.hook], extractor: settings.extraction.extractor.rawValue,
@@ -611,7 +701,7 @@ public final class TextDictionaryBuilder {
         }
         // A complete build continues when the corpus has more and the (new) budget and saturation window allow it.
         let budgetLeft = settings.maxTokens.map { $0 > totals!.tokens } ?? true
-        let continues = !complete || (!endings.contains("corpus exhausted") && budgetLeft && targets.contains { !$0.saturated })
+        let continues = !complete || (!endings.contains(BuildStopReason.corpusExhausted.description) && budgetLeft && targets.contains { !$0.saturated })
         let finished = zip(targets, endings).map { "\($0.label): \($1)" }.joined(separator: ", ")
         return Restored(targets: targets, totals: totals!, contexts: contexts, finished: continues ? nil : finished, consumedDigest: consumedDigest)
     }

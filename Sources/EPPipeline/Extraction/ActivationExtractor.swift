@@ -3,7 +3,7 @@ import EPRuntime
 import EPStore
 import EPTensors
 
-/// Which activations of a window a build takes (spec §4).
+/// Which activations of a window a build takes (docs/build.md).
 public enum ExtractorKind: String, Sendable, CaseIterable {
     /// Every position of every window (the reference's `extract_per_position`), position 0 left out by default.
     case perPosition = "per-position"

@@ -4,7 +4,7 @@ import EPStore
 import EPTensors
 import Foundation
 
-/// Steering and ablation with a dictionary's regions (spec §20), through the runtime's edit hooks at the
+/// Steering and ablation with a dictionary's regions (docs/use.md), through the runtime's edit hooks at the
 /// dictionary's own hook point, at every position of every forward pass (generation steps included). Directions
 /// are unit vectors in the dictionary's centered space:
 ///

@@ -3,7 +3,7 @@ import EPRuntime
 import EPStore
 import EPTensors
 
-/// How well a dictionary covers a set of activations (spec §16): the share within θ of their nearest exemplar
+/// How well a dictionary covers a set of activations (docs/use.md): the share within θ of their nearest exemplar
 /// and the quantiles of that distance (the continuous out-of-distribution score).
 public struct CoverageStatistics: Sendable, Equatable {
     /// Activations measured.
@@ -100,10 +100,8 @@ public final class CoverageMeter {
 
     /// A meter for `loaded` with the model it was built from (the caller checks the model's identity).
     public init(_ loaded: LoadedDictionary, model: LanguageModel, tokenizer: TextTokenizer) throws {
-        extraction = try DictionaryExtraction(manifest: loaded.manifest, path: loaded.path)
-        extractor = try extraction.extractor(model: model, for: loaded)
-        self.loaded = loaded
-        self.tokenizer = tokenizer
+        (extraction, extractor) = try DictionaryExtraction.of(loaded, model: model)
+        (self.loaded, self.tokenizer) = (loaded, tokenizer)
         vocabularySize = model.config.vocabularySize
     }
 
@@ -129,7 +127,7 @@ public final class CoverageMeter {
 
     /// Coverage of `count` windows of the dictionary's context length filled with uniformly random token ids
     /// (seeded), the BOS token first when the dictionary's windows have one; ids of the BOS and EOS tokens are
-    /// replaced by the next id, as the reference does (spec §16).
+    /// replaced by the next id, as the reference does (docs/use.md).
     public func measureRandomTokens(windows count: Int, seed: UInt64) throws -> CoverageStatistics {
         var g = SeededGenerator(seed: seed)
         let special = Set([tokenizer.bosID, tokenizer.eosID].compactMap { $0 })

@@ -67,7 +67,7 @@ public enum RegionOrder: String, Sendable, CaseIterable {
 /// **Logit lens.** A region's exemplar and mean member directions are unit vectors in the centered space of the
 /// dictionary's hook. The lens decodes the direction itself as a residual-stream vector: `logits =
 /// W_U · RMSNorm_final(u)` with the final norm's weight (TransformerLens `unembed(ln_final(u))`), the center not
-/// added back, as the reference implementation does (spec §18.1). The final RMSNorm removes scale, so this is the
+/// added back, as the reference implementation does (docs/inspect.md). The final RMSNorm removes scale, so this is the
 /// decoding of any positive multiple of `u`: the tokens the direction itself promotes, not those of an average
 /// member (which the center would dominate).
 public struct RegionReader {

@@ -36,6 +36,13 @@ public struct DictionaryExtraction: Sendable, Equatable {
         return settings
     }
 
+    /// The extraction `loaded` records and its extractor from `model` (what a reader of the dictionary with its
+    /// model starts from).
+    public static func of(_ loaded: LoadedDictionary, model: LanguageModel) throws -> (DictionaryExtraction, ActivationExtractor) {
+        let extraction = try DictionaryExtraction(manifest: loaded.manifest, path: loaded.path)
+        return (extraction, try extraction.extractor(model: model, for: loaded))
+    }
+
     /// An extractor of this extraction from `model` for `loaded`, whose width must match the hook's.
     public func extractor(model: LanguageModel, for loaded: LoadedDictionary) throws -> ActivationExtractor {
         let extractor = try ActivationExtractor(model: model, hook: hook, settings: settings)
@@ -228,10 +235,8 @@ public final class TextAssigner {
 
     /// An assigner for `loaded` with the model it was built from (the caller checks the model's identity).
     public init(_ loaded: LoadedDictionary, model: LanguageModel, tokenizer: TextTokenizer) throws {
-        extraction = try DictionaryExtraction(manifest: loaded.manifest, path: loaded.path)
-        extractor = try extraction.extractor(model: model, for: loaded)
-        self.loaded = loaded
-        self.tokenizer = tokenizer
+        (extraction, extractor) = try DictionaryExtraction.of(loaded, model: model)
+        (self.loaded, self.tokenizer) = (loaded, tokenizer)
     }
 
     /// The windows `ids` (a tokenized text, no BOS) is cut into: consecutive windows of the dictionary's context,

@@ -70,8 +70,8 @@ public final class ShardMerge {
         }
         do {
             let summary = try builder.run(resume: resume)
-            record.stopReason = summary.stopReason
-            save(summary.stopReason == "interrupted" ? .interrupted : .done)
+            record.stopReason = summary.stopReason.description
+            save(summary.stopReason == .interrupted ? .interrupted : .done)
             return summary
         } catch {
             record.error = "\(error)"

@@ -9,7 +9,7 @@ public struct WindowSettings: Sendable, Equatable, Codable {
         /// has at least `minimumTokens` tokens.
         case chunks
         /// One window per document: its first `context` tokens; documents shorter than `context` are left out
-        /// (the reference implementation's Pile mode, §5.2).
+        /// (the reference implementation's Pile mode, docs/build.md).
         case prefix
     }
 
