@@ -17,21 +17,34 @@ extension Build {
         let hooks = settings.hooks
 
         let target = BuildOutput.of(output, hooks: hooks, labels: labels)
-        if !resume, let unfinished = Self.unfinishedDictionary(in: output) {
+        try Self.refuseUnfinished(in: output, resume: resume)
+        let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
+        try Self.runOnTerminal(builder) { try builder.run(resume: resume) }
+    }
+
+    /// Refuses to start a build over an unfinished one in `output`, unless it is resumed.
+    static func refuseUnfinished(in output: String, resume: Bool) throws {
+        if !resume, let unfinished = unfinishedDictionary(in: output) {
             throw CommandError("\(output): holds an unfinished build (\(unfinished)); continue it with --resume, or remove it to start afresh")
         }
-        let builder = try TextDictionaryBuilder(settings: settings, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer, output: target)
+    }
+
+    /// Runs a long build from text (`run`) with Ctrl-C and SIGTERM stopping it cleanly, its notes and a progress line
+    /// on stderr, and prints its closing report, which it returns.
+    @discardableResult
+    static func runOnTerminal(_ build: BuildObserving, _ run: () throws -> TextBuildSummary) throws -> TextBuildSummary {
         let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
-        builder.shouldStop = { interrupt.isRaised }
+        build.shouldStop = { interrupt.isRaised }
         let progress = ProgressLine()
-        builder.onNote = { line in
+        build.onNote = { line in
             progress.finish()
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
-        builder.onProgress = { p in progress.update(Self.describe(p)) }
-        let summary = try builder.run(resume: resume)
+        build.onProgress = { p in progress.update(describe(p)) }
+        let summary = try run()
         progress.finish()
-        print(Self.describe(summary))
+        print(describe(summary))
+        return summary
     }
 
     /// The checks of a build from text that need no model: the model name, the hooks asked for (in the order

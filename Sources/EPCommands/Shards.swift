@@ -298,22 +298,10 @@ struct ShardsMerge: ParsableCommand {
         let plan = try readPlan(run)
         let settings = plan.settings
         try claimOutput(output, buildOutputKind(settings), inputs: [run.folder], force: force.force)
-        if !resume, let unfinished = Build.unfinishedDictionary(in: output) {
-            throw CommandError("\(output): holds an unfinished build (\(unfinished)); continue it with --resume, or remove it to start afresh")
-        }
+        try Build.refuseUnfinished(in: output, resume: resume)
         let merge = ShardMerge(run: run, plan: plan, output: output)
         merge.source.wait = wait.isInfinite ? nil : wait
-        let interrupt = InterruptFlag(message: "stopping after the current batch and writing a resumable dictionary (Ctrl-C again to abort at once)")
-        merge.shouldStop = { interrupt.isRaised }
-        let progress = ProgressLine()
-        merge.onNote = { line in
-            progress.finish()
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
-        merge.onProgress = { p in progress.update(Build.describe(p)) }
-        let summary = try merge.merge(resume: resume)
-        progress.finish()
-        print(Build.describe(summary))
+        let summary = try Build.runOnTerminal(merge) { try merge.merge(resume: resume) }
         let read = plan.shards.count - merge.unreadShards.count
         var line = "merged \(read) of \(plan.shards.count) shards of plan \(plan.planID.prefix(12)) (\(merge.source.nextBatch) of \(plan.corpus.batches) batches)"
         if !merge.unreadShards.isEmpty, summary.stopReason != .interrupted {

@@ -148,7 +148,15 @@ public struct TextBuildSummary: Sendable {
 /// from the last one and gives the same dictionaries as an uninterrupted build. Memory is bounded by the
 /// dictionaries, the context windows their references point into, and one batch per hook (plus, while a hook is
 /// calibrated, the calibration batches of every hook, which are clustered once the calibration is known).
-public final class TextDictionaryBuilder {
+/// How a long build from text reports and is stopped: the text builder, and the merge of a plan's shards.
+public protocol BuildObserving: AnyObject {
+    /// Asked between forward calls; true stops the build with a resumable dictionary.
+    var shouldStop: () -> Bool { get set }
+    var onProgress: ((BuildProgress) -> Void)? { get set }
+    var onNote: ((String) -> Void)? { get set }
+}
+
+public final class TextDictionaryBuilder: BuildObserving {
     /// The settings in force.
     public let settings: TextBuildSettings
     /// Where the dictionaries go.

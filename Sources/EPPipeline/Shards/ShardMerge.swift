@@ -8,7 +8,7 @@ import Foundation
 /// saturation, checkpoints and resume are the builder's, so the merged dictionary is the one `ep build` writes with
 /// the same settings. The merge needs no model: the model's identity and widths come from the plan. Its status
 /// record (``MergeStatusRecord``) says what it is doing.
-public final class ShardMerge {
+public final class ShardMerge: BuildObserving {
     public let run: ShardRun
     public let plan: ShardPlan
     public let output: BuildOutput
