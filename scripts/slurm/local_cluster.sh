@@ -32,10 +32,12 @@ start() {
   fi
   chown munge:munge /etc/munge/munge.key /run/munge
   chmod 400 /etc/munge/munge.key
-  if ! pgrep -x munged >/dev/null; then
+  # Is a munged answering? (A process table entry is not enough: a killed daemon may linger as a zombie.)
+  if ! munge -n >/dev/null 2>&1; then
     runuser -u munge -- munged
-    sleep 0.5
-    pgrep -x munged > "$state/munged.pid"
+    # munged forks into the background: its pid file names the daemon, not the parent that is still exiting.
+    for _ in $(seq 1 50); do [ -s /run/munge/munged.pid ] && break; sleep 0.1; done
+    if [ -s /run/munge/munged.pid ]; then cp /run/munge/munged.pid "$state/munged.pid"; else pgrep -n -x munged > "$state/munged.pid"; fi
   fi
   local host ctld_port node_port
   host=$(hostname -s)
@@ -86,9 +88,11 @@ stop() {
   state=$(cd "$state" 2>/dev/null && pwd) || return 0
   for pidfile in "$state/ctld.pid" "$state"/slurmd-n*.pid "$state/munged.pid"; do
     [ -f "$pidfile" ] || continue
-    pid=$(cat "$pidfile")
+    pid=$(head -n 1 "$pidfile" | tr -dc '0-9')
     if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      # A daemon that has not ended 5 s after SIGTERM (a slurmd still trying to register) is killed.
+      if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$pidfile"
   done
