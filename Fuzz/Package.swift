@@ -15,7 +15,7 @@ let package = Package(
     name: "EPFuzz",
     dependencies: [.package(name: "ExemplarPartitioning", path: "..")],
     targets: [
-        .target(name: "FuzzSupport"),
+        .target(name: "FuzzSupport", dependencies: [.product(name: "ExemplarPartitioning", package: "ExemplarPartitioning")]),
     ] + targets.map { name in
         // libFuzzer supplies `main`; each target defines LLVMFuzzerTestOneInput.
         .executableTarget(

@@ -25,17 +25,3 @@ public func fuzzGGUF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     }
     return 0
 }
-
-func exercise(_ tokenizer: InspectableTokenizer) {
-    for text in sampleTexts {
-        let ids = tokenizer.encode(text, parseSpecial: true, addSpecial: true)
-        _ = tokenizer.decode(ids)
-        _ = tokenizer.encode(text, parseSpecial: false, addSpecial: false)
-    }
-    for id: Int32 in [-1, 0, 1, 2, 255, 256, 1000, Int32.max] {
-        _ = tokenizer.tokenBytes(id)
-        _ = tokenizer.tokenPiece(id)
-    }
-    _ = tokenizer.decode([0, 1, -1, Int32.max])
-    _ = tokenizer.kindDescription
-}

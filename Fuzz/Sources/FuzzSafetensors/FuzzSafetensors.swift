@@ -14,11 +14,6 @@ public func fuzzSafetensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32
             _ = try? file.integers(name)
         }
     }
-    if let file = try? ActivationFile(path: path), file.rows > 0 {
-        let rows = min(file.rows, 4)
-        var out = [Float](repeating: 0, count: rows * file.width)
-        var scratch: [UInt8] = []
-        _ = try? out.withUnsafeMutableBufferPointer { try file.read(rows: 0..<rows, into: $0.baseAddress!, scratch: &scratch) }
-    }
+    exerciseActivationFile(path)
     return 0
 }

@@ -1,3 +1,5 @@
+import EPFormats
+import EPRuntime
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,3 +50,28 @@ public let sampleTexts: [String] = [
     "Ünïcödé – Ελληνικά русский 日本語テキスト 한국어 العربية 🙂👍🏽 \u{0}\u{7F}",
     "▁▁spaced▁text <0x41> <unk> <pad>    \n\n\n",
 ]
+
+/// Runs a tokenizer built from fuzzed data on the sample texts (encode with and without special tokens, decode) and
+/// looks up ids inside and outside its vocabulary.
+public func exercise(_ tokenizer: InspectableTokenizer) {
+    for text in sampleTexts {
+        let ids = tokenizer.encode(text, parseSpecial: true, addSpecial: true)
+        _ = tokenizer.decode(ids)
+        _ = tokenizer.encode(text, parseSpecial: false, addSpecial: false)
+    }
+    for id: Int32 in [-1, 0, 1, 2, 255, 256, 1000, Int32.max] {
+        _ = tokenizer.tokenBytes(id)
+        _ = tokenizer.tokenPiece(id)
+    }
+    _ = tokenizer.decode([0, 1, -1, Int32.max])
+    _ = tokenizer.kindDescription
+}
+
+/// Opens `path` as an activation file (a 2-D float array) and reads its first rows, when it is one.
+public func exerciseActivationFile(_ path: String) {
+    guard let file = try? ActivationFile(path: path), file.rows > 0 else { return }
+    let rows = min(file.rows, 4)
+    var out = [Float](repeating: 0, count: rows * file.width)
+    var scratch: [UInt8] = []
+    _ = try? out.withUnsafeMutableBufferPointer { try file.read(rows: 0..<rows, into: $0.baseAddress!, scratch: &scratch) }
+}
