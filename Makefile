@@ -21,8 +21,9 @@ release: setup
 	swift build -c release
 
 ## make test: install dependencies and the labelled datasets (about 1.5 min the first time, 16 s after: the dataset
-## test reads them), build, run every test (unit, conformance, CLI, Python interop, the report in headless Chromium)
-## with a three-node Slurm cluster started on this machine for the sharded-build tests and stopped after them. Right
+## test reads them), build, run every test (unit, conformance, CLI, Python interop, the Python package's pytest
+## suite in a throw-away virtual environment, the report in headless Chromium) with a three-node Slurm cluster
+## started on this machine for the sharded-build tests and stopped after them. Right
 ## after the build it checks the documentation: docs/cli.md must be what the built ep's --help prints, and every
 ## `ep` command in README.md, BENCHMARKS.md and docs/ must name a real verb and options it accepts.
 test:
@@ -32,6 +33,7 @@ test:
 	python3 scripts/docs/check_commands.py .build/debug/ep
 	bash scripts/slurm/with_cluster.sh swift test --skip-build
 	python3 scripts/check_python_interop.py .build/debug/ep
+	bash scripts/check_python_package.sh .build/debug/ep
 	python3 scripts/check_report_browser.py .build/debug/ep
 
 ## make fuzz: build the coverage-guided fuzz targets of Fuzz/ (libFuzzer, AddressSanitizer) for every parser of
