@@ -53,7 +53,7 @@ struct LabelledEvaluationArguments: ParsableArguments {
     @Option(help: "Model (default: the one the dictionary was built from; its SHA-256 must match).")
     var model: String?
 
-    @Option(name: .customLong("data"), help: "Labelled JSONL file (text, label 1/0, optional split and concept). Repeat for several.")
+    @Option(name: .customLong("data"), help: "Labelled JSONL file (text, label 1/0 or a class, optional split and concept). Repeat for several.")
     var data: [String] = []
 
     @Option(parsing: .unconditional, help: "Use only the first N concepts of each file, in name order.")
@@ -98,6 +98,7 @@ struct LabelledEvaluationArguments: ParsableArguments {
         limits.seed = seed
         let datasets = try data.map { try LabelledDataset(contentsOf: $0) }
         let evaluationData = try EvaluationData(datasets: datasets, limits: limits)
+        for line in evaluationData.leftOut { note(line) }
         let opened = try OpenedModel(name, threads: threads)
         try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
         let reader = try TextActivationReader(loaded, model: opened.model, tokenizer: opened.tokenizer)
@@ -121,7 +122,8 @@ struct EvalConcepts: ParsableCommand {
             The texts of every --data file are run through the model once, as the dictionary's build extracted \
             activations (hook, window, BOS, position 0), and every detector reads those activations and the same \
             splits. A file whose rows name a concept gives one task per concept (label 1: shows it, 0: does not); a \
-            file without concepts is one task. Detectors: EP regions over the exemplar and the mean directions, each \
+            file without concepts is one task. Labels other than 1/0 (class names or numbers) make one-vs-rest tasks, \
+            one per class, named label=CLASS (docs/eval.md). Detectors: EP regions over the exemplar and the mean directions, each \
             chosen by the token-mean cosine contrast (AxBench's EP rule) and by the training AUROC of the \
             max-over-positions score (SAE-A's rule); a random region per basis; DiffMean and an L2 logistic-regression \
             probe on raw activations, both fitted on positions that inherit their text's label. Every detector scores \
@@ -165,7 +167,9 @@ struct EvalProbe: ParsableCommand {
             position), and the signed readout (x − c)·b of every region (K). An L2 logistic-regression probe \
             (scikit-learn's objective, C = --probe-c) is fitted on the training texts with all features and with the \
             top k (--k) features by class-mean difference, and scored on the held-out texts. Retention = one-hot \
-            accuracy / raw accuracy. One table per basis (exemplar, mean directions).
+            accuracy / raw accuracy. One table per basis (exemplar, mean directions). Tasks come from the --data files \
+            as for ep eval concepts: 1/0 labels make one binary task per file or concept, other labels one \
+            one-vs-rest task per class, named label=CLASS (docs/eval.md).
             """)
 
     @OptionGroup var arguments: LabelledEvaluationArguments

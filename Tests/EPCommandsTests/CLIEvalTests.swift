@@ -74,10 +74,52 @@ func writeLabelledData(_ f: TextFixture) throws {
         #expect(noData.status != 0 && noData.stderr.contains("--data"))
         let badCap = try ep(["eval", "probe", "d", "--data", "concepts.jsonl", "--max-train", "0"], in: f.folder, environment: f.environment)
         #expect(badCap.status != 0 && badCap.stderr.contains("--max-train: expected a positive number"))
-        try AtomicOutput.write(string: #"{"text": "three classes", "label": 2}"# + "\n", to: f.folder + "/multi.jsonl")
-        let multi = try ep(["eval", "concepts", "d", "--data", "multi.jsonl"], in: f.folder, environment: f.environment)
-        #expect(multi.status != 0 && multi.stderr.contains("multi.jsonl:1: label 2: a binary task needs labels 1 (positive) and 0 (negative)"))
+        try AtomicOutput.write(string: #"{"text": "one class", "label": "food"}"# + "\n", to: f.folder + "/single.jsonl")
+        let single = try ep(["eval", "concepts", "d", "--data", "single.jsonl"], in: f.folder, environment: f.environment)
+        #expect(single.status != 0 && single.stderr.contains("single.jsonl:1: label food is the only class: a one-vs-rest task needs at least two"))
         #expect(!listing(f.folder).contains { $0.hasPrefix(".") && $0.contains("concepts") }, "no temporary output left behind")
+    }
+
+    /// A multi-class file ({"text", "label": "code" | "prices" | "prose"}) gives one one-vs-rest task per class in
+    /// both verbs, named label=CLASS; a class without held-out examples is left out with a note.
+    @Test func multiClassLabelsGiveOneVsRestTasks() throws {
+        let f = try TextFixture()
+        #expect(try ep(f.buildArguments(output: "d", extra: ["--max-tokens", "1500"]), in: f.folder, environment: f.environment).status == 0)
+        func code(_ i: Int) -> String { "def g\(i)(x):\\n    return x * \(i % 7 + 2) + \(i)" }
+        func prices(_ i: Int) -> String { "- item \(i): the red door costs \(17 * i % 900) dollars" }
+        func prose(_ i: Int) -> String { "My grandmother quietly watches the old bridge number \(i)." }
+        var lines: [String] = []
+        for i in 0..<9 {
+            let split = i < 6 ? "train" : "test"
+            for (label, text) in [("code", code(i)), ("prices", prices(i)), ("prose", prose(i))] {
+                lines.append(#"{"text": "\#(text)", "label": "\#(label)", "split": "\#(split)"}"#)
+            }
+        }
+        lines.append(#"{"text": "Roses are red, violets are blue.", "label": "poem", "split": "train"}"#)
+        try AtomicOutput.write(string: lines.joined(separator: "\n") + "\n", to: f.folder + "/kinds.jsonl")
+
+        let concepts = try ep(["eval", "concepts", "d", "--data", "kinds.jsonl", "-o", "kinds.json"], in: f.folder, environment: f.environment)
+        #expect(concepts.status == 0, "\(concepts.stderr)")
+        #expect(concepts.stdout.contains("3 tasks") && concepts.stdout.contains("label=prices"))
+        #expect(concepts.stderr.contains("note: kinds.jsonl: class 'poem' left out: 1 training and 0 held-out examples"))
+        let json = try JSONFields(try JSONValue.read(path: f.folder + "/kinds.json"), path: "kinds.json")
+        var names: [String] = []
+        for case .object(let c) in try json.array("concepts") {
+            if case .string(let name) = c["concept"] { names.append(name) }
+            #expect(c["n_train_positive"] == .integer(6) && c["n_train_negative"] == .integer(13))
+            #expect(c["n_test_positive"] == .integer(3) && c["n_test_negative"] == .integer(6))
+        }
+        #expect(names == ["label=code", "label=prices", "label=prose"])
+
+        let probe = try ep(["eval", "probe", "d", "--data", "kinds.jsonl", "--max-train", "4", "--k", "1", "--json"], in: f.folder, environment: f.environment)
+        #expect(probe.status == 0, "\(probe.stderr)")
+        let p = try JSONFields(try JSONValue.parse(Array(probe.stdout.utf8), path: "stdout"), path: "stdout")
+        var probed: [String] = []
+        for case .object(let t) in try p.array("tasks") {
+            if case .string(let name) = t["task"] { probed.append(name) }
+            #expect(t["n_train_positive"] == .integer(4) && t["n_train_negative"] == .integer(4) && t["n_test_negative"] == .integer(6))
+        }
+        #expect(probed == ["label=code", "label=prices", "label=prose"])
     }
 
     @Test func stabilityAndSaturationOfRealDictionaries() throws {

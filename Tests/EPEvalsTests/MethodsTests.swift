@@ -213,10 +213,62 @@ struct MethodsGolden: Decodable {
         #expect(dropped.texts.count == 15 && dropped.tasks[0].train.texts == [0] && dropped.tasks[0].train.labels == [false])
         #expect(dropped.texts[0] == "a spoon")
 
-        let multiclass = try fixture([#"{"text": "x", "label": 2}"#, #"{"text": "y", "label": 0}"#])
+        let single = try fixture([#"{"text": "x", "label": "food"}"#, #"{"text": "y", "label": "food"}"#])
         #expect {
-            try EvaluationData(datasets: [try LabelledDataset(contentsOf: multiclass)])
-        } throws: { ($0 as? LabelledDatasetError)?.description == "\(multiclass):1: label 2: a binary task needs labels 1 (positive) and 0 (negative)" }
+            try EvaluationData(datasets: [try LabelledDataset(contentsOf: single)])
+        } throws: {
+            ($0 as? LabelledDatasetError)?.description
+                == "\(single):1: label food is the only class: a one-vs-rest task needs at least two (a binary file uses labels 1 and 0)"
+        }
+    }
+
+    /// Multi-class files: one one-vs-rest task per class (positives: the class; negatives: every other class),
+    /// named label=CLASS, classes in label order; a class without both sides in both splits is left out and listed.
+    @Test func multiClassFilesGiveOneVsRestTasks() throws {
+        var lines: [String] = []
+        for (label, count) in [("food", 6), ("animal", 5), ("tool", 4)] {
+            for i in 0..<count { lines.append(#"{"text": "\#(label) \#(i)", "label": "\#(label)", "split": "\#(i < 2 ? "test" : "train")"}"#) }
+        }
+        lines.append(#"{"text": "tea 0", "label": "drink", "split": "train"}"#)
+        let file = try fixture(lines, name: "classes.jsonl")
+        let plain = try fixture((0..<12).map { #"{"text": "text \#($0)", "label": \#($0 % 2)}"# }, name: "parity.jsonl")
+        let data = try EvaluationData(datasets: [try LabelledDataset(contentsOf: file), try LabelledDataset(contentsOf: plain)])
+        #expect(data.tasks.map(\.name) == ["label=animal", "label=food", "label=tool", "parity"])
+        #expect(data.tasks[0].source == file && data.tasks[3].source == plain)
+        #expect(data.texts.count == 16 + 12, "every text listed once, however many tasks it is in")
+        let food = data.tasks[1]
+        #expect(food.train.positives == 4 && food.train.negatives == 3 + 2 + 1 && food.test.positives == 2 && food.test.negatives == 4)
+        #expect(food.train.texts.map { data.texts[$0] }.filter { $0.hasPrefix("food") } == ["food 2", "food 3", "food 4", "food 5"])
+        #expect(zip(food.test.texts, food.test.labels).allSatisfy { data.texts[$0.0].hasPrefix("food") == $0.1 })
+        #expect(data.leftOut == [
+            "\(file): class 'drink' left out: 1 training and 0 held-out examples against 9 and 6 of the other classes "
+                + "(a one-vs-rest task needs both sides in both splits)",
+        ])
+        // The binary file beside it gives the very task it gives alone.
+        let alone = try EvaluationData(datasets: [try LabelledDataset(contentsOf: plain)])
+        #expect(data.tasks[3].train.texts.map { data.texts[$0] } == alone.tasks[0].train.texts.map { alone.texts[$0] })
+        #expect(data.tasks[3].train.labels == alone.tasks[0].train.labels && data.tasks[3].test.labels == alone.tasks[0].test.labels)
+        #expect(alone.leftOut.isEmpty)
+
+        // Caps keep at most N positives and N negatives (a seeded sample of the other classes).
+        var limits = EvaluationData.Limits()
+        limits.trainPerClass = 2
+        limits.testPerClass = 1
+        let capped = try EvaluationData(datasets: [try LabelledDataset(contentsOf: file)], limits: limits)
+        #expect(capped.tasks.allSatisfy { $0.train.positives == 2 && $0.train.negatives == 2 && $0.test.positives == 1 && $0.test.negatives == 1 })
+
+        // Integer classes other than 0/1, concepts with classes, split assigned by class, and no usable class.
+        let numbers = try fixture((0..<18).map { #"{"text": "n \#($0)", "label": \#($0 % 3), "concept": "digits"}"# }, name: "numbers.jsonl")
+        let digits = try EvaluationData(datasets: [try LabelledDataset(contentsOf: numbers)])
+        #expect(digits.tasks.map(\.name) == ["digits label=0", "digits label=1", "digits label=2"])
+        #expect(digits.tasks.allSatisfy { $0.train.positives == 4 && $0.test.positives == 2 && $0.train.negatives == 8 && $0.test.negatives == 4 })
+        let unusable = try fixture([#"{"text": "a", "label": "x", "split": "train"}"#, #"{"text": "b", "label": "y", "split": "train"}"#])
+        #expect {
+            try EvaluationData(datasets: [try LabelledDataset(contentsOf: unusable)])
+        } throws: {
+            ($0 as? LabelledDatasetError)?.description == "\(unusable): no class gives a one-vs-rest task: \(unusable): class 'y' left out: "
+                + "1 training and 0 held-out examples against 1 and 0 of the other classes (a one-vs-rest task needs both sides in both splits)"
+        }
     }
 
     @Test func conceptDetectionNeedsBothClassesAndSeedsRandomRegions() throws {
