@@ -1,6 +1,7 @@
 """The package's reader and inference against the `ep` executable: every field against `ep export` / `ep inspect
 --json`, assign() against `ep assign` (ids identical, distances within 1e-5), distances() against `ep encode
---readout cosine`, and the SAELens state dict against `ep export --format saelens`."""
+--readout cosine`, project() against `--readout signed`, and the SAELens state dict against `ep export --format
+saelens`."""
 import json
 import os
 import shutil
@@ -98,6 +99,11 @@ def test_distances_match_ep_encode_cosine(conformance, text_build, work):
         assert ours.shape == (len(x), d.n_regions) and ours.dtype == np.float32
         assert np.max(np.abs(ours - np.clip(1 - cosine, 0, 2))) <= DISTANCE_TOLERANCE
         assert np.array_equal(ours.argmin(axis=1), d.assign(x).region)
+        for basis in ["exemplar", "mean"]:
+            ep(work, "encode", folder, f"rows-{i}.npy", "--readout", "signed", "--basis", basis, "-o", f"signed-{i}-{basis}.npy")
+            signed = np.load(work / f"signed-{i}-{basis}.npy")
+            projected = d.project(x, basis=basis)
+            assert projected.shape == signed.shape and np.max(np.abs(projected - signed)) <= 1e-5 * np.max(np.abs(signed))
 
 
 def test_saelens_state_dict_and_config_equal_the_export(conformance, text_build, work):

@@ -23,8 +23,9 @@ BUILD_STATE_FILE = "build_state.json"
 REFERENCE_CAPACITY = 10
 #: A row closer than this to the center has no direction (`Calibration.directionFloor`); `ep` refuses it.
 DIRECTION_FLOOR = 1e-8
-#: Rows per block of assign()/distances(): bounds the float64 similarity buffer at BLOCK_ROWS × K.
+#: Rows per block of assign()/distances(): at most 4096, and at most 2^24 similarities (128 MB in float64).
 BLOCK_ROWS = 4096
+BLOCK_ENTRIES = 1 << 24
 
 
 class DictionaryFormatError(ValueError):
@@ -174,13 +175,15 @@ class Dictionary:
 
         k, d = m["n_regions"], m["d_model"]
         b = m["build"].get("n_batches")
+        if not isinstance(b, int) or isinstance(b, bool) or b < 0:
+            raise DictionaryFormatError(f"{manifest_path}: field 'build.n_batches' is missing or not a count")
         regions_path = os.path.join(path, REGIONS_FILE)
         tensors = load_file(regions_path)
-        for name, dtype, shape in _region_tensors(k, d, b if isinstance(b, int) else -1):
+        for name, dtype, shape in _region_tensors(k, d, b):
             if name not in tensors:
                 raise DictionaryFormatError(f"{regions_path}: missing tensor '{name}' (expected {_dtype_name(dtype)} {list(shape)})")
             t = tensors[name]
-            if t.dtype != dtype or (t.shape != shape and not (name.startswith("batch_") and b is None and t.ndim == 1)):
+            if t.dtype != dtype or t.shape != shape:
                 raise DictionaryFormatError(
                     f"{regions_path}: tensor '{name}': expected {_dtype_name(dtype)} {list(shape)}, found {_dtype_name(t.dtype)} {list(t.shape)}")
         self.tensors: Dict[str, np.ndarray] = tensors
@@ -299,20 +302,23 @@ class Dictionary:
         norms = np.sqrt(squares).astype(np.float32) + np.float32(1e-12)
         return diff / norms[:, None]
 
-    def _similarities(self, u: np.ndarray, basis: str = "exemplar") -> np.ndarray:
-        """u·e for every row and region, accumulated in float64 and rounded to float32 (what `ep`'s float32 GEMM
-        approximates within a few units in the last place)."""
-        e = self.directions(basis).astype(np.float64)
-        return (u.astype(np.float64) @ e.T).astype(np.float32)
+    def _distance_blocks(self, u: np.ndarray):
+        """For consecutive blocks of the unit rows `u`: (first row, clamped distances float32 [rows, K]). The
+        similarities u·e are accumulated in float64 and rounded to float32 (what `ep`'s float32 GEMM approximates
+        within a few units in the last place), then clip(1 − s, 0, 2) in float32 as `ep` computes it."""
+        exemplars = self.exemplar_directions.astype(np.float64).T
+        rows = max(1, min(BLOCK_ROWS, BLOCK_ENTRIES // max(self.n_regions, 1)))
+        for first in range(0, len(u), rows):
+            s = (u[first:first + rows].astype(np.float64) @ exemplars).astype(np.float32)
+            yield first, np.clip(np.float32(1) - s, np.float32(0), np.float32(2))
 
     def distances(self, x: Any) -> np.ndarray:
         """The N × K float32 matrix of clamped cosine distances clip(1 − dir(x)·e_k, 0, 2) from every row to every
         exemplar (`ExemplarDictionary.distances`); N × 0 without regions."""
         u = self.units(x)
         out = np.empty((len(u), self.n_regions), dtype=np.float32)
-        for first in range(0, len(u), BLOCK_ROWS):
-            s = self._similarities(u[first:first + BLOCK_ROWS])
-            out[first:first + BLOCK_ROWS] = np.clip(np.float32(1) - s, np.float32(0), np.float32(2))
+        for first, d in self._distance_blocks(u):
+            out[first:first + len(d)] = d
         return out
 
     def assign(self, x: Any) -> Assignment:
@@ -320,20 +326,18 @@ class Dictionary:
         region's exemplar and whether that is within θ: what `ep assign DICT FILE -o out.npz` writes. Ties go to the
         lower region id, as in `ep`."""
         u = self.units(x)
-        n = len(u)
-        region = np.full(n, -1, dtype=np.int64)
-        distance = np.full(n, np.inf, dtype=np.float32)
+        region = np.full(len(u), -1, dtype=np.int64)
+        distance = np.full(len(u), np.inf, dtype=np.float32)
         if self.n_regions > 0:
-            for first in range(0, n, BLOCK_ROWS):
-                s = self._similarities(u[first:first + BLOCK_ROWS])
-                d = np.clip(np.float32(1) - s, np.float32(0), np.float32(2))
+            for first, d in self._distance_blocks(u):
                 best = d.argmin(axis=1)
-                region[first:first + BLOCK_ROWS] = best
-                distance[first:first + BLOCK_ROWS] = d[np.arange(len(d)), best]
+                region[first:first + len(d)] = best
+                distance[first:first + len(d)] = d[np.arange(len(d)), best]
         return Assignment(region=region, distance=distance, within_threshold=distance <= np.float32(self.threshold))
 
     def project(self, x: Any, basis: str = "exemplar") -> np.ndarray:
-        """The signed readout (x − c)·b_k of every row on every region direction (N × K, float32)."""
+        """The signed readout (x − c)·b_k of every row on every region direction (N × K, float32): `ep encode
+        --readout signed`."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 1:
             x = x[None, :]
