@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import exemplar_partitioning as epy
-from conftest import TEXT, TEXT_HOOK, ep
+from conftest import TEXT, TEXT_HOOK
 
 
 def ep_failure(work, *args):

@@ -11,7 +11,7 @@ import pytest
 from safetensors.numpy import load_file
 
 import exemplar_partitioning as epy
-from conftest import CASES, REPOSITORY, ep
+from conftest import CASES, ep
 
 DISTANCE_TOLERANCE = 1e-5
 
