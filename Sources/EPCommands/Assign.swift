@@ -34,14 +34,9 @@ struct Assign: ParsableCommand {
 
     @OptionGroup var input: OptionalActivationInput
 
-    @Option(help: "Text to assign, token by token.")
-    var text: String?
+    @OptionGroup var text: TextInput
 
-    @Option(help: "A UTF-8 file whose text is assigned token by token.")
-    var textFile: String?
-
-    @Option(help: "Model to run for text (default: the one the dictionary was built from; its SHA-256 must match).")
-    var model: String?
+    @OptionGroup var model: DictionaryModelOption
 
     @Option(help: "With text: the dictionary's extractor, checked (refused when it differs).")
     var extractor: ExtractorKind?
@@ -52,8 +47,7 @@ struct Assign: ParsableCommand {
     @Flag(help: "With text: print JSON.")
     var json = false
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(parsing: .unconditional, help: "Rows per batch.")
     var batchSize = 16_384
@@ -71,12 +65,11 @@ struct Assign: ParsableCommand {
     static let npzMark = "ep assign (region, distance, within_threshold)"
     static let npzKind = OutputKind.npz("assignments (.npz)", mark: npzMark)
 
-    func run() throws {
-        try requireThreads(threads)
-        if text != nil || textFile != nil {
-            guard text == nil || textFile == nil else { throw CommandError("give one of --text and --text-file") }
+    func validate() throws {
+        if text.isGiven {
+            guard !text.isAmbiguous else { throw CommandError("give one of --text and --text-file") }
             guard input.activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }
-            return try assignText(text ?? readText(textFile!))
+            return try requirePositive(batchWindows, flag: "--batch-windows")
         }
         guard !input.activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
         guard let output else { throw CommandError("-o OUTPUT (.npz or .csv) is needed for activation files") }
@@ -85,6 +78,13 @@ struct Assign: ParsableCommand {
         guard lower.hasSuffix(".npz") || lower.hasSuffix(".csv") else {
             throw CommandError("-o \(output): unsupported output type; use a .npz or .csv path")
         }
+    }
+
+    func run() throws {
+        if text.isGiven { return try assignText(text.read()) }
+        // validate() saw -o with activation files.
+        let output = output!
+        let lower = output.lowercased()
         let kind = lower.hasSuffix(".csv") ? Self.csvKind : Self.npzKind
         try claimOutput(output, kind, inputs: [self.dictionary] + input.activations)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
@@ -136,10 +136,7 @@ struct Assign: ParsableCommand {
         if let context, context != extraction.context {
             throw CommandError("--context \(context): \(dictionary) was built with windows of \(extraction.context) tokens; text is assigned the same way")
         }
-        guard let modelName = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
-        try requirePositive(batchWindows, flag: "--batch-windows")
-        let opened = try OpenedModel(modelName, threads: threads)
-        try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+        let opened = try model.open(for: loaded.manifest, dictionary: dictionary, threads: threading.threads)
         let assigner = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer)
         let text = assigner.tokenize(input)
         let theta = loaded.dictionary.threshold

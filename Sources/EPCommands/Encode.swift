@@ -29,14 +29,9 @@ struct Encode: ParsableCommand {
 
     @OptionGroup var input: OptionalActivationInput
 
-    @Option(help: "Text to encode (runs the model).")
-    var text: String?
+    @OptionGroup var text: TextInput
 
-    @Option(help: "A UTF-8 file whose text is encoded (runs the model).")
-    var textFile: String?
-
-    @Option(help: "Model for text (default: the one the dictionary was built from; its SHA-256 must match).")
-    var model: String?
+    @OptionGroup var model: DictionaryModelOption
 
     @Option(help: "Readout: topk, signed, cosine, signed_norm, topk_norm or binary.")
     var readout: Readout = .topk
@@ -56,8 +51,7 @@ struct Encode: ParsableCommand {
     @Option(help: "With text: also write each row's window and position (int64 [N, 2] .npy).")
     var positionsOut: String?
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: [.short, .customLong("output")], help: "Output: .safetensors for sparse readouts, .npy for dense ones.")
     var output: String
@@ -70,14 +64,23 @@ struct Encode: ParsableCommand {
     static let denseKind = OutputKind.unmarkedFile("dense codes", format: ".npy")
     static let positionsKind = OutputKind.unmarkedFile("positions file", format: ".npy")
 
-    func run() throws {
+    func validate() throws {
         let wanted = readout.isSparse ? ".safetensors" : ".npy"
         guard output.lowercased().hasSuffix(wanted) else { throw CommandError("-o \(output): the \(readout.rawValue) readout is written as \(wanted)") }
         try requirePositive(batchSize, flag: "--batch-size")
-        if positionsOut != nil && text == nil && textFile == nil { throw CommandError("--positions-out works with --text or --text-file") }
+        if positionsOut != nil && !text.isGiven { throw CommandError("--positions-out works with --text or --text-file") }
+        if text.isGiven {
+            guard input.activations.isEmpty, !text.isAmbiguous else { throw CommandError("give activation files, --text or --text-file (one of them)") }
+            try requirePositive(batchWindows, flag: "--batch-windows")
+        } else {
+            guard !input.activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
+        }
+    }
+
+    func run() throws {
         let claims = try claimOutputs(
             [(output, readout.isSparse ? Self.sparseKind : Self.denseKind)] + (positionsOut.map { [($0, Self.positionsKind)] } ?? []),
-            inputs: [dictionary] + input.activations + [textFile].compactMap { $0 } + modelInputs(model), force: force.force)
+            inputs: [dictionary] + input.activations + text.inputs + modelInputs(model.model), force: force.force)
         // Codes and positions are written to temporaries and moved into place together.
         let transaction = OutputTransaction()
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
@@ -86,13 +89,9 @@ struct Encode: ParsableCommand {
             throw CommandError("--readout \(readout.rawValue) --k \(k): \(error)")
         }
         var parts: [ReadoutCodes] = []
-        if text != nil || textFile != nil {
-            guard input.activations.isEmpty, text == nil || textFile == nil else { throw CommandError("give activation files, --text or --text-file (one of them)") }
-            guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
-            let opened = try OpenedModel(name, threads: threads)
-            try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
-            try requirePositive(batchWindows, flag: "--batch-windows")
-            let input = try text ?? readText(textFile!)
+        if text.isGiven {
+            let opened = try model.open(for: loaded.manifest, dictionary: dictionary, threads: threading.threads)
+            let input = try text.read()
             let assigner = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer)
             let windows = assigner.tokenize(input)
             guard windows.count > 0 else { throw CommandError("the text has no token to encode") }
@@ -105,7 +104,6 @@ struct Encode: ParsableCommand {
                 try NPY.write(positions, shape: [positions.count / 2, 2], to: transaction.stage(claims[1]))
             }
         } else {
-            guard !input.activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
             let stream = try input.open()
             guard stream.width == loaded.dictionary.width else {
                 throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(dictionary) has width \(loaded.dictionary.width)")

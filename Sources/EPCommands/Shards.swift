@@ -111,7 +111,7 @@ struct ShardsPlan: ParsableCommand {
         let (modelName, requested, _) = try build.textPreflight()
         let inputs = build.corpus.paths + modelInputs(modelName) + [build.calibration, build.center].compactMap { $0 }
         let claim = try claimOutput(output, ShardRun.outputKind, inputs: inputs, force: build.force.force)
-        let opened = try OpenedModel(modelName, threads: build.threads)
+        let opened = try OpenedModel(modelName, threads: build.threading.threads)
         var settings = try build.textSettings(model: modelName, requested: requested, opened: opened)
         settings.activationDType = dtype
         let points = try settings.hooks.map { try opened.model.hookPoint(named: $0) }

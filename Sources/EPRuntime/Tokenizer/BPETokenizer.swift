@@ -37,9 +37,8 @@ public final class BPETokenizer: Sendable {
     /// Byte strings of whole vocabulary entries, for `PreTokenizer.ignoresMerges`; empty otherwise.
     private let wholePieces: [PieceKey: Int32]
     private let specials: SpecialTokenMatcher
-    /// The bytes each token decodes to: `decodedBytes[decodedOffsets[id]..<decodedOffsets[id + 1]]`.
-    private let decodedBytes: [UInt8]
-    private let decodedOffsets: [Int]
+    /// The entries, their types and the bytes each decodes to.
+    private let vocabulary: TokenVocabulary
     private let cache = WordCache(capacity: 1 << 16)
 
     /// The number of entries in the vocabulary.
@@ -135,17 +134,14 @@ public final class BPETokenizer: Sendable {
             table.insertIfAbsent(l, r, rank: Int32(rank), merged: merged)
         }
 
-        var decodedBytes: [UInt8] = []
-        var decodedOffsets = [0]
         var wholePieces: [PieceKey: Int32] = [:]
-        for (id, token) in tokens.enumerated() {
+        let vocabulary = TokenVocabulary(pieces: tokens, types: types) { id, token in
             let mapped = ByteLevel.bytes(of: token)
             if preTokenizer.ignoresMerges, let mapped, wholePieces[PieceKey(bytes: mapped)] == nil {
                 wholePieces[PieceKey(bytes: mapped)] = Int32(id)
             }
             let special = types[id] == .control || types[id] == .userDefined
-            decodedBytes.append(contentsOf: special ? Array(token.utf8) : mapped ?? Array(token.utf8))
-            decodedOffsets.append(decodedBytes.count)
+            return special ? Array(token.utf8) : mapped ?? Array(token.utf8)
         }
 
         self.tokens = tokens
@@ -162,8 +158,7 @@ public final class BPETokenizer: Sendable {
         self.merges = table
         self.wholePieces = wholePieces
         self.specials = SpecialTokenMatcher(tokens: tokens, types: types)
-        self.decodedBytes = decodedBytes
-        self.decodedOffsets = decodedOffsets
+        self.vocabulary = vocabulary
     }
 
     // MARK: Encoding
@@ -260,34 +255,16 @@ public final class BPETokenizer: Sendable {
     /// The text of `ids`: special tokens as their text, ill-formed UTF-8 replaced by U+FFFD, and ids outside the
     /// vocabulary as U+FFFD.
     public func decode(_ ids: [Int32]) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(ids.count * 4)
-        for id in ids { appendBytes(of: id, to: &bytes) }
-        return String(decoding: bytes, as: UTF8.self)
+        String(decoding: vocabulary.decodedBytes(ids), as: UTF8.self)
     }
 
     /// The bytes token `id` stands for (a special token's text), or nil for an id outside the vocabulary.
-    public func tokenBytes(_ id: Int32) -> [UInt8]? {
-        guard id >= 0 && Int(id) < tokens.count else { return nil }
-        return Array(decodedBytes[decodedOffsets[Int(id)]..<decodedOffsets[Int(id) + 1]])
-    }
+    public func tokenBytes(_ id: Int32) -> [UInt8]? { vocabulary.bytes(of: id) }
 
     /// The vocabulary entry of `id` as written in the model (`Ġworld` for " world"; HF's `id_to_token`), or nil for
     /// an id outside the vocabulary.
-    public func tokenPiece(_ id: Int32) -> String? {
-        id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil
-    }
+    public func tokenPiece(_ id: Int32) -> String? { vocabulary.piece(id) }
 
     /// The type of token `id`, or nil for an id outside the vocabulary.
-    public func tokenType(_ id: Int32) -> TokenType? {
-        id >= 0 && Int(id) < tokens.count ? types[Int(id)] : nil
-    }
-
-    private func appendBytes(of id: Int32, to bytes: inout [UInt8]) {
-        guard id >= 0 && Int(id) < tokens.count else {
-            bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])
-            return
-        }
-        bytes.append(contentsOf: decodedBytes[decodedOffsets[Int(id)]..<decodedOffsets[Int(id) + 1]])
-    }
+    public func tokenType(_ id: Int32) -> TokenType? { vocabulary.type(id) }
 }
