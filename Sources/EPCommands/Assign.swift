@@ -58,13 +58,6 @@ struct Assign: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Output file for activation files: .npz or .csv.")
     var output: String?
 
-    /// The CSV output's header line, which marks it as ep's.
-    static let csvHeader = "row,region,distance,within_threshold"
-    static let csvKind = OutputKind.text("assignments (.csv)", firstLines: [csvHeader])
-    /// The `.npz` output's ZIP comment, which marks it as ep's.
-    static let npzMark = "ep assign (region, distance, within_threshold)"
-    static let npzKind = OutputKind.npz("assignments (.npz)", mark: npzMark)
-
     func validate() throws {
         if text.isGiven {
             guard !text.isAmbiguous else { throw CommandError("give one of --text and --text-file") }
@@ -74,55 +67,23 @@ struct Assign: ParsableCommand {
         guard !input.activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
         guard let output else { throw CommandError("-o OUTPUT (.npz or .csv) is needed for activation files") }
         try requirePositive(batchSize, flag: "--batch-size")
-        let lower = output.lowercased()
-        guard lower.hasSuffix(".npz") || lower.hasSuffix(".csv") else {
+        guard ActivationAssignment.outputKind(of: output) != nil else {
             throw CommandError("-o \(output): unsupported output type; use a .npz or .csv path")
         }
     }
 
     func run() throws {
         if text.isGiven { return try assignText(text.read()) }
-        // validate() saw -o with activation files.
+        // validate() saw -o (.npz or .csv) with activation files.
         let output = output!
-        let lower = output.lowercased()
-        let kind = lower.hasSuffix(".csv") ? Self.csvKind : Self.npzKind
-        try claimOutput(output, kind, inputs: [self.dictionary] + input.activations)
+        try claimOutput(output, ActivationAssignment.outputKind(of: output)!, inputs: [self.dictionary] + input.activations)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let dictionary = loaded.dictionary
         let stream = try input.open()
         guard stream.width == dictionary.width else {
             throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(self.dictionary) has width \(dictionary.width)")
         }
-        let theta = dictionary.thresholdFloat
-        if lower.hasSuffix(".csv") {
-            let file = try AtomicFile(path: output)
-            try file.sink.write(string: Self.csvHeader + "\n")
-            var row = 0
-            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
-                var text = ""
-                for (region, distance) in zip(result.regions, result.distances) {
-                    text += "\(row),\(region),\(distance),\(distance <= theta ? 1 : 0)\n"
-                    row += 1
-                }
-                try file.sink.write(string: text)
-            }
-            try file.commit()
-        } else {
-            var regions: [Int64] = []
-            var distances: [Float] = []
-            regions.reserveCapacity(stream.totalRows)
-            distances.reserveCapacity(stream.totalRows)
-            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
-                regions += result.regions
-                distances += result.distances
-            }
-            var npz = NPZWriter()
-            npz.comment = Self.npzMark
-            npz.add("region", regions, shape: [regions.count])
-            npz.add("distance", distances, shape: [distances.count])
-            npz.add("within_threshold", distances.map { $0 <= theta }, shape: [distances.count])
-            try npz.write(to: output)
-        }
+        try ActivationAssignment.write(dictionary, stream, batchSize: batchSize, to: output)
         print("\(grouped(stream.totalRows)) rows assigned to \(grouped(dictionary.regionCount)) regions → \(output)")
     }
 

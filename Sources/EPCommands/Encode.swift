@@ -58,14 +58,10 @@ struct Encode: ParsableCommand {
 
     @OptionGroup var force: ForceOption
 
-    /// The `format` metadata of sparse codes, which marks them as ep's.
-    static let sparseFormat = "ep-codes"
-    static let sparseKind = OutputKind.safetensors("sparse codes", key: "format", value: sparseFormat)
-    static let denseKind = OutputKind.unmarkedFile("dense codes", format: ".npy")
     static let positionsKind = OutputKind.unmarkedFile("positions file", format: ".npy")
 
     func validate() throws {
-        let wanted = readout.isSparse ? ".safetensors" : ".npy"
+        let wanted = ReadoutCodesFile.fileExtension(of: readout)
         guard output.lowercased().hasSuffix(wanted) else { throw CommandError("-o \(output): the \(readout.rawValue) readout is written as \(wanted)") }
         try requirePositive(batchSize, flag: "--batch-size")
         if positionsOut != nil && !text.isGiven { throw CommandError("--positions-out works with --text or --text-file") }
@@ -79,7 +75,7 @@ struct Encode: ParsableCommand {
 
     func run() throws {
         let claims = try claimOutputs(
-            [(output, readout.isSparse ? Self.sparseKind : Self.denseKind)] + (positionsOut.map { [($0, Self.positionsKind)] } ?? []),
+            [(output, ReadoutCodesFile.outputKind(of: readout))] + (positionsOut.map { [($0, Self.positionsKind)] } ?? []),
             inputs: [dictionary] + input.activations + text.inputs + modelInputs(model.model), force: force.force)
         // Codes and positions are written to temporaries and moved into place together.
         let transaction = OutputTransaction()
@@ -110,18 +106,7 @@ struct Encode: ParsableCommand {
             }
             try stream.forEachBatch(batchSize: batchSize, { try encoder.encode($0) }, consume: { parts.append($0) })
         }
-        let rows = parts.reduce(0) { $0 + $1.rows }
-        if readout.isSparse {
-            var codes = SafetensorsWriter()
-            codes.add("indices", shape: [rows, encoder.k], values: parts.flatMap(\.indices))
-            codes.add("values", shape: [rows, encoder.k], values: parts.flatMap(\.values))
-            codes.metadata = [
-                "format": Self.sparseFormat, "readout": readout.rawValue, "basis": basis.rawValue, "k": String(encoder.k), "regions": String(encoder.regionCount),
-            ]
-            try codes.write(to: transaction.stage(claims[0]))
-        } else {
-            try NPY.write(parts.flatMap { $0.dense!.storage }, shape: [rows, encoder.regionCount], to: transaction.stage(claims[0]))
-        }
+        let rows = try ReadoutCodesFile.write(parts, of: encoder, basis: basis, to: transaction.stage(claims[0]))
         try transaction.commit()
         print("\(grouped(rows)) rows encoded with \(readout.rawValue)\(readout == .topk || readout == .topkNorm ? " (k = \(encoder.k))" : "") over \(grouped(encoder.regionCount)) \(basis.rawValue) directions → \(output)")
     }
@@ -151,25 +136,7 @@ struct Decode: ParsableCommand {
         try claimOutput(output, OutputKind.unmarkedFile("decoded activations", format: ".npy"), inputs: [dictionary, codes], force: force.force)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
         let decoder = try RegionReadout(loaded.dictionary, basis: basis, readout: .signed)
-        let input: ReadoutCodes
-        if codes.lowercased().hasSuffix(".safetensors") {
-            let file = try SafetensorsFile(path: codes)
-            guard let indices = file.tensors["indices"], let values = file.tensors["values"] else {
-                throw FileFormatError(codes, "expected tensors 'indices' and 'values' (written by ep encode with a sparse readout)")
-            }
-            guard indices.shape.count == 2, values.shape == indices.shape else {
-                throw FileFormatError(codes, "expected indices and values of one 2-D shape, found \(indices.shape) and \(values.shape)")
-            }
-            input = ReadoutCodes(
-                rows: indices.shape[0], regions: decoder.regionCount, k: indices.shape[1],
-                indices: try file.integers("indices").map { Int32(truncatingIfNeeded: $0) }, values: try file.floats("values"))
-        } else {
-            let (values, shape) = try NPY.readFloats(path: codes)
-            guard shape.count == 2, shape[1] == decoder.regionCount else {
-                throw FileFormatError(codes, "expected dense codes of shape (N, \(decoder.regionCount)), found \(NPY.shapeText(shape))")
-            }
-            input = ReadoutCodes(dense: Matrix(rows: shape[0], columns: shape[1], storage: values))
-        }
+        let input = try ReadoutCodesFile.read(codes, regionCount: decoder.regionCount)
         let decoded: Matrix
         do { decoded = try decoder.decode(input) } catch let error as EPError { throw FileFormatError(codes, error.description) }
         try NPY.write(decoded.storage, shape: [decoded.rows, decoded.columns], to: output)
