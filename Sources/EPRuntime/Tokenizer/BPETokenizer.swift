@@ -48,15 +48,7 @@ public final class BPETokenizer: Sendable {
     /// `tokenizer.ggml.pre`. Throws a one-line message for an unsupported tokenizer model (only `gpt2` byte-level BPE
     /// is supported) or pre-tokenizer, or malformed metadata.
     public convenience init(gguf: GGUFFile, preTokenizer: PreTokenizer? = nil) throws {
-        func fail(_ message: String) -> TokenizerError { TokenizerError("\(gguf.path): \(message)") }
-        func strings(_ key: String) throws -> [String] {
-            guard let array = gguf.metadata[key]?.array else { throw fail("missing or non-array metadata '\(key)'") }
-            return try array.map { value in
-                guard let s = value.string else { throw fail("metadata '\(key)' should hold strings, found \(value.typeName)") }
-                return s
-            }
-        }
-        func id(_ key: String) -> Int32? { gguf.metadata[key]?.integer.flatMap { Int32(exactly: $0) } }
+        let fail = gguf.tokenizerError, strings = gguf.tokenizerStrings, id = gguf.tokenID
 
         guard let model = gguf.metadata["tokenizer.ggml.model"]?.string else {
             throw fail("no tokenizer (metadata 'tokenizer.ggml.model' is missing)")
@@ -74,15 +66,7 @@ public final class BPETokenizer: Sendable {
             do { pre = try PreTokenizer(ggufName: name) } catch let error as TokenizerError { throw fail(error.message) }
         }
         let tokens = try strings("tokenizer.ggml.tokens")
-        var types: [TokenType] = []
-        if let array = gguf.metadata["tokenizer.ggml.token_type"]?.array {
-            types = try array.enumerated().map { index, value in
-                guard let code = value.integer.flatMap(Int32.init(exactly:)), let type = TokenType(rawValue: code) else {
-                    throw fail("token \(index) has an unknown type \(value.summary) in 'tokenizer.ggml.token_type'")
-                }
-                return type
-            }
-        }
+        let types = try gguf.tokenTypes()
         do {
             try self.init(
                 tokens: tokens, types: types, merges: try strings("tokenizer.ggml.merges"), preTokenizer: pre,

@@ -384,15 +384,11 @@ extension SentencePieceTokenizer {
     /// Llama 2 files have): tokens, scores (BPE merges are derived from them), token types, BOS/EOS/unknown ids,
     /// `add_bos_token`, `add_eos_token` and `add_space_prefix` (default true, as llama.cpp).
     public convenience init(gguf: GGUFFile) throws {
-        func fail(_ message: String) -> TokenizerError { TokenizerError("\(gguf.path): \(message)") }
+        let fail = gguf.tokenizerError, id = gguf.tokenID
         guard let model = gguf.metadata["tokenizer.ggml.model"]?.string, model == "llama" else {
             throw fail("not a SentencePiece vocabulary (tokenizer.ggml.model must be 'llama')")
         }
-        guard let tokenValues = gguf.metadata["tokenizer.ggml.tokens"]?.array else { throw fail("missing or non-array metadata 'tokenizer.ggml.tokens'") }
-        let tokens = try tokenValues.map { value in
-            guard let s = value.string else { throw fail("metadata 'tokenizer.ggml.tokens' should hold strings, found \(value.typeName)") }
-            return s
-        }
+        let tokens = try gguf.tokenizerStrings("tokenizer.ggml.tokens")
         guard let scoreValues = gguf.metadata["tokenizer.ggml.scores"]?.array, scoreValues.count == tokens.count else {
             throw fail("metadata 'tokenizer.ggml.scores' is missing or does not have one score per token")
         }
@@ -400,16 +396,7 @@ extension SentencePieceTokenizer {
             guard let d = value.double else { throw fail("metadata 'tokenizer.ggml.scores' should hold numbers, found \(value.typeName)") }
             return d
         }
-        var types: [TokenType] = []
-        if let array = gguf.metadata["tokenizer.ggml.token_type"]?.array {
-            types = try array.enumerated().map { index, value in
-                guard let code = value.integer.flatMap(Int32.init(exactly:)), let type = TokenType(rawValue: code) else {
-                    throw fail("token \(index) has an unknown type \(value.summary) in 'tokenizer.ggml.token_type'")
-                }
-                return type
-            }
-        }
-        func id(_ key: String) -> Int32? { gguf.metadata[key]?.integer.flatMap { Int32(exactly: $0) } }
+        let types = try gguf.tokenTypes()
         do {
             try self.init(
                 algorithm: .bpe, tokens: tokens, types: types, scores: scores, merges: nil,
