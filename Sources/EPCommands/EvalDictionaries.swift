@@ -132,9 +132,12 @@ struct EvalStability: ParsableCommand {
 
     @OptionGroup var outputs: ResultOutputs
 
-    func run() throws {
+    func validate() throws {
         guard dictionaries.count >= 2 else { throw CommandError("give at least two dictionaries to compare") }
         guard cutoff >= -1, cutoff <= 1 else { throw CommandError("--cutoff: expected a cosine in [-1, 1], found \(cutoff)") }
+    }
+
+    func run() throws {
         let claims = try outputs.claim(format: StabilityReportFormat.formatName, title: StabilityReportFormat.markdownTitle, inputs: dictionaries)
         let loaded = try dictionaries.map { try DictionaryStore.load($0, reservoir: false, contexts: false) }
         for (path, d) in zip(dictionaries, loaded) where d.dictionary.width != loaded[0].dictionary.width {

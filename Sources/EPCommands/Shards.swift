@@ -88,8 +88,9 @@ struct ShardsPlan: ParsableCommand {
     @Argument(parsing: .allUnrecognized, help: "The flags of the build from text (see ep build --help).")
     var buildArguments: [String] = []
 
+    func validate() throws { try requirePositive(shards, flag: "--shards", unit: "shards") }
+
     func run() throws {
-        try requirePositive(shards, flag: "--shards", unit: "shards")
         let build: Build
         do {
             build = try Build.parse(buildArguments + ["--output", output])
@@ -292,8 +293,11 @@ struct ShardsMerge: ParsableCommand {
 
     @OptionGroup var force: ForceOption
 
-    func run() throws {
+    func validate() throws {
         guard wait >= 0, !wait.isNaN else { throw CommandError("--wait: expected a number of seconds ≥ 0 (or inf), found \(wait)") }
+    }
+
+    func run() throws {
         let run = ShardRun(absolutePath(runFolder))
         let plan = try readPlan(run)
         let settings = plan.settings
