@@ -30,20 +30,15 @@ struct Activations: ParsableCommand {
         return .unmarkedFile("holds .npy files, and ep cannot tell that it wrote them (.npy files carry no writer mark)")
     }
 
-    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
-    var model: String
+    @OptionGroup var model: ModelArgument
 
     @Option(help: "Hook point, e.g. blocks.15.hook_resid_post; repeat it (or give a comma-separated list) for several hooks from one forward pass.")
-    var hook: [String] = []
+    var hook: [CommaSeparated<String>] = []
 
     @Option(help: "Token ids: an int32/int64 .npy of shape (T,) or (B, T).")
     var tokensFile: String?
 
-    @Option(help: "Text to tokenize.")
-    var text: String?
-
-    @Option(help: "A UTF-8 file whose text is tokenized.")
-    var textFile: String?
+    @OptionGroup var text: TextInput
 
     @Option(name: .shortAndLong, help: "Output .npy file; with several hooks, a folder of <hook>.npy files.")
     var output: String
@@ -51,20 +46,19 @@ struct Activations: ParsableCommand {
     @Option(help: "Also write the token ids (int32 .npy).")
     var tokensOut: String?
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
-        guard [tokensFile, text, textFile].compactMap({ $0 }).count == 1 else {
+        guard [tokensFile, text.text, text.textFile].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --tokens-file, --text and --text-file")
         }
         guard !hook.isEmpty else { throw ValidationError("give the hook point with --hook, e.g. --hook blocks.15.hook_resid_post") }
+        _ = try hooks()
     }
 
     /// The hooks given, comma-separated lists split.
     func hooks() throws -> [String] {
-        let list = hook.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
-        if list.contains("") { throw CommandError("--hook: an empty hook name in '\(hook.joined(separator: ","))'") }
+        let list = try hook.values("--hook", expected: "a hook name or a comma-separated list of hook names")
         if let twice = list.enumerated().first(where: { i, h in list[..<i].contains(h) }) { throw CommandError("--hook: \(twice.element) is given twice") }
         return list
     }
@@ -72,24 +66,22 @@ struct Activations: ParsableCommand {
     @OptionGroup var force: ForceOption
 
     func run() throws {
-        try requireThreads(threads)
         let names = try hooks()
         let claims = try claimOutputs(
             [(output, names.count == 1 ? OutputKind.unmarkedFile("activations file", format: ".npy") : Self.folderKind)]
                 + (tokensOut.map { [($0, OutputKind.unmarkedFile("token ids file", format: ".npy"))] } ?? []),
-            inputs: modelInputs(model) + [tokensFile, textFile].compactMap { $0 }, force: force.force)
+            inputs: modelInputs(model.model) + [tokensFile].compactMap { $0 } + text.inputs, force: force.force)
         // Activations and token ids are written to temporaries and moved into place together.
         let transaction = OutputTransaction()
-        let lm = try LanguageModel(path: try ModelLocator.resolve(model), threads: threads)
+        let lm = try LanguageModel(path: try ModelLocator.resolve(model.model), threads: threading.threads)
         let points = try names.map { try lm.hookPoint(named: $0) }
         let sequences: [[Int32]], shape: [Int]
         if let tokensFile {
             (sequences, shape) = try TokenIDs.read(path: tokensFile)
         } else {
-            let input = try text ?? readText(textFile!)
-            let ids = try makeTokenizer(for: lm).encode(input)
+            let ids = try makeTokenizer(for: lm).encode(try text.read())
             guard ids.count <= lm.config.contextLength else {
-                throw CommandError("\(textFile.map { "--text-file \($0)" } ?? "--text"): \(grouped(ids.count)) tokens, more than the model's context of \(grouped(lm.config.contextLength)); the text runs as one sequence — split it, or use ep build for corpora")
+                throw CommandError("\(text.flagDescription): \(grouped(ids.count)) tokens, more than the model's context of \(grouped(lm.config.contextLength)); the text runs as one sequence — split it, or use ep build for corpora")
             }
             (sequences, shape) = ([ids], [ids.count])
         }

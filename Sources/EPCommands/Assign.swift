@@ -34,14 +34,9 @@ struct Assign: ParsableCommand {
 
     @OptionGroup var input: OptionalActivationInput
 
-    @Option(help: "Text to assign, token by token.")
-    var text: String?
+    @OptionGroup var text: TextInput
 
-    @Option(help: "A UTF-8 file whose text is assigned token by token.")
-    var textFile: String?
-
-    @Option(help: "Model to run for text (default: the one the dictionary was built from; its SHA-256 must match).")
-    var model: String?
+    @OptionGroup var model: DictionaryModelOption
 
     @Option(help: "With text: the dictionary's extractor, checked (refused when it differs).")
     var extractor: ExtractorKind?
@@ -52,8 +47,7 @@ struct Assign: ParsableCommand {
     @Flag(help: "With text: print JSON.")
     var json = false
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(parsing: .unconditional, help: "Rows per batch.")
     var batchSize = 16_384
@@ -64,65 +58,32 @@ struct Assign: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Output file for activation files: .npz or .csv.")
     var output: String?
 
-    /// The CSV output's header line, which marks it as ep's.
-    static let csvHeader = "row,region,distance,within_threshold"
-    static let csvKind = OutputKind.text("assignments (.csv)", firstLines: [csvHeader])
-    /// The `.npz` output's ZIP comment, which marks it as ep's.
-    static let npzMark = "ep assign (region, distance, within_threshold)"
-    static let npzKind = OutputKind.npz("assignments (.npz)", mark: npzMark)
-
-    func run() throws {
-        try requireThreads(threads)
-        if text != nil || textFile != nil {
-            guard text == nil || textFile == nil else { throw CommandError("give one of --text and --text-file") }
+    func validate() throws {
+        if text.isGiven {
+            guard !text.isAmbiguous else { throw CommandError("give one of --text and --text-file") }
             guard input.activations.isEmpty else { throw CommandError("give either activation files or --text/--text-file, not both") }
-            return try assignText(text ?? readText(textFile!))
+            return try requirePositive(batchWindows, flag: "--batch-windows")
         }
         guard !input.activations.isEmpty else { throw CommandError("nothing to assign: give activation files, or --text/--text-file") }
         guard let output else { throw CommandError("-o OUTPUT (.npz or .csv) is needed for activation files") }
         try requirePositive(batchSize, flag: "--batch-size")
-        let lower = output.lowercased()
-        guard lower.hasSuffix(".npz") || lower.hasSuffix(".csv") else {
+        guard ActivationAssignment.outputKind(of: output) != nil else {
             throw CommandError("-o \(output): unsupported output type; use a .npz or .csv path")
         }
-        let kind = lower.hasSuffix(".csv") ? Self.csvKind : Self.npzKind
-        try claimOutput(output, kind, inputs: [self.dictionary] + input.activations)
+    }
+
+    func run() throws {
+        if text.isGiven { return try assignText(text.read()) }
+        // validate() saw -o (.npz or .csv) with activation files.
+        let output = output!
+        try claimOutput(output, ActivationAssignment.outputKind(of: output)!, inputs: [self.dictionary] + input.activations)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let dictionary = loaded.dictionary
         let stream = try input.open()
         guard stream.width == dictionary.width else {
             throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(self.dictionary) has width \(dictionary.width)")
         }
-        let theta = dictionary.thresholdFloat
-        if lower.hasSuffix(".csv") {
-            let file = try AtomicFile(path: output)
-            try file.sink.write(string: Self.csvHeader + "\n")
-            var row = 0
-            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
-                var text = ""
-                for (region, distance) in zip(result.regions, result.distances) {
-                    text += "\(row),\(region),\(distance),\(distance <= theta ? 1 : 0)\n"
-                    row += 1
-                }
-                try file.sink.write(string: text)
-            }
-            try file.commit()
-        } else {
-            var regions: [Int64] = []
-            var distances: [Float] = []
-            regions.reserveCapacity(stream.totalRows)
-            distances.reserveCapacity(stream.totalRows)
-            try stream.forEachBatch(batchSize: batchSize, { try dictionary.assign($0) }) { result in
-                regions += result.regions
-                distances += result.distances
-            }
-            var npz = NPZWriter()
-            npz.comment = Self.npzMark
-            npz.add("region", regions, shape: [regions.count])
-            npz.add("distance", distances, shape: [distances.count])
-            npz.add("within_threshold", distances.map { $0 <= theta }, shape: [distances.count])
-            try npz.write(to: output)
-        }
+        try ActivationAssignment.write(dictionary, stream, batchSize: batchSize, to: output)
         print("\(grouped(stream.totalRows)) rows assigned to \(grouped(dictionary.regionCount)) regions → \(output)")
     }
 
@@ -136,10 +97,7 @@ struct Assign: ParsableCommand {
         if let context, context != extraction.context {
             throw CommandError("--context \(context): \(dictionary) was built with windows of \(extraction.context) tokens; text is assigned the same way")
         }
-        guard let modelName = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
-        try requirePositive(batchWindows, flag: "--batch-windows")
-        let opened = try OpenedModel(modelName, threads: threads)
-        try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+        let opened = try model.open(for: loaded.manifest, dictionary: dictionary, threads: threading.threads)
         let assigner = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer)
         let text = assigner.tokenize(input)
         let theta = loaded.dictionary.threshold

@@ -34,8 +34,7 @@ struct BenchForward: ParsableCommand {
     @Option(parsing: .unconditional, help: "Block whose hook_resid_post the early-exit run captures (default: the middle block).")
     var layer: Int?
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Time only the early exit (no sgemm, no full model): its peak memory is then the early exit's.")
     var earlyExitOnly = false
@@ -43,16 +42,18 @@ struct BenchForward: ParsableCommand {
     @Flag(help: "Print the measurements as one JSON object (every call's seconds) instead of text.")
     var json = false
 
-    func run() throws {
-        let path = try ModelLocator.resolve(model)
-        try requireThreads(threads)
+    func validate() throws {
         try requirePositive(repeats, flag: "--repeats", unit: "calls")
         if tokensFile == nil {
             try requirePositive(windows, flag: "--windows", unit: "windows")
             try requirePositive(windowLength, flag: "--window-length", unit: "tokens")
         }
+    }
+
+    func run() throws {
+        let path = try ModelLocator.resolve(model)
         let start = Date()
-        let lm = try LanguageModel(path: path, threads: threads)
+        let lm = try LanguageModel(path: path, threads: threading.threads)
         let loadSeconds = Date().timeIntervalSince(start)
         var options = ForwardBenchmark.Options()
         options.windows = windows

@@ -9,8 +9,7 @@ struct BenchTokenize: ParsableCommand {
         commandName: "tokenize",
         abstract: "Measure single-threaded tokenizer encode throughput (MB/s of UTF-8 text).")
 
-    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
-    var model: String
+    @OptionGroup var model: ModelArgument
 
     @Option(name: .customLong("text-file"), help: "A text file to encode; repeat for several (they are joined).")
     var textFiles: [String] = []
@@ -27,7 +26,7 @@ struct BenchTokenize: ParsableCommand {
     }
 
     func run() throws {
-        let path = try ModelLocator.resolve(model)
+        let path = try ModelLocator.resolve(model.model)
         let override = try pre.map { try PreTokenizer(ggufName: $0) }
         let text = try textFiles.map(readText).joined(separator: "\n")
         let megabytes = Double(text.utf8.count) / 1e6

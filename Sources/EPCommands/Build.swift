@@ -38,7 +38,7 @@ struct Build: ParsableCommand {
     @OptionGroup(title: "Building from text") var corpus: CorpusArguments
 
     @Option(parsing: .unconditional, help: "Calibrate θ at this percentile (strictly between 0 and 100); from text, a comma-separated list builds one dictionary per percentile.")
-    var percentile: String?
+    var percentile: CommaSeparated<Double>?
 
     @Option(help: "Use the center and θ of this calibration record (from `ep calibrate`).")
     var calibration: String?
@@ -93,7 +93,7 @@ struct Build: ParsableCommand {
     var shuffleBuffer = 4096
 
     @Option(help: "From text: build blocks.L.hook_resid_post for every layer L of a comma-separated list (6,12,18), from one forward pass; with --hook, those hooks too.")
-    var layers: String?
+    var layers: CommaSeparated<Int>?
 
     @Option(parsing: .unconditional, help: "From text: windows per batch (calibration and clustering).")
     var batchWindows = 128
@@ -113,8 +113,7 @@ struct Build: ParsableCommand {
     @Flag(help: "From text: calibrate even when the calibration cache has a calibration for this model, hook and extraction.")
     var recalibrate = false
 
-    @Option(parsing: .unconditional, help: "From text: model threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(help: "From text: round every activation to this precision right after extraction, before calibration and clustering: f32 (default: kept as computed), f16 or bf16 (what a sharded build stores: `ep shards plan` builds the same dictionary as `ep build` with its --shard-dtype here).")
     var activationDtype: ActivationDType?
@@ -127,12 +126,42 @@ struct Build: ParsableCommand {
 
     /// The percentiles given, parsed.
     func percentiles() throws -> [Double]? {
-        guard let percentile else { return nil }
-        let parts = percentile.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        return try parts.map { part in
-            guard let p = Double(part) else { throw CommandError("--percentile: expected a number or a comma-separated list of numbers, found '\(percentile)'") }
-            try requirePercentile(p)
-            return p
+        guard let list = try percentile?.values("--percentile", expected: "a number or a comma-separated list of numbers") else { return nil }
+        for p in list { try requirePercentile(p) }
+        return list
+    }
+
+    func validate() throws {
+        _ = try percentiles()
+        _ = try layerHooks()
+        if !corpus.paths.isEmpty && input.activations.isEmpty {
+            _ = try textPreflight()
+        } else if corpus.paths.isEmpty && !input.activations.isEmpty {
+            try validateActivationFileFlags()
+        }
+    }
+
+    /// The checks of the flags of a build from activation files.
+    private func validateActivationFileFlags() throws {
+        let list = try percentiles()
+        if let list, list.count > 1 { throw CommandError("--percentile: several percentiles need --corpus (a build from text)") }
+        guard layers == nil else { throw CommandError("--layers: several hooks need --corpus (a build from text)") }
+        guard activationDtype == nil else { throw CommandError("--activation-dtype: rounds activations extracted from text; it needs --corpus (activation files are read as stored)") }
+        _ = try provenance.singleHook()
+        try requirePositive(batchSize, flag: "--batch-size")
+        guard seed >= 0 else { throw CommandError("--seed: expected a number ≥ 0, found \(seed)") }
+        if let assignments, !assignments.lowercased().hasSuffix(".npy") {
+            throw CommandError("--assignments \(assignments): expected a .npy path")
+        }
+        let sources = [percentile != nil, calibration != nil, center != nil || threshold != nil].filter { $0 }.count
+        guard sources == 1 else {
+            throw CommandError("give exactly one of --percentile P, --calibration CALIB.json, or --center C.npy with --threshold T")
+        }
+        if percentile != nil {
+            try requirePositive(calibrationTokens, flag: "--calibration-tokens")
+            try requireCalibrationBatch(calibrationBatchSize ?? batchSize, flag: calibrationBatchSize == nil ? "--batch-size (the calibration batch size)" : "--calibration-batch-size")
+        } else if calibration == nil && (center == nil || threshold == nil) {
+            throw CommandError(center == nil ? "--threshold needs --center C.npy" : "--center needs --threshold T")
         }
     }
 
@@ -149,21 +178,7 @@ struct Build: ParsableCommand {
 
     /// `ep build ACTS...`.
     private func runOnActivationFiles() throws {
-        let list = try percentiles()
-        if let list, list.count > 1 { throw CommandError("--percentile: several percentiles need --corpus (a build from text)") }
-        guard layers == nil else { throw CommandError("--layers: several hooks need --corpus (a build from text)") }
-        guard activationDtype == nil else { throw CommandError("--activation-dtype: rounds activations extracted from text; it needs --corpus (activation files are read as stored)") }
-        _ = try provenance.singleHook()
-        let percentile = list?.first
-        try requirePositive(batchSize, flag: "--batch-size")
-        guard seed >= 0 else { throw CommandError("--seed: expected a number ≥ 0, found \(seed)") }
-        if let assignments, !assignments.lowercased().hasSuffix(".npy") {
-            throw CommandError("--assignments \(assignments): expected a .npy path")
-        }
-        let sources = [percentile != nil, calibration != nil, center != nil || threshold != nil].filter { $0 }.count
-        guard sources == 1 else {
-            throw CommandError("give exactly one of --percentile P, --calibration CALIB.json, or --center C.npy with --threshold T")
-        }
+        let percentile = try percentiles()?.first
         let inputs = input.activations + [calibration, center].compactMap { $0 }
         let claims = try claimOutputs(
             [(output, DictionaryStore.outputKind)] + (assignments.map { [($0, Self.assignmentsKind)] } ?? []), inputs: inputs, force: force.force)
@@ -202,10 +217,7 @@ struct Build: ParsableCommand {
     /// The calibration from whichever source was given, with its provenance.
     private func obtainCalibration(_ stream: ActivationStream, percentile: Double?, progress: ProgressLine) throws -> (Calibration, CalibrationProvenance) {
         if let percentile {
-            try requirePositive(calibrationTokens, flag: "--calibration-tokens")
-            let size = calibrationBatchSize ?? batchSize
-            try requireCalibrationBatch(size, flag: calibrationBatchSize == nil ? "--batch-size (the calibration batch size)" : "--calibration-batch-size")
-            let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: size, method: method)
+            let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: calibrationBatchSize ?? batchSize, method: method)
             let result = try calibrate(stream, settings: settings, progress: progress)
             let source = try provenance.source(for: stream, rows: result.activationCount)
             return (result, CalibrationProvenance(result, calibrationTokens: calibrationTokens, source: source))
@@ -214,10 +226,8 @@ struct Build: ParsableCommand {
             let record = try CalibrationRecord.read(path: calibration)
             return (record.calibration, record.provenance)
         }
-        guard let center, let threshold else {
-            throw CommandError(center == nil ? "--threshold needs --center C.npy" : "--center needs --threshold T")
-        }
-        let given = try givenCalibration(center: center, threshold: threshold)
+        // validate() saw both --center and --threshold.
+        let given = try givenCalibration(center: center!, threshold: threshold!)
         return (given, CalibrationProvenance(given, calibrationTokens: nil, source: nil))
     }
 

@@ -12,7 +12,7 @@ extension Build {
         let inputs = corpus.paths + modelInputs(modelName) + [calibration, center].compactMap { $0 }
         let kind = requested.count > 1 ? DictionaryStore.hookCollectionKind : labels.count == 1 ? DictionaryStore.outputKind : DictionaryStore.collectionKind
         try claimOutput(output, kind, inputs: inputs, force: force.force)
-        let opened = try OpenedModel(modelName, threads: threads)
+        let opened = try OpenedModel(modelName, threads: threading.threads)
         let settings = try textSettings(model: modelName, requested: requested, opened: opened)
         let hooks = settings.hooks
 
@@ -62,6 +62,10 @@ extension Build {
         guard sources <= 1 else {
             throw CommandError("give at most one of --percentile P[,P...], --calibration CALIB.json, or --center C.npy with --threshold T")
         }
+        guard maxTokens >= 0 else { throw CommandError("--max-tokens: expected a number ≥ 0, found \(maxTokens)") }
+        if (center == nil) != (threshold == nil) && calibration == nil {
+            throw CommandError(center == nil ? "--threshold needs --center C.npy" : "--center needs --threshold T")
+        }
         if resume && recalibrate {
             throw CommandError("--recalibrate with --resume: a resumed build keeps the calibration it was built with; to calibrate again, start the build afresh without --resume")
         }
@@ -96,13 +100,10 @@ extension Build {
             settings.givenCalibration = try CalibrationRecord.read(path: calibration)
         } else if let center, let threshold {
             settings.givenCalibration = CalibrationRecord(calibration: try givenCalibration(center: center, threshold: threshold), calibrationTokens: nil, source: nil)
-        } else if center != nil || threshold != nil {
-            throw CommandError(center == nil ? "--threshold needs --center C.npy" : "--center needs --threshold T")
         }
         settings.method = method
         settings.calibrationTokens = calibrationTokens
         settings.batchWindows = batchWindows
-        guard maxTokens >= 0 else { throw CommandError("--max-tokens: expected a number ≥ 0, found \(maxTokens)") }
         settings.maxTokens = maxTokens == 0 ? nil : maxTokens
         settings.saturationWindow = saturationWindow
         settings.checkpointEvery = checkpointEvery
@@ -115,13 +116,8 @@ extension Build {
 
     /// The hooks of `--layers L,L,…`: `blocks.L.hook_resid_post` each.
     func layerHooks() throws -> [String] {
-        guard let layers else { return [] }
-        return try layers.split(separator: ",", omittingEmptySubsequences: false).map { part in
-            guard let layer = Int(part.trimmingCharacters(in: .whitespaces)), layer >= 0 else {
-                throw CommandError("--layers: expected a comma-separated list of layer numbers such as 6,12,18, found '\(layers)'")
-            }
-            return "blocks.\(layer).hook_resid_post"
-        }
+        let list = try layers?.values("--layers", expected: "a comma-separated list of layer numbers such as 6,12,18", where: { $0 >= 0 })
+        return (list ?? []).map { "blocks.\($0).hook_resid_post" }
     }
 
     /// A dictionary of an unfinished build from text in the output `root` (the root itself, a percentile folder, a

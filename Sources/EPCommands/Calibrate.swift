@@ -34,11 +34,14 @@ struct Calibrate: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Calibration record to write (JSON).")
     var output: String
 
-    func run() throws {
+    func validate() throws {
         try requirePercentile(percentile)
         try requirePositive(calibrationTokens, flag: "--calibration-tokens")
         try requireCalibrationBatch(batchSize, flag: "--batch-size")
         _ = try provenance.singleHook()
+    }
+
+    func run() throws {
         try claimOutput(output, CalibrationRecord.outputKind, inputs: input.activations)
         let stream = try input.open()
         let settings = CalibrationSettings(percentile: percentile, calibrationTokens: calibrationTokens, batchSize: batchSize, method: method)

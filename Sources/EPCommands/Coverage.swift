@@ -27,8 +27,7 @@ struct Coverage: ParsableCommand {
 
     @OptionGroup var corpus: CorpusArguments
 
-    @Option(help: "Model (default: the one the dictionary was built from; its SHA-256 must match).")
-    var model: String?
+    @OptionGroup var model: DictionaryModelOption
 
     @Option(parsing: .unconditional, help: "Tokens read from each corpus (0: all).")
     var maxTokens = 100_000
@@ -48,17 +47,17 @@ struct Coverage: ParsableCommand {
     @Flag(help: "Print JSON (statistics per corpus and every document's score).")
     var json = false
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
-    func run() throws {
+    func validate() throws {
         guard !corpus.paths.isEmpty || randomTokens > 0 else { throw CommandError("give --corpus PATH (repeatable) and/or --random-tokens N") }
         guard maxTokens >= 0, randomTokens >= 0, documents >= 0 else { throw CommandError("--max-tokens, --random-tokens and --documents must be ≥ 0") }
         try requirePositive(batchWindows, flag: "--batch-windows")
+    }
+
+    func run() throws {
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
-        guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
-        let opened = try OpenedModel(name, threads: threads)
-        try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+        let opened = try model.open(for: loaded.manifest, dictionary: dictionary, threads: threading.threads)
         let meter = try CoverageMeter(loaded, model: opened.model, tokenizer: opened.tokenizer)
         var results: [(name: String, statistics: CoverageStatistics)] = []
         var perDocument: [DocumentCoverage] = []

@@ -29,14 +29,9 @@ struct Encode: ParsableCommand {
 
     @OptionGroup var input: OptionalActivationInput
 
-    @Option(help: "Text to encode (runs the model).")
-    var text: String?
+    @OptionGroup var text: TextInput
 
-    @Option(help: "A UTF-8 file whose text is encoded (runs the model).")
-    var textFile: String?
-
-    @Option(help: "Model for text (default: the one the dictionary was built from; its SHA-256 must match).")
-    var model: String?
+    @OptionGroup var model: DictionaryModelOption
 
     @Option(help: "Readout: topk, signed, cosine, signed_norm, topk_norm or binary.")
     var readout: Readout = .topk
@@ -56,28 +51,32 @@ struct Encode: ParsableCommand {
     @Option(help: "With text: also write each row's window and position (int64 [N, 2] .npy).")
     var positionsOut: String?
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: [.short, .customLong("output")], help: "Output: .safetensors for sparse readouts, .npy for dense ones.")
     var output: String
 
     @OptionGroup var force: ForceOption
 
-    /// The `format` metadata of sparse codes, which marks them as ep's.
-    static let sparseFormat = "ep-codes"
-    static let sparseKind = OutputKind.safetensors("sparse codes", key: "format", value: sparseFormat)
-    static let denseKind = OutputKind.unmarkedFile("dense codes", format: ".npy")
     static let positionsKind = OutputKind.unmarkedFile("positions file", format: ".npy")
 
-    func run() throws {
-        let wanted = readout.isSparse ? ".safetensors" : ".npy"
+    func validate() throws {
+        let wanted = ReadoutCodesFile.fileExtension(of: readout)
         guard output.lowercased().hasSuffix(wanted) else { throw CommandError("-o \(output): the \(readout.rawValue) readout is written as \(wanted)") }
         try requirePositive(batchSize, flag: "--batch-size")
-        if positionsOut != nil && text == nil && textFile == nil { throw CommandError("--positions-out works with --text or --text-file") }
+        if positionsOut != nil && !text.isGiven { throw CommandError("--positions-out works with --text or --text-file") }
+        if text.isGiven {
+            guard input.activations.isEmpty, !text.isAmbiguous else { throw CommandError("give activation files, --text or --text-file (one of them)") }
+            try requirePositive(batchWindows, flag: "--batch-windows")
+        } else {
+            guard !input.activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
+        }
+    }
+
+    func run() throws {
         let claims = try claimOutputs(
-            [(output, readout.isSparse ? Self.sparseKind : Self.denseKind)] + (positionsOut.map { [($0, Self.positionsKind)] } ?? []),
-            inputs: [dictionary] + input.activations + [textFile].compactMap { $0 } + modelInputs(model), force: force.force)
+            [(output, ReadoutCodesFile.outputKind(of: readout))] + (positionsOut.map { [($0, Self.positionsKind)] } ?? []),
+            inputs: [dictionary] + input.activations + text.inputs + modelInputs(model.model), force: force.force)
         // Codes and positions are written to temporaries and moved into place together.
         let transaction = OutputTransaction()
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
@@ -86,13 +85,9 @@ struct Encode: ParsableCommand {
             throw CommandError("--readout \(readout.rawValue) --k \(k): \(error)")
         }
         var parts: [ReadoutCodes] = []
-        if text != nil || textFile != nil {
-            guard input.activations.isEmpty, text == nil || textFile == nil else { throw CommandError("give activation files, --text or --text-file (one of them)") }
-            guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
-            let opened = try OpenedModel(name, threads: threads)
-            try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
-            try requirePositive(batchWindows, flag: "--batch-windows")
-            let input = try text ?? readText(textFile!)
+        if text.isGiven {
+            let opened = try model.open(for: loaded.manifest, dictionary: dictionary, threads: threading.threads)
+            let input = try text.read()
             let assigner = try TextAssigner(loaded, model: opened.model, tokenizer: opened.tokenizer)
             let windows = assigner.tokenize(input)
             guard windows.count > 0 else { throw CommandError("the text has no token to encode") }
@@ -105,25 +100,13 @@ struct Encode: ParsableCommand {
                 try NPY.write(positions, shape: [positions.count / 2, 2], to: transaction.stage(claims[1]))
             }
         } else {
-            guard !input.activations.isEmpty else { throw CommandError("nothing to encode: give activation files, or --model with --text/--text-file") }
             let stream = try input.open()
             guard stream.width == loaded.dictionary.width else {
                 throw FileFormatError(stream.files[0].path, "rows have width \(stream.width) but the dictionary \(dictionary) has width \(loaded.dictionary.width)")
             }
             try stream.forEachBatch(batchSize: batchSize, { try encoder.encode($0) }, consume: { parts.append($0) })
         }
-        let rows = parts.reduce(0) { $0 + $1.rows }
-        if readout.isSparse {
-            var codes = SafetensorsWriter()
-            codes.add("indices", shape: [rows, encoder.k], values: parts.flatMap(\.indices))
-            codes.add("values", shape: [rows, encoder.k], values: parts.flatMap(\.values))
-            codes.metadata = [
-                "format": Self.sparseFormat, "readout": readout.rawValue, "basis": basis.rawValue, "k": String(encoder.k), "regions": String(encoder.regionCount),
-            ]
-            try codes.write(to: transaction.stage(claims[0]))
-        } else {
-            try NPY.write(parts.flatMap { $0.dense!.storage }, shape: [rows, encoder.regionCount], to: transaction.stage(claims[0]))
-        }
+        let rows = try ReadoutCodesFile.write(parts, of: encoder, basis: basis, to: transaction.stage(claims[0]))
         try transaction.commit()
         print("\(grouped(rows)) rows encoded with \(readout.rawValue)\(readout == .topk || readout == .topkNorm ? " (k = \(encoder.k))" : "") over \(grouped(encoder.regionCount)) \(basis.rawValue) directions → \(output)")
     }
@@ -153,25 +136,7 @@ struct Decode: ParsableCommand {
         try claimOutput(output, OutputKind.unmarkedFile("decoded activations", format: ".npy"), inputs: [dictionary, codes], force: force.force)
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
         let decoder = try RegionReadout(loaded.dictionary, basis: basis, readout: .signed)
-        let input: ReadoutCodes
-        if codes.lowercased().hasSuffix(".safetensors") {
-            let file = try SafetensorsFile(path: codes)
-            guard let indices = file.tensors["indices"], let values = file.tensors["values"] else {
-                throw FileFormatError(codes, "expected tensors 'indices' and 'values' (written by ep encode with a sparse readout)")
-            }
-            guard indices.shape.count == 2, values.shape == indices.shape else {
-                throw FileFormatError(codes, "expected indices and values of one 2-D shape, found \(indices.shape) and \(values.shape)")
-            }
-            input = ReadoutCodes(
-                rows: indices.shape[0], regions: decoder.regionCount, k: indices.shape[1],
-                indices: try file.integers("indices").map { Int32(truncatingIfNeeded: $0) }, values: try file.floats("values"))
-        } else {
-            let (values, shape) = try NPY.readFloats(path: codes)
-            guard shape.count == 2, shape[1] == decoder.regionCount else {
-                throw FileFormatError(codes, "expected dense codes of shape (N, \(decoder.regionCount)), found \(NPY.shapeText(shape))")
-            }
-            input = ReadoutCodes(dense: Matrix(rows: shape[0], columns: shape[1], storage: values))
-        }
+        let input = try ReadoutCodesFile.read(codes, regionCount: decoder.regionCount)
         let decoded: Matrix
         do { decoded = try decoder.decode(input) } catch let error as EPError { throw FileFormatError(codes, error.description) }
         try NPY.write(decoded.storage, shape: [decoded.rows, decoded.columns], to: output)

@@ -50,8 +50,7 @@ struct LabelledEvaluationArguments: ParsableArguments {
     @Argument(help: "Dictionary folder (built from text).")
     var dictionary: String
 
-    @Option(help: "Model (default: the one the dictionary was built from; its SHA-256 must match).")
-    var model: String?
+    @OptionGroup var model: DictionaryModelOption
 
     @Option(name: .customLong("data"), help: "Labelled JSONL file (text, label 1/0 or a class, optional split and concept). Repeat for several.")
     var data: [String] = []
@@ -74,22 +73,23 @@ struct LabelledEvaluationArguments: ParsableArguments {
     @Option(name: .customLong("probe-c"), parsing: .unconditional, help: "Inverse L2 regularisation C of the logistic-regression probes (scikit-learn's C).")
     var probeC = 1.0
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     /// The files and folders read (which no output may touch).
-    var inputs: [String] { [dictionary] + data + modelInputs(model) }
+    var inputs: [String] { [dictionary] + data + modelInputs(model.model) }
 
-    /// Loads the dictionary, the model and the data, and runs the texts through the model once.
-    func evaluate() throws -> (LoadedDictionary, String, DictionaryEvaluation) {
+    func validate() throws {
         guard !data.isEmpty else { throw CommandError("give --data FILE.jsonl (repeatable)") }
         guard probeC > 0, probeC.isFinite else { throw CommandError("--probe-c: expected a positive number, found \(probeC)") }
         for (flag, value) in [("--concepts-per-file", conceptsPerFile), ("--max-train", maxTrain), ("--max-test", maxTest)] {
             if let value, value <= 0 { throw CommandError("\(flag): expected a positive number, found \(value)") }
         }
         guard testFraction > 0, testFraction < 1 else { throw CommandError("--test-fraction: expected a number strictly between 0 and 1, found \(testFraction)") }
+    }
+
+    /// Loads the dictionary, the model and the data, and runs the texts through the model once.
+    func evaluate() throws -> (LoadedDictionary, String, DictionaryEvaluation) {
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
-        guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
         var limits = EvaluationData.Limits()
         limits.conceptsPerFile = conceptsPerFile
         limits.trainPerClass = maxTrain
@@ -99,14 +99,13 @@ struct LabelledEvaluationArguments: ParsableArguments {
         let datasets = try data.map { try LabelledDataset(contentsOf: $0) }
         let evaluationData = try EvaluationData(datasets: datasets, limits: limits)
         for line in evaluationData.leftOut { note(line) }
-        let opened = try OpenedModel(name, threads: threads)
-        try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+        let opened = try model.open(for: loaded.manifest, dictionary: dictionary, threads: threading.threads)
         let reader = try TextActivationReader(loaded, model: opened.model, tokenizer: opened.tokenizer)
         let progress = ProgressLine()
         reader.onProgress = { done, total in progress.update("extracting: \(grouped(done))/\(grouped(total)) texts") }
         let evaluation = try DictionaryEvaluation(evaluationData, reader: reader)
         progress.finish()
-        return (loaded, name, evaluation)
+        return (loaded, opened.name, evaluation)
     }
 
     /// Probe settings from the flags.
@@ -176,14 +175,15 @@ struct EvalProbe: ParsableCommand {
     @OptionGroup var outputs: ResultOutputs
 
     @Option(parsing: .unconditional, help: "Numbers of features kept by the top-k probes (comma-separated).")
-    var k = "1,2,5"
+    var k = CommaSeparated<Int>(argument: "1,2,5")
+
+    /// The numbers of features of --k.
+    func ks() throws -> [Int] { try k.values("--k", expected: "positive integers separated by commas", where: { $0 > 0 }) }
+
+    func validate() throws { _ = try ks() }
 
     func run() throws {
-        let ks = try k.split(separator: ",").map { part -> Int in
-            guard let value = Int(part.trimmingCharacters(in: .whitespaces)), value > 0 else { throw CommandError("--k: expected positive integers separated by commas, found '\(k)'") }
-            return value
-        }
-        guard !ks.isEmpty else { throw CommandError("--k: give at least one number of features") }
+        let ks = try ks()
         let claims = try outputs.claim(format: ProbeReportFormat.formatName, title: ProbeReportFormat.markdownTitle, inputs: arguments.inputs)
         let (loaded, model, evaluation) = try arguments.evaluate()
         var options = SparseProbing.Options()

@@ -48,13 +48,22 @@ struct EvalSaturation: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seed of the domain streams' window shuffle.")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @OptionGroup var outputs: ResultOutputs
 
-    func run() throws {
+    func validate() throws {
         guard !dictionaries.isEmpty || !domains.isEmpty else { throw CommandError("give dictionaries (DICT...) and/or --domain corpora") }
+        if !domains.isEmpty {
+            guard calibrationFrom != nil else { throw CommandError("--domain needs --calibration-from DICT (the shared calibration, hook and extraction)") }
+            guard builds != nil else { throw CommandError("--domain needs --builds FOLDER for the domain dictionaries") }
+            guard maxTokens > 0 else { throw CommandError("--max-tokens: expected a positive number, found \(maxTokens)") }
+            guard batchWindows > 0 else { throw CommandError("--batch-windows: expected a positive number, found \(batchWindows)") }
+            guard saturationWindow >= 0 else { throw CommandError("--saturation-window: expected a number ≥ 0, found \(saturationWindow)") }
+        }
+    }
+
+    func run() throws {
         let domainPaths = domains.map { spec in spec.firstIndex(of: "=").map { String(spec[spec.index(after: $0)...]) } ?? spec }
         let inputs = dictionaries + domainPaths + [calibrationFrom].compactMap { $0 } + modelInputs(model)
         let claims = try outputs.claim(format: SaturationReportFormat.formatName, title: SaturationReportFormat.markdownTitle, inputs: inputs)
@@ -65,11 +74,8 @@ struct EvalSaturation: ParsableCommand {
             return SaturationCurve(label: path, threshold: loaded.dictionary.threshold, log: log, saturated: loaded.manifest.build.saturated)
         }
         if !domains.isEmpty {
-            guard let calibrationFrom else { throw CommandError("--domain needs --calibration-from DICT (the shared calibration, hook and extraction)") }
-            guard let builds else { throw CommandError("--domain needs --builds FOLDER for the domain dictionaries") }
-            guard maxTokens > 0 else { throw CommandError("--max-tokens: expected a positive number, found \(maxTokens)") }
-            guard batchWindows > 0 else { throw CommandError("--batch-windows: expected a positive number, found \(batchWindows)") }
-            guard saturationWindow >= 0 else { throw CommandError("--saturation-window: expected a number ≥ 0, found \(saturationWindow)") }
+            // validate() saw both.
+            let calibrationFrom = calibrationFrom!, builds = builds!
             let list = try domains.map { spec -> (label: String, corpus: String) in
                 if let equals = spec.firstIndex(of: "="), equals != spec.startIndex {
                     return (String(spec[..<equals]), String(spec[spec.index(after: equals)...]))
@@ -79,10 +85,8 @@ struct EvalSaturation: ParsableCommand {
                 return (name, spec)
             }
             let reference = try DictionaryStore.load(calibrationFrom, reservoir: false, contexts: false)
-            guard let name = model ?? reference.manifest.build.source?.model else { throw CommandError("give --model: \(calibrationFrom) records no model") }
-            let opened = try OpenedModel(name, threads: threads)
-            try opened.requireSameModel(as: reference.manifest, dictionary: calibrationFrom)
-            var streams = SaturationStreams(reference: reference, modelName: name, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer)
+            let opened = try OpenedModel(for: reference.manifest, dictionary: calibrationFrom, model: model, threads: threading.threads)
+            var streams = SaturationStreams(reference: reference, modelName: opened.name, model: opened.model, modelPath: opened.path, tokenizer: opened.tokenizer)
             let progress = ProgressLine()
             streams.onProgress = { label, p in
                 progress.update("\(label): \(grouped(p.tokens)) tokens, \(grouped(p.dictionaries.first?.regions ?? 0)) regions")
@@ -128,9 +132,12 @@ struct EvalStability: ParsableCommand {
 
     @OptionGroup var outputs: ResultOutputs
 
-    func run() throws {
+    func validate() throws {
         guard dictionaries.count >= 2 else { throw CommandError("give at least two dictionaries to compare") }
         guard cutoff >= -1, cutoff <= 1 else { throw CommandError("--cutoff: expected a cosine in [-1, 1], found \(cutoff)") }
+    }
+
+    func run() throws {
         let claims = try outputs.claim(format: StabilityReportFormat.formatName, title: StabilityReportFormat.markdownTitle, inputs: dictionaries)
         let loaded = try dictionaries.map { try DictionaryStore.load($0, reservoir: false, contexts: false) }
         for (path, d) in zip(dictionaries, loaded) where d.dictionary.width != loaded[0].dictionary.width {

@@ -33,8 +33,11 @@ struct Export: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Folder (npy, saelens) or .npz file to write (replaced atomically).")
     var output: String
 
-    func run() throws {
+    func validate() throws {
         if format == .npz && !output.lowercased().hasSuffix(".npz") { throw CommandError("-o \(output): --format npz writes a .npz file") }
+    }
+
+    func run() throws {
         try claimOutput(output, DictionaryExport.outputKind(format), inputs: [dictionary])
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
         try DictionaryExport.write(loaded, format: format, basis: basis, to: output)

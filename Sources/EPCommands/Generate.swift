@@ -8,8 +8,7 @@ struct Generate: ParsableCommand {
         commandName: "generate",
         abstract: "Generate text after a prompt (greedy by default; temperature, top-k and top-p sampling with a seed).")
 
-    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
-    var model: String
+    @OptionGroup var model: ModelArgument
 
     @Option(help: "The prompt text.")
     var prompt: String?
@@ -38,8 +37,7 @@ struct Generate: ParsableCommand {
     @Flag(name: .customLong("print-ids"), help: "Print token ids instead of text.")
     var printIDs = false
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard (prompt == nil) != (tokensFile == nil) else { throw ValidationError("give exactly one of --prompt and --tokens-file") }
@@ -50,8 +48,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        try requireThreads(threads)
-        let lm = try LanguageModel(path: try ModelLocator.resolve(model), threads: threads)
+        let lm = try LanguageModel(path: try ModelLocator.resolve(model.model), threads: threading.threads)
         let tokenizer = printIDs && prompt == nil ? nil : try makeTokenizer(for: lm)
         let ids: [Int32]
         if let prompt, let tokenizer {

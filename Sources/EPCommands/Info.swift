@@ -17,8 +17,9 @@ struct Info: ParsableCommand {
     @Flag(help: "Print JSON (the manifest and the metrics; NaN as null).")
     var json = false
 
+    func validate() throws { try requirePositive(minMembers, flag: "--min-members", unit: "members") }
+
     func run() throws {
-        try requirePositive(minMembers, flag: "--min-members", unit: "members")
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let m = loaded.manifest
         let metrics = loaded.dictionary.intrinsicMetrics(minMembers: minMembers)

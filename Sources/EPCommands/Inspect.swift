@@ -25,8 +25,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "Dictionary folder.")
     var dictionary: String
 
-    @Option(help: "Model for the logit lens and the context text (default: the one the dictionary was built from).")
-    var model: String?
+    @OptionGroup var model: LensModelOption
 
     @Option(help: "Order: size (most members first), coherence, or id.")
     var sort: RegionOrder = .size
@@ -55,21 +54,23 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
-    func run() throws {
+    func validate() throws {
         for (value, flag, unit) in [(top, "--top", "regions"), (lensTokens, "--lens-tokens", "tokens")] { try requirePositive(value, flag: flag, unit: unit) }
         for (value, flag) in [(contexts, "--contexts"), (boundary, "--boundary"), (before, "--before"), (after, "--after")] where value < 0 {
             throw CommandError("\(flag): expected a number ≥ 0, found \(value)")
         }
+    }
+
+    func run() throws {
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let manifest = loaded.manifest
-        let modelName = model ?? manifest.build.source?.model
+        let modelName = model.model ?? manifest.build.source?.model
         let opened: OpenedModel?
         if let modelName {
             do {
-                opened = try OpenedModel(modelName, threads: threads)
+                opened = try OpenedModel(modelName, threads: threading.threads)
             } catch {
                 throw CommandError("\(dictionary): cannot open its model '\(modelName)' (\(error)); give one with --model")
             }

@@ -13,8 +13,7 @@ struct InterventionArguments: ParsableArguments {
     @Argument(help: "Dictionary folder (built from text, or from activation files with --hook).")
     var dictionary: String
 
-    @Option(help: "Model (default: the one the dictionary was built from; its SHA-256 must match).")
-    var model: String?
+    @OptionGroup var model: DictionaryModelOption
 
     @Option(parsing: .unconditional, help: "The region whose direction is used.")
     var region: Int
@@ -46,20 +45,20 @@ struct InterventionArguments: ParsableArguments {
     @Option(parsing: .unconditional, help: "Logit-lens tokens of the direction taken as the region's target tokens.")
     var lensTokens = 8
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
-    /// The opened dictionary, model, intervention and target tokens.
-    func open() throws -> (LoadedDictionary, OpenedModel, RegionIntervention, [LensToken], TargetTokens) {
+    func validate() throws {
         try requirePositive(maxTokens, flag: "--max-tokens", unit: "tokens")
         try requirePositive(seeds, flag: "--seeds", unit: "seeds")
         try requirePositive(lensTokens, flag: "--lens-tokens", unit: "tokens")
         guard temperature >= 0, topP > 0, topP <= 1 else { throw CommandError("need --temperature ≥ 0 and 0 < --top-p ≤ 1") }
         if seeds > 1 && temperature == 0 { throw CommandError("--seeds \(seeds) with --temperature 0: greedy continuations do not depend on the seed") }
+    }
+
+    /// The opened dictionary, model, intervention and target tokens.
+    func open() throws -> (LoadedDictionary, OpenedModel, RegionIntervention, [LensToken], TargetTokens) {
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
-        guard let name = model ?? loaded.manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
-        let opened = try OpenedModel(name, threads: threads)
-        try opened.requireSameModel(as: loaded.manifest, dictionary: dictionary)
+        let opened = try model.open(for: loaded.manifest, dictionary: dictionary, threads: threading.threads)
         let intervention = try RegionIntervention(loaded, model: opened.model)
         let reader = try RegionReader(loaded, model: opened.model, tokenizer: opened.tokenizer)
         let lens = try reader.lens([try intervention.direction(region, basis: basis)], count: lensTokens)[0]
@@ -129,19 +128,16 @@ struct Steer: ParsableCommand {
     var alpha: Float?
 
     @Option(parsing: .unconditional, help: "Several strengths, comma-separated (replaces --alpha).")
-    var sweep: String?
+    var sweep: CommaSeparated<Float>?
+
+    /// The strengths of --sweep, if given.
+    func sweepValues() throws -> [Float]? { try sweep?.values("--sweep", expected: "comma-separated numbers", where: \.isFinite) }
+
+    func validate() throws { _ = try sweepValues() }
 
     func run() throws {
         let (_, opened, intervention, lens, targets) = try arguments.open()
-        var alphas = [alpha ?? intervention.centerNorm]
-        if let sweep {
-            alphas = try sweep.split(separator: ",").map {
-                guard let a = Float($0.trimmingCharacters(in: .whitespaces)), a.isFinite else {
-                    throw CommandError("--sweep: expected comma-separated numbers, found '\(sweep)'")
-                }
-                return a
-            }
-        }
+        let alphas = try sweepValues() ?? [alpha ?? intervention.centerNorm]
         print(arguments.header(intervention, lens: lens))
         print("‖c‖ = \(fixed(Double(intervention.centerNorm), 1))")
         let hooks = try alphas.map { try intervention.steering(arguments.region, basis: arguments.basis, alpha: $0) }
@@ -174,8 +170,12 @@ struct Ablate: ParsableCommand {
     @Option(parsing: .unconditional, help: "With --corpus: tokens of the corpus to read.")
     var corpusTokens = 100_000
 
-    func run() throws {
+    func validate() throws {
         guard arguments.prompt != nil || !corpus.paths.isEmpty else { throw CommandError("give --prompt, --corpus, or both") }
+        if !corpus.paths.isEmpty { try requirePositive(corpusTokens, flag: "--corpus-tokens", unit: "tokens") }
+    }
+
+    func run() throws {
         let (loaded, opened, intervention, lens, targets) = try arguments.open()
         print(arguments.header(intervention, lens: lens))
         if arguments.prompt != nil {
@@ -186,7 +186,6 @@ struct Ablate: ParsableCommand {
             arguments.report(generations, labels: ["unablated", "ablated"], opened: opened, targets: targets)
         }
         guard !corpus.paths.isEmpty else { return }
-        try requirePositive(corpusTokens, flag: "--corpus-tokens", unit: "tokens")
         let extraction = try DictionaryExtraction(manifest: loaded.manifest, path: arguments.dictionary)
         let windows = try extraction.windowReader(corpus: corpus.paths, options: try corpus.options(), tokenizer: opened.tokenizer, maxTokens: corpusTokens)
         let effect = try intervention.ablationEffect(

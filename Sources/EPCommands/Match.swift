@@ -45,11 +45,11 @@ struct Match: ParsableCommand {
     @Flag(help: "Print JSON: the summary and every pair.")
     var json = false
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
+
+    func validate() throws { try requirePositive(top, flag: "--top", unit: "regions") }
 
     func run() throws {
-        try requirePositive(top, flag: "--top", unit: "regions")
         let da = try DictionaryStore.load(a, reservoir: false, contexts: false)
         let db = try DictionaryStore.load(b, reservoir: false, contexts: false)
         guard da.dictionary.width == db.dictionary.width else {
@@ -121,9 +121,9 @@ struct Match: ParsableCommand {
     /// same); nil when a side records no model and none is given.
     private func lensTokens(_ da: LoadedDictionary, _ db: LoadedDictionary, _ m: DictionaryMatching) throws -> (a: [[LensToken]], b: [[LensToken]])? {
         guard let nameA = modelA ?? da.manifest.build.source?.model, let nameB = modelB ?? db.manifest.build.source?.model else { return nil }
-        let openedA = try OpenedModel(nameA, threads: threads)
+        let openedA = try OpenedModel(nameA, threads: threading.threads)
         try openedA.requireSameModel(as: da.manifest, dictionary: a)
-        let openedB = (try? ModelLocator.resolve(nameB)) == openedA.path ? openedA : try OpenedModel(nameB, threads: threads)
+        let openedB = (try? ModelLocator.resolve(nameB)) == openedA.path ? openedA : try OpenedModel(nameB, threads: threading.threads)
         try openedB.requireSameModel(as: db.manifest, dictionary: b)
         func lens(_ d: LoadedDictionary, _ opened: OpenedModel) throws -> [[LensToken]] {
             let r = d.dictionary.regions

@@ -8,11 +8,10 @@ struct ModelInfo: ParsableCommand {
         commandName: "info",
         abstract: "Show a model's architecture, sizes, tensor types and tokenizer.")
 
-    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
-    var model: String
+    @OptionGroup var model: ModelArgument
 
     func run() throws {
-        let path = try ModelLocator.resolve(model)
+        let path = try ModelLocator.resolve(model.model)
         var isDirectory: ObjCBool = false
         let s = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? try ModelSummary(folder: HuggingFaceFolder(path: path)) : ModelSummary(gguf: try GGUFFile(path: path))

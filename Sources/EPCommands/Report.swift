@@ -25,8 +25,7 @@ struct Report: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output folder (replaced atomically).")
     var output: String
 
-    @Option(help: "Model for the logit lens and the context text (default: the one the dictionary was built from).")
-    var model: String?
+    @OptionGroup var model: LensModelOption
 
     @Option(parsing: .unconditional, help: "Closest members shown in context per region.")
     var contexts = 5
@@ -55,10 +54,9 @@ struct Report: ParsableCommand {
     @Option(help: "Page title (default: the dictionary's name, model and hook).")
     var title: String?
 
-    @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
-    func run() throws {
+    func validate() throws {
         for (value, flag, unit) in [(lensTokens, "--lens-tokens", "tokens"), (regionsPerChunk, "--regions-per-chunk", "regions")] {
             try requirePositive(value, flag: flag, unit: unit)
         }
@@ -66,16 +64,19 @@ struct Report: ParsableCommand {
         where value < 0 {
             throw CommandError("\(flag): expected a number ≥ 0, found \(value)")
         }
-        try claimOutput(output, ReportSite.outputKind, inputs: [dictionary] + modelInputs(model))
+    }
+
+    func run() throws {
+        try claimOutput(output, ReportSite.outputKind, inputs: [dictionary] + modelInputs(model.model))
         let started = Date()
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let manifest = loaded.manifest
         var opened: OpenedModel?
-        if let name = model {
-            opened = try OpenedModel(name, threads: threads)
+        if let name = model.model {
+            opened = try OpenedModel(name, threads: threading.threads)
         } else if let name = manifest.build.source?.model {
             do {
-                opened = try OpenedModel(name, threads: threads)
+                opened = try OpenedModel(name, threads: threading.threads)
             } catch {
                 note("cannot open the model the dictionary records, '\(name)' (\(error)): the report has no logit lens or contexts; give one with --model")
             }
@@ -88,7 +89,7 @@ struct Report: ParsableCommand {
         reading.tokenDistances = tokenDistances
         var options = ReportOptions()
         options.title = title
-        options.model = model ?? manifest.build.source?.model
+        options.model = model.model ?? manifest.build.source?.model
         options.neighbours = neighbours
         options.regionsPerChunk = regionsPerChunk
         let progress = ProgressLine()

@@ -88,8 +88,9 @@ struct ShardsPlan: ParsableCommand {
     @Argument(parsing: .allUnrecognized, help: "The flags of the build from text (see ep build --help).")
     var buildArguments: [String] = []
 
+    func validate() throws { try requirePositive(shards, flag: "--shards", unit: "shards") }
+
     func run() throws {
-        try requirePositive(shards, flag: "--shards", unit: "shards")
         let build: Build
         do {
             build = try Build.parse(buildArguments + ["--output", output])
@@ -111,7 +112,7 @@ struct ShardsPlan: ParsableCommand {
         let (modelName, requested, _) = try build.textPreflight()
         let inputs = build.corpus.paths + modelInputs(modelName) + [build.calibration, build.center].compactMap { $0 }
         let claim = try claimOutput(output, ShardRun.outputKind, inputs: inputs, force: build.force.force)
-        let opened = try OpenedModel(modelName, threads: build.threads)
+        let opened = try OpenedModel(modelName, threads: build.threading.threads)
         var settings = try build.textSettings(model: modelName, requested: requested, opened: opened)
         settings.activationDType = dtype
         let points = try settings.hooks.map { try opened.model.hookPoint(named: $0) }
@@ -292,8 +293,11 @@ struct ShardsMerge: ParsableCommand {
 
     @OptionGroup var force: ForceOption
 
-    func run() throws {
+    func validate() throws {
         guard wait >= 0, !wait.isNaN else { throw CommandError("--wait: expected a number of seconds ≥ 0 (or inf), found \(wait)") }
+    }
+
+    func run() throws {
         let run = ShardRun(absolutePath(runFolder))
         let plan = try readPlan(run)
         let settings = plan.settings

@@ -51,14 +51,12 @@ struct ProvenanceOptions: ParsableArguments {
     var model: String?
 
     @Option(name: .customLong("hook"), help: "Hook point, e.g. blocks.12.hook_resid_post: for activation files, where they came from (recorded as provenance); from text, the hook to build — repeat it or give a comma-separated list to build several hooks from one forward pass.")
-    var hooks: [String] = []
+    var hooks: [CommaSeparated<String>] = []
+
+    func validate() throws { _ = try hookList() }
 
     /// The hooks given, comma-separated lists split, in order.
-    func hookList() throws -> [String] {
-        let list = hooks.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
-        if list.contains("") { throw CommandError("--hook: an empty hook name in '\(hooks.joined(separator: ","))'") }
-        return list
-    }
+    func hookList() throws -> [String] { try hooks.values("--hook", expected: "a hook name or a comma-separated list of hook names") }
 
     /// The one hook activation files came from, if given.
     func singleHook() throws -> String? {
@@ -143,11 +141,6 @@ func note(_ message: String) {
 /// Checks a count given on the command line (`unit`: what is counted, for the message).
 func requirePositive(_ value: Int, flag: String, unit: String = "rows") throws {
     guard value > 0 else { throw CommandError("\(flag): expected a positive number of \(unit), found \(value)") }
-}
-
-/// Checks `--threads`, when given.
-func requireThreads(_ threads: Int?) throws {
-    if let threads, threads <= 0 { throw CommandError("--threads: expected a positive number of threads, found \(threads)") }
 }
 
 /// Checks a calibration batch size: positive, and small enough that its n(n−1)/2 float distances fit (65,536

@@ -7,16 +7,26 @@ import Synchronization
 
 /// A model opened for a verb: the model, the file it came from, and its tokenizer.
 struct OpenedModel {
+    /// The name given (a path or a short name), as recorded in what is built with the model.
+    let name: String
     let model: LanguageModel
     let path: String
     let tokenizer: TextTokenizer
 
     /// Opens the model named `name` (a path or a short name) with `threads` threads.
     init(_ name: String, threads: Int?) throws {
-        try requireThreads(threads)
+        self.name = name
         path = try ModelLocator.resolve(name)
         model = try LanguageModel(path: path, threads: threads)
         tokenizer = try makeTokenizer(for: model)
+    }
+
+    /// Opens the model of the dictionary at `dictionary`: `model` when given, otherwise the one its manifest
+    /// records; either way it must be the model the dictionary was built from (``requireSameModel(as:dictionary:)``).
+    init(for manifest: DictionaryManifest, dictionary: String, model: String?, threads: Int?) throws {
+        guard let name = model ?? manifest.build.source?.model else { throw CommandError("give --model: \(dictionary) records no model") }
+        try self.init(name, threads: threads)
+        try requireSameModel(as: manifest, dictionary: dictionary)
     }
 
     /// Checks that this is the model a dictionary was built from (by SHA-256), naming both when it is not.

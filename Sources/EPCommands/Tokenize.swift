@@ -16,8 +16,7 @@ struct Tokenize: ParsableCommand {
             UTF-8 characters).
             """)
 
-    @Argument(help: "A GGUF file, a Hugging Face folder, or a short name (\(ModelLocator.shortNameList)).")
-    var model: String
+    @OptionGroup var model: ModelArgument
 
     @Option(help: "The text to tokenize.")
     var text: String?
@@ -36,7 +35,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try makeTokenizer(modelPath: ModelLocator.resolve(model))
+        let tokenizer = try makeTokenizer(modelPath: ModelLocator.resolve(model.model))
         let input = try text ?? readText(textFile!)
         let ids = tokenizer.encode(input, parseSpecial: special, addSpecial: true)
         let pieces = ids.map { tokenizer.tokenPiece($0) ?? "" }

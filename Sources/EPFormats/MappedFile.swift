@@ -24,10 +24,7 @@ public final class MappedFile: @unchecked Sendable {
             bytes = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16))
             return
         }
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw FileFormatError(path, "cannot open: \(systemErrorMessage())") }
-        defer { close(fd) }
-        let address = mmap(nil, file.size, PROT_READ, MAP_PRIVATE, fd, 0)
+        let address = mmap(nil, file.size, PROT_READ, MAP_PRIVATE, file.descriptor, 0)
         guard let address, address != MAP_FAILED else { throw FileFormatError(path, "cannot map: \(systemErrorMessage())") }
         bytes = UnsafeRawPointer(address)
     }

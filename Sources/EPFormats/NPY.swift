@@ -109,14 +109,19 @@ public enum NPY {
         shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
     }
 
-    /// Reads a whole array of floats (float32, float16 or float64 in the file) as `Float`.
-    public static func readFloats(path: String) throws -> (values: [Float], shape: [Int]) {
+    /// The header and the data bytes of the whole `.npy` file at `path`.
+    private static func readArray(path: String) throws -> (header: NPYHeader, raw: [UInt8]) {
         let file = try ReadOnlyFile(path: path)
         let header = try readHeader(file)
+        return (header, try file.readBytes(count: header.elementCount * header.elementType.size, at: header.dataOffset))
+    }
+
+    /// Reads a whole array of floats (float32, float16 or float64 in the file) as `Float`.
+    public static func readFloats(path: String) throws -> (values: [Float], shape: [Int]) {
+        let (header, raw) = try readArray(path: path)
         guard !header.fortranOrder else { throw FileFormatError(path, "Fortran-ordered arrays are not supported; save with C order") }
         let count = header.elementCount
         var values = [Float](repeating: 0, count: count)
-        let raw = try file.readBytes(count: count * header.elementType.size, at: header.dataOffset)
         try raw.withUnsafeBytes { source in
             try values.withUnsafeMutableBufferPointer { out in
                 switch header.elementType {
@@ -136,10 +141,8 @@ public enum NPY {
 
     /// Reads a whole float64 (or float32) array as `Double`.
     public static func readDoubles(path: String) throws -> (values: [Double], shape: [Int]) {
-        let file = try ReadOnlyFile(path: path)
-        let header = try readHeader(file)
+        let (header, raw) = try readArray(path: path)
         let count = header.elementCount
-        let raw = try file.readBytes(count: count * header.elementType.size, at: header.dataOffset)
         return try raw.withUnsafeBytes { source in
             switch header.elementType {
             case .float64: return ((0..<count).map { source.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) }, header.shape)
@@ -151,10 +154,8 @@ public enum NPY {
 
     /// Reads a whole integer array (int64, int32 or uint8 in the file) as `Int`.
     public static func readIntegers(path: String) throws -> (values: [Int], shape: [Int]) {
-        let file = try ReadOnlyFile(path: path)
-        let header = try readHeader(file)
+        let (header, raw) = try readArray(path: path)
         let count = header.elementCount
-        let raw = try file.readBytes(count: count * header.elementType.size, at: header.dataOffset)
         return try raw.withUnsafeBytes { source in
             switch header.elementType {
             case .int64: return ((0..<count).map { Int(source.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }, header.shape)

@@ -11,7 +11,8 @@ public final class ReadOnlyFile: @unchecked Sendable {
     public let path: String
     /// Its size in bytes when opened.
     public let size: Int
-    private let descriptor: Int32
+    /// The open file descriptor (``MappedFile`` maps through it).
+    let descriptor: Int32
 
     /// Opens `path` for reading; throws a ``FileFormatError`` naming the file when it cannot be opened.
     public init(path: String) throws {

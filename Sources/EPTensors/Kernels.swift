@@ -1,5 +1,5 @@
 /// Vector kernels over raw `Float` buffers, written with explicit SIMD so they vectorise (Swift does not
-/// vectorise strict floating-point reductions on its own; ../shared/spec/swift-stack.md §2.2).
+/// vectorise strict floating-point reductions on its own; docs/runtime.md, *Kernels*).
 ///
 /// Pointers may be unaligned: every vector load goes through `loadUnaligned`.
 public enum Kernels {

@@ -7,7 +7,7 @@ import Darwin
 
 /// Coarse-grained data parallelism over the machine's cores, for work between BLAS calls.
 ///
-/// The rule of ../shared/spec/swift-stack.md §1.4 and §4 is kept: parallelism happens at one level at a time.
+/// The rule of docs/runtime.md (*Kernels*) is kept: parallelism happens at one level at a time.
 /// ``forEachRange(count:minimumPerWorker:_:)`` never overlaps with multi-threaded BLAS because callers run it
 /// between BLAS calls, and ``withSingleThreadedBLAS(_:)`` drops BLAS to one thread while workers call it.
 public enum Parallel {

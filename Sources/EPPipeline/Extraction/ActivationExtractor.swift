@@ -16,7 +16,7 @@ public struct ExtractionSettings: Sendable, Equatable {
     /// Which positions are taken.
     public var extractor: ExtractorKind = .perPosition
     /// Leave position 0 of every window out (per-position only). On SmolLM2 its residual is an attention sink
-    /// about 150× the median norm (`../shared/spec/models-data.md` §5), whatever the first token is.
+    /// about 150× the median norm (docs/build.md, *From text*), whatever the first token is.
     public var excludeFirstPosition = true
     /// Windows per forward call (each call runs its windows on all cores).
     public var windowsPerForward = 16

@@ -4,13 +4,13 @@ import EPTensors
 ///
 /// Each decoder repeats gguf-py's (`gguf/quants.py`) order of floating-point operations — for example
 /// `d · q + m` as a product then a sum, never a fused multiply-add — so the results are bit-identical to it.
-/// Block layouts are in ../shared/spec/models-data.md §1.3; every multi-byte field is little-endian and read
+/// Block layouts are in docs/runtime.md (*Kernels*); every multi-byte field is little-endian and read
 /// with `loadUnaligned` (blocks of 18, 20, 22 or 34 bytes leave every field unaligned).
 enum BlockDecoders {
     typealias Floats = SIMD16<Float>
 
     // MARK: widening helpers (per-lane loops that LLVM turns into vpmovzxbd / vcvtdq2ps; the stdlib's generic
-    // SIMD conversion initialisers are emitted as out-of-line calls, see swift-stack.md §3)
+    // SIMD conversion initialisers are emitted as out-of-line calls, see docs/runtime.md, *Kernels*)
 
     @inline(__always)
     static func floats(_ v: SIMD16<UInt8>) -> Floats {

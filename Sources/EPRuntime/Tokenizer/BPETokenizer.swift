@@ -37,9 +37,8 @@ public final class BPETokenizer: Sendable {
     /// Byte strings of whole vocabulary entries, for `PreTokenizer.ignoresMerges`; empty otherwise.
     private let wholePieces: [PieceKey: Int32]
     private let specials: SpecialTokenMatcher
-    /// The bytes each token decodes to: `decodedBytes[decodedOffsets[id]..<decodedOffsets[id + 1]]`.
-    private let decodedBytes: [UInt8]
-    private let decodedOffsets: [Int]
+    /// The entries, their types and the bytes each decodes to.
+    private let vocabulary: TokenVocabulary
     private let cache = WordCache(capacity: 1 << 16)
 
     /// The number of entries in the vocabulary.
@@ -49,15 +48,7 @@ public final class BPETokenizer: Sendable {
     /// `tokenizer.ggml.pre`. Throws a one-line message for an unsupported tokenizer model (only `gpt2` byte-level BPE
     /// is supported) or pre-tokenizer, or malformed metadata.
     public convenience init(gguf: GGUFFile, preTokenizer: PreTokenizer? = nil) throws {
-        func fail(_ message: String) -> TokenizerError { TokenizerError("\(gguf.path): \(message)") }
-        func strings(_ key: String) throws -> [String] {
-            guard let array = gguf.metadata[key]?.array else { throw fail("missing or non-array metadata '\(key)'") }
-            return try array.map { value in
-                guard let s = value.string else { throw fail("metadata '\(key)' should hold strings, found \(value.typeName)") }
-                return s
-            }
-        }
-        func id(_ key: String) -> Int32? { gguf.metadata[key]?.integer.flatMap { Int32(exactly: $0) } }
+        let fail = gguf.tokenizerError, strings = gguf.tokenizerStrings, id = gguf.tokenID
 
         guard let model = gguf.metadata["tokenizer.ggml.model"]?.string else {
             throw fail("no tokenizer (metadata 'tokenizer.ggml.model' is missing)")
@@ -75,15 +66,7 @@ public final class BPETokenizer: Sendable {
             do { pre = try PreTokenizer(ggufName: name) } catch let error as TokenizerError { throw fail(error.message) }
         }
         let tokens = try strings("tokenizer.ggml.tokens")
-        var types: [TokenType] = []
-        if let array = gguf.metadata["tokenizer.ggml.token_type"]?.array {
-            types = try array.enumerated().map { index, value in
-                guard let code = value.integer.flatMap(Int32.init(exactly:)), let type = TokenType(rawValue: code) else {
-                    throw fail("token \(index) has an unknown type \(value.summary) in 'tokenizer.ggml.token_type'")
-                }
-                return type
-            }
-        }
+        let types = try gguf.tokenTypes()
         do {
             try self.init(
                 tokens: tokens, types: types, merges: try strings("tokenizer.ggml.merges"), preTokenizer: pre,
@@ -135,17 +118,14 @@ public final class BPETokenizer: Sendable {
             table.insertIfAbsent(l, r, rank: Int32(rank), merged: merged)
         }
 
-        var decodedBytes: [UInt8] = []
-        var decodedOffsets = [0]
         var wholePieces: [PieceKey: Int32] = [:]
-        for (id, token) in tokens.enumerated() {
+        let vocabulary = TokenVocabulary(pieces: tokens, types: types) { id, token in
             let mapped = ByteLevel.bytes(of: token)
             if preTokenizer.ignoresMerges, let mapped, wholePieces[PieceKey(bytes: mapped)] == nil {
                 wholePieces[PieceKey(bytes: mapped)] = Int32(id)
             }
             let special = types[id] == .control || types[id] == .userDefined
-            decodedBytes.append(contentsOf: special ? Array(token.utf8) : mapped ?? Array(token.utf8))
-            decodedOffsets.append(decodedBytes.count)
+            return special ? Array(token.utf8) : mapped ?? Array(token.utf8)
         }
 
         self.tokens = tokens
@@ -162,8 +142,7 @@ public final class BPETokenizer: Sendable {
         self.merges = table
         self.wholePieces = wholePieces
         self.specials = SpecialTokenMatcher(tokens: tokens, types: types)
-        self.decodedBytes = decodedBytes
-        self.decodedOffsets = decodedOffsets
+        self.vocabulary = vocabulary
     }
 
     // MARK: Encoding
@@ -260,34 +239,16 @@ public final class BPETokenizer: Sendable {
     /// The text of `ids`: special tokens as their text, ill-formed UTF-8 replaced by U+FFFD, and ids outside the
     /// vocabulary as U+FFFD.
     public func decode(_ ids: [Int32]) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(ids.count * 4)
-        for id in ids { appendBytes(of: id, to: &bytes) }
-        return String(decoding: bytes, as: UTF8.self)
+        String(decoding: vocabulary.decodedBytes(ids), as: UTF8.self)
     }
 
     /// The bytes token `id` stands for (a special token's text), or nil for an id outside the vocabulary.
-    public func tokenBytes(_ id: Int32) -> [UInt8]? {
-        guard id >= 0 && Int(id) < tokens.count else { return nil }
-        return Array(decodedBytes[decodedOffsets[Int(id)]..<decodedOffsets[Int(id) + 1]])
-    }
+    public func tokenBytes(_ id: Int32) -> [UInt8]? { vocabulary.bytes(of: id) }
 
     /// The vocabulary entry of `id` as written in the model (`Ġworld` for " world"; HF's `id_to_token`), or nil for
     /// an id outside the vocabulary.
-    public func tokenPiece(_ id: Int32) -> String? {
-        id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil
-    }
+    public func tokenPiece(_ id: Int32) -> String? { vocabulary.piece(id) }
 
     /// The type of token `id`, or nil for an id outside the vocabulary.
-    public func tokenType(_ id: Int32) -> TokenType? {
-        id >= 0 && Int(id) < tokens.count ? types[Int(id)] : nil
-    }
-
-    private func appendBytes(of id: Int32, to bytes: inout [UInt8]) {
-        guard id >= 0 && Int(id) < tokens.count else {
-            bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])
-            return
-        }
-        bytes.append(contentsOf: decodedBytes[decodedOffsets[Int(id)]..<decodedOffsets[Int(id) + 1]])
-    }
+    public func tokenType(_ id: Int32) -> TokenType? { vocabulary.type(id) }
 }

@@ -68,8 +68,8 @@ public final class SentencePieceTokenizer: Sendable {
     /// Whether consecutive unknown characters become one unknown token (HF `fuse_unk`).
     private let fusesUnknown: Bool
     private let specials: SpecialTokenMatcher
-    private let decodedBytes: [UInt8]
-    private let decodedOffsets: [Int]
+    /// The entries, their types and the bytes each decodes to.
+    private let vocabulary: TokenVocabulary
 
     /// The number of entries in the vocabulary.
     public var vocabularySize: Int { tokens.count }
@@ -127,15 +127,12 @@ public final class SentencePieceTokenizer: Sendable {
             }
         }
 
-        var decodedBytes: [UInt8] = []
-        var decodedOffsets = [0]
-        for (id, token) in tokens.enumerated() {
+        let vocabulary = TokenVocabulary(pieces: tokens, types: resolvedTypes) { id, token in
             switch resolvedTypes[id] {
-            case .byte where Self.byteValue(token) != nil: decodedBytes.append(Self.byteValue(token)!)
-            case .control, .userDefined, .unknown: decodedBytes.append(contentsOf: token.utf8)
-            default: decodedBytes.append(contentsOf: token.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+            case .byte where Self.byteValue(token) != nil: [Self.byteValue(token)!]
+            case .control, .userDefined, .unknown: Array(token.utf8)
+            default: Array(token.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
             }
-            decodedOffsets.append(decodedBytes.count)
         }
 
         self.algorithm = algorithm
@@ -163,8 +160,7 @@ public final class SentencePieceTokenizer: Sendable {
         unknownScore = (scores.min() ?? 0) - 10
         self.fusesUnknown = fusesUnknown
         specials = SpecialTokenMatcher(tokens: tokens, types: resolvedTypes)
-        self.decodedBytes = decodedBytes
-        self.decodedOffsets = decodedOffsets
+        self.vocabulary = vocabulary
     }
 
     /// The byte of a `<0xXX>` piece, or nil.
@@ -364,16 +360,8 @@ public final class SentencePieceTokenizer: Sendable {
     /// The text of `ids`: byte tokens as their bytes, `▁` as spaces (less the one the prefix added at the start),
     /// special tokens as their text, ill-formed UTF-8 replaced by U+FFFD, and ids outside the vocabulary as U+FFFD.
     public func decode(_ ids: [Int32]) -> String {
-        var bytes: [UInt8] = []
-        for id in ids {
-            guard id >= 0 && Int(id) < tokens.count else {
-                bytes += [0xEF, 0xBF, 0xBD]
-                continue
-            }
-            bytes += decodedBytes[decodedOffsets[Int(id)]..<decodedOffsets[Int(id) + 1]]
-        }
-        if spacePrefix != .never, let firstID = ids.first, firstID >= 0, Int(firstID) < tokens.count, types[Int(firstID)] == .normal,
-           bytes.first == 0x20 {
+        var bytes = vocabulary.decodedBytes(ids)
+        if spacePrefix != .never, let firstID = ids.first, vocabulary.type(firstID) == .normal, bytes.first == 0x20 {
             bytes.removeFirst()
         }
         return String(decoding: bytes, as: UTF8.self)
@@ -381,20 +369,13 @@ public final class SentencePieceTokenizer: Sendable {
 
     /// The bytes token `id` stands for (`▁` as a space, a byte token as its byte, a special token's text), or nil
     /// for an id outside the vocabulary.
-    public func tokenBytes(_ id: Int32) -> [UInt8]? {
-        guard id >= 0 && Int(id) < tokens.count else { return nil }
-        return Array(decodedBytes[decodedOffsets[Int(id)]..<decodedOffsets[Int(id) + 1]])
-    }
+    public func tokenBytes(_ id: Int32) -> [UInt8]? { vocabulary.bytes(of: id) }
 
     /// The vocabulary entry of `id` as written in the model (`▁world`), or nil for an id outside the vocabulary.
-    public func tokenPiece(_ id: Int32) -> String? {
-        id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil
-    }
+    public func tokenPiece(_ id: Int32) -> String? { vocabulary.piece(id) }
 
     /// The type of token `id`, or nil for an id outside the vocabulary.
-    public func tokenType(_ id: Int32) -> TokenType? {
-        id >= 0 && Int(id) < tokens.count ? types[Int(id)] : nil
-    }
+    public func tokenType(_ id: Int32) -> TokenType? { vocabulary.type(id) }
 }
 
 
@@ -403,15 +384,11 @@ extension SentencePieceTokenizer {
     /// Llama 2 files have): tokens, scores (BPE merges are derived from them), token types, BOS/EOS/unknown ids,
     /// `add_bos_token`, `add_eos_token` and `add_space_prefix` (default true, as llama.cpp).
     public convenience init(gguf: GGUFFile) throws {
-        func fail(_ message: String) -> TokenizerError { TokenizerError("\(gguf.path): \(message)") }
+        let fail = gguf.tokenizerError, id = gguf.tokenID
         guard let model = gguf.metadata["tokenizer.ggml.model"]?.string, model == "llama" else {
             throw fail("not a SentencePiece vocabulary (tokenizer.ggml.model must be 'llama')")
         }
-        guard let tokenValues = gguf.metadata["tokenizer.ggml.tokens"]?.array else { throw fail("missing or non-array metadata 'tokenizer.ggml.tokens'") }
-        let tokens = try tokenValues.map { value in
-            guard let s = value.string else { throw fail("metadata 'tokenizer.ggml.tokens' should hold strings, found \(value.typeName)") }
-            return s
-        }
+        let tokens = try gguf.tokenizerStrings("tokenizer.ggml.tokens")
         guard let scoreValues = gguf.metadata["tokenizer.ggml.scores"]?.array, scoreValues.count == tokens.count else {
             throw fail("metadata 'tokenizer.ggml.scores' is missing or does not have one score per token")
         }
@@ -419,16 +396,7 @@ extension SentencePieceTokenizer {
             guard let d = value.double else { throw fail("metadata 'tokenizer.ggml.scores' should hold numbers, found \(value.typeName)") }
             return d
         }
-        var types: [TokenType] = []
-        if let array = gguf.metadata["tokenizer.ggml.token_type"]?.array {
-            types = try array.enumerated().map { index, value in
-                guard let code = value.integer.flatMap(Int32.init(exactly:)), let type = TokenType(rawValue: code) else {
-                    throw fail("token \(index) has an unknown type \(value.summary) in 'tokenizer.ggml.token_type'")
-                }
-                return type
-            }
-        }
-        func id(_ key: String) -> Int32? { gguf.metadata[key]?.integer.flatMap { Int32(exactly: $0) } }
+        let types = try gguf.tokenTypes()
         do {
             try self.init(
                 algorithm: .bpe, tokens: tokens, types: types, scores: scores, merges: nil,
