@@ -324,7 +324,13 @@ private struct PickleParser {
     }
 
     mutating func run() throws {
+        // The opcodes are read once, front to back: pages behind the cursor leave the resident set every 64 MB.
+        var released = 0
         while true {
+            if at - released >= 64 << 20 {
+                file.release(released..<at)
+                released = at
+            }
             opStart = at
             let op = try byte()
             switch op {

@@ -54,6 +54,7 @@ public enum PickleImport {
         while offset < file.count {
             let n = min(piece, file.count - offset)
             hasher.update(UnsafeRawBufferPointer(rebasing: file.buffer[offset..<(offset + n)]))
+            file.release(offset..<(offset + n))
             offset += n
         }
         let sha = hasher.hexDigest
@@ -195,7 +196,15 @@ private struct Converter {
         pickled.reserveCapacity(partitions.count)
         regions.exemplarDirections.reserveCapacity(partitions.count * d)
         regions.meanMemberDirections.reserveCapacity(partitions.count * d)
+        var released = 0
         for (k, node) in partitions.enumerated() {
+            // The partitions' bytes lie one after the other: those before this one have been copied out, so their
+            // pages leave the resident set (an array shared through the memo is read from the file again).
+            let start = graph.offsets[node]
+            if start - released >= 16 << 20 {
+                graph.file.release(released..<start)
+                released = start
+            }
             let what = "partition \(k)"
             let f = try attributes(node, expected: .partition, what: what)
             func get(_ name: String) throws -> Int { try field(f, name, of: what, at: node) }
@@ -239,6 +248,7 @@ private struct Converter {
                 samples.append(rows)
             }
         }
+        graph.file.release(0..<graph.file.count)
         let k = pickled.count
         if let m = metadata?.discovery {
             if let n = m.regionCount, n != k {
