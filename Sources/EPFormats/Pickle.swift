@@ -25,6 +25,8 @@ public struct PickleGraph {
     public let proto: Int
     /// Where each node was made (byte offset of its opcode), for error messages.
     public private(set) var offsets: [Int]
+    /// The module-qualified name each `.callable` node was spelt with (`cas.discovery.dictionary.ConceptLibrary`).
+    public private(set) var callableNames: [Int: String]
 
     /// Reads the pickle at `path`.
     public init(path: String, limits: PickleLimits = PickleLimits()) throws {
@@ -39,6 +41,7 @@ public struct PickleGraph {
         self.file = file
         nodes = parser.nodes
         offsets = parser.offsets
+        callableNames = parser.callableNames
         root = parser.result
         proto = parser.proto
     }
@@ -180,6 +183,7 @@ private struct PickleParser {
     var memo: [Int] = []
     var result = -1
     var proto = 2
+    var callableNames: [Int: String] = [:]
 
     init(file: MappedFile, limits: PickleLimits) {
         self.file = file
@@ -321,6 +325,7 @@ private struct PickleParser {
             throw fail("refuses to call \(module).\(name) (only \(PickleCallable.allowedList) are allowed); nothing was run")
         }
         try push(.callable(callable))
+        callableNames[stack.last!] = "\(module).\(name)"
     }
 
     mutating func run() throws {

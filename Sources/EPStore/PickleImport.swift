@@ -43,6 +43,9 @@ public struct PickleImportSummary: Sendable {
 /// Memory: the graph of small values (a few dozen bytes per opcode that makes one) plus one copy of the arrays in
 /// the dictionary's own layout; array bytes are read straight from the map, which the page cache can drop.
 public enum PickleImport {
+    /// The most batches an imported dictionary may name (2^26: 1 GB of batch history).
+    public static let maximumBatches = 1 << 26
+
     /// Reads the pickle at `path` (and the metadata JSON at `metadataPath`, if given).
     public static func read(
         pickle path: String, metadata metadataPath: String? = nil, reservoir keepReservoir: Bool = true, limits: PickleLimits = PickleLimits()
@@ -171,6 +174,10 @@ private struct Converter {
         default: throw graph.error(root, "the pickle holds \(graph[root].kindDescription), expected an EP Dictionary (ep.discovery.dictionary.Dictionary)")
         }
         let top = try attributes(root, expected: .dictionary, what: "the Dictionary")
+        guard case .call(_, let rootArgs, _) = graph[root] else { throw graph.error(root, "not a Dictionary") }
+        // NEWOBJ's class is the node before its argument tuple on the stack; find the class by the node made last
+        // before the arguments (the class, or a memo reference to it, is pushed first).
+        let rootClass = (0..<rootArgs).last { if case .callable(.dictionary) = graph[$0] { return true } else { return false } } ?? -1
         let centerNode = try field(top, "center", of: "the Dictionary", at: root)
         let centerArray = try graph.array(centerNode, what: "Dictionary.center")
         guard centerArray.shape.count == 1, centerArray.shape[0] > 0 else {
@@ -221,11 +228,14 @@ private struct Converter {
                 iterations = try a.isEmpty ? [] : graph.sequence(a[0], what: "\(what).source_iterations").map { try graph.integer($0, what: "\(what).source_iterations") }
             default: throw graph.error(iterationsNode, "\(what).source_iterations: expected a set of batch numbers, found \(graph[iterationsNode].kindDescription)")
             }
-            guard let first = iterations.min(), let last = iterations.max(), first >= 0, last < 1 << 40 else {
-                throw graph.error(iterationsNode, "\(what).source_iterations: expected a non-empty set of batch numbers ≥ 0")
+            guard let first = iterations.min(), let last = iterations.max(), first >= 0, last < PickleImport.maximumBatches else {
+                throw graph.error(iterationsNode, "\(what).source_iterations: expected a non-empty set of batch numbers in 0 ..< \(PickleImport.maximumBatches)")
             }
             let founders = f["constituent_sample_indices"].map { try? graph.sequence($0, what: "") } ?? nil
             let founderRow = try founders?.first.map { try graph.integer($0, what: "\(what).constituent_sample_indices") }
+            if let row = founderRow, !(0...DictionaryValidation.maximumRows).contains(row) {
+                throw graph.error(founders![0], "\(what).constituent_sample_indices[0] is \(row); expected a row number in 0 … 2^53")
+            }
             var label: String?
             if let l = f["label"], case .string(let s) = graph[l] { label = s }
             pickled.append(PickledRegion(
@@ -265,7 +275,12 @@ private struct Converter {
         let batches: String
         let totalMembers = pickled.reduce(Int64(0)) { $0 + $1.memberCount }
         if let size = metadata?.configuration?.batchSize, let n = metadata?.discovery?.activationCount {
-            guard size > 0 else { throw FileFormatError(metadataPath!, "field 'discovery_config.batch_size' is \(size); expected a positive batch size") }
+            guard size > 0, Int64(size) <= DictionaryValidation.maximumRows else {
+                throw FileFormatError(metadataPath!, "field 'discovery_config.batch_size' is \(size); expected a positive batch size")
+            }
+            guard n >= 0, Int64(n) <= DictionaryValidation.maximumRows, (n + size - 1) / size <= PickleImport.maximumBatches else {
+                throw FileFormatError(metadataPath!, "field 'discovery.n_activations' is \(n); expected a row count in 0 … 2^53 making at most \(PickleImport.maximumBatches) batches of \(size)")
+            }
             guard n >= 0, Int64(n) >= totalMembers, (n + size - 1) / size >= batchCount else {
                 throw FileFormatError(metadataPath!, "fields 'discovery.n_activations' (\(n)) and 'discovery_config.batch_size' (\(size)) give \((max(n, 0) + size - 1) / size) batches of rows, but \(path)'s partitions name \(batchCount) batches and count \(totalMembers) members")
             }
@@ -350,7 +365,7 @@ private struct Converter {
         let source = ActivationSource(activationCount: rows, inputs: [path])
         let provenance = ImportProvenance(
             source: path, sha256: sha256, bytes: graph.file.count, pickleProtocol: graph.proto,
-            pickledClass: pickledClassName(root: root, fallback: pickledClass), reservoirKept: keepReservoir, batches: batches,
+            pickledClass: graph.callableNames[rootClass] ?? pickledClass, reservoirKept: keepReservoir, batches: batches,
             metadataFile: metadataPath, metadataSHA256: metadataSHA256, metadata: metadata)
         let percentile = metadata?.configuration?.percentile
         let calibration = CalibrationProvenance(
@@ -360,17 +375,5 @@ private struct Converter {
             activationCount: rows, saturated: rate == 0, reservoir: keepReservoir, newRegionRate: rate, source: source)
         build.imported = provenance
         return ImportedPickle(dictionary: dictionary, contexts: contexts, calibration: calibration, build: build, labels: pickled.map(\.label))
-    }
-
-    /// The module-qualified name of the pickled dictionary class, as the pickle spelt it.
-    func pickledClassName(root: Int, fallback: String) -> String {
-        // The root's class was named by the first GLOBAL/STACK_GLOBAL; the reader keeps only what it resolved to,
-        // so the spelling is recovered from the two strings before it.
-        for i in 0..<min(graph.nodes.count, 8) {
-            if case .string(let module) = graph[i], module.hasSuffix(".discovery.dictionary"), i + 1 < graph.nodes.count, case .string(let name) = graph[i + 1] {
-                return "\(module).\(name)"
-            }
-        }
-        return fallback
     }
 }
