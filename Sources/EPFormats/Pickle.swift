@@ -180,7 +180,12 @@ private struct PickleParser {
     var offsets: [Int] = []
     var stack: [Int] = []
     var marks: [Int] = []
+    /// The memo: dense for the indices picklers write (0, 1, 2, …), a dictionary for indices far past them, so
+    /// that a 5-byte `LONG_BINPUT 4000000000` costs one entry, not gigabytes.
     var memo: [Int] = []
+    var sparseMemo: [UInt64: Int] = [:]
+    /// Entries set, as Python's `len(memo)` (the index `MEMOIZE` uses).
+    var memoEntries = 0
     var result = -1
     var proto = 2
     var callableNames: [Int: String] = [:]
@@ -308,16 +313,26 @@ private struct PickleParser {
     }
 
     mutating func memoGet(_ index: UInt64, _ op: String) throws {
-        guard index < UInt64(memo.count), memo[Int(index)] >= 0 else { throw fail("\(op) \(index): no such memo entry") }
-        stack.append(memo[Int(index)])
+        if index < UInt64(memo.count), memo[Int(index)] >= 0 {
+            stack.append(memo[Int(index)])
+        } else if let value = sparseMemo[index] {
+            stack.append(value)
+        } else {
+            throw fail("\(op) \(index): no such memo entry")
+        }
     }
 
     mutating func memoPut(_ index: UInt64, _ op: String) throws {
         let top = try top(op, "a value")
-        guard index < UInt64(limits.maximumMemo) else { throw fail("\(op) \(index): memo index beyond \(limits.maximumMemo)") }
-        let i = Int(index)
-        if i >= memo.count { memo += repeatElement(-1, count: i + 1 - memo.count) }
-        memo[i] = top
+        if index < UInt64(memo.count + 4096) {
+            let i = Int(index)
+            if i >= memo.count { memo += repeatElement(-1, count: i + 1 - memo.count) }
+            if memo[i] < 0 { memoEntries += 1 }
+            memo[i] = top
+        } else {
+            if sparseMemo.updateValue(top, forKey: index) == nil { memoEntries += 1 }
+        }
+        guard memoEntries <= limits.maximumMemo else { throw fail("more than \(limits.maximumMemo) memo entries (limit of the pickle reader)") }
     }
 
     mutating func global(module: String, name: String) throws {
@@ -422,7 +437,7 @@ private struct PickleParser {
                 let target = try top("SETITEMS", "a dict")
                 try setItems(target, items, op: "SETITEMS")
             case 0x94:  // MEMOIZE
-                try memoPut(UInt64(memo.count), "MEMOIZE")
+                try memoPut(UInt64(memoEntries), "MEMOIZE")
             case 0x71: try memoPut(UInt64(try byte()), "BINPUT")
             case 0x72: try memoPut(try little(4), "LONG_BINPUT")
             case 0x68: try memoGet(UInt64(try byte()), "BINGET")

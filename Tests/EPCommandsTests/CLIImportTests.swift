@@ -27,6 +27,11 @@ struct CLIImportTests {
         #expect(run.stdout.contains("cas.discovery.dictionary.ConceptLibrary, pickle protocol 4, SHA-256 3b1524d0af01cb86d77ba39c7a48eb83e9e4530a84c157489838f668cc605dfb"))
         #expect(run.stdout.contains("58 regions · width 64 · θ = 0.744228226430056 · 463 prompts · 1,740 reservoir vectors → dict"))
 
+        let info = try ep(["info", "dict"], in: folder)
+        #expect(info.status == 0, "\(info.stderr)")
+        #expect(info.stdout.contains("θ = 0.744228 (p3, imported)"))
+        #expect(info.stdout.contains("imported from \(pickles)/\(name).pkl: cas.discovery.dictionary.ConceptLibrary, pickle protocol 4, SHA-256 3b1524d0af01cb86d77ba39c7a48eb83e9e4530a84c157489838f668cc605dfb; batch history from the metadata's batch size; reservoir kept"))
+
         let assign = try ep(["assign", "dict", "\(pickles)/\(name)_expected/query.npy", "-o", "ids.csv"], in: folder)
         #expect(assign.status == 0, "\(assign.stderr)")
         let ids = try NPY.readIntegers(path: "\(pickles)/\(name)_expected/query_ids.npy").values

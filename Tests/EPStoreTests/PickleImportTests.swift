@@ -167,6 +167,9 @@ struct PickleImportTests {
         #expect(try error(of: proto + [0x95] + [0, 0, 0, 0, 0, 0, 0, 1] + [0x4E, 0x2E], "huge-frame").contains("FRAME claims"))
         // A memo entry never stored.
         #expect(try error(of: proto + [0x6A, 0x10, 0x27, 0x00, 0x00, 0x2E], "memo").contains("offset 2: LONG_BINGET 10000: no such memo entry"))
+        // A memo index far past the others is one entry, not a huge table.
+        #expect(try error(of: proto + [0x4E, 0x72, 0x00, 0x28, 0x6B, 0xEE, 0x30, 0x6A, 0x00, 0x28, 0x6B, 0xEE, 0x6A, 0x01, 0x00, 0x00, 0x00, 0x2E], "far-memo")
+            .contains("offset 14: LONG_BINGET 1: no such memo entry"))
         // Out-of-band buffers.
         #expect(try error(of: [0x80, 0x05, 0x97, 0x98, 0x2E], "buffer").contains("offset 2: NEXT_BUFFER: the pickle refers to out-of-band buffers"))
         // A GLOBAL (protocol 2 spelling) of anything else.
