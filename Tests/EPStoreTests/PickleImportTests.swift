@@ -219,3 +219,92 @@ struct PickleImportTests {
         #expect(refused > 0)
     }
 }
+
+/// Tiny pickles laid out as the authors' (width 2, one region, numpy int64 scalars for member_count), written by
+/// `pickle.dumps` at protocols 2 (bytes as `_codecs.encode(text, 'latin1')`), 3 (`BINBYTES`) and 5 (`_frombuffer` of a
+/// `BYTEARRAY8`) over stand-ins named as the authors' classes and numpy's functions (those of Fuzz/seeds.py's `pickle_seeds`,
+/// its generator reseeded with 16 before each, so the three hold the same numbers).
+let tinyPickles: [Int: String] = [
+    2: """
+        gAJjZXAuZGlzY292ZXJ5LmRpY3Rpb25hcnkKRGljdGlvbmFyeQpxACmBcQF9cQIoWAYAAABjZW50ZXJxA2NudW1weS5fY29yZS5t
+        dWx0aWFycmF5Cl9yZWNvbnN0cnVjdApxBGNudW1weQpuZGFycmF5CnEFSwCFcQZjX2NvZGVjcwplbmNvZGUKcQdYAQAAAGJxCFgG
+        AAAAbGF0aW4xcQmGcQpScQuHcQxScQ0oSwFLAoVxDmNudW1weQpkdHlwZQpxD1gCAAAAZjRxEImIh3ERUnESKEsDWAEAAAA8cRNO
+        Tk5K/////0r/////SwB0cRRiiWgHWAsAAADCpMKpWD9Sw6hcPXEVaAmGcRZScRd0cRhiWAkAAAB0aHJlc2hvbGRxGUc/4zMzMzMz
+        M1gLAAAAbWVyZ2VfY2xvc2VxGolYCgAAAHBhcnRpdGlvbnNxG11xHGNlcC5kaXNjb3ZlcnkuZGljdGlvbmFyeQpQYXJ0aXRpb24K
+        cR0pgXEefXEfKFgMAAAAbWVtYmVyX2NvdW50cSBjbnVtcHkuX2NvcmUubXVsdGlhcnJheQpzY2FsYXIKcSFoD1gCAAAAaThxIomI
+        h3EjUnEkaBRiaAdYCAAAAAMAAAAAAAAAcSVoCYZxJlJxJ4ZxKFJxKVgSAAAAZXhlbXBsYXJfZGlyZWN0aW9ucSpoBGgFaAZoC4dx
+        K1JxLChLAUsChXEtaA9oEImIh3EuUnEvaBRiiWgHWAoAAABxDyXCv1zCrkM/cTBoCYZxMVJxMnRxM2JYFQAAAG1lYW5fbWVtYmVy
+        X2RpcmVjdGlvbnE0aARoBWgGaAuHcTVScTYoSwFLAoVxN2gPaBCJiIdxOFJxOWgUYoloB1gNAAAAwqDDrl3Cv8OyM8O/PnE6aAmG
+        cTtScTx0cT1iWBAAAABtZW1iZXJfY29oZXJlbmNlcT5HP+gAAAAAAABYFAAAAHN1bV9kaXN0X3RvX2V4ZW1wbGFycT9HP+AAAAAA
+        AABYFwAAAHN1bV9zcV9kaXN0X3RvX2V4ZW1wbGFycUBHP8AAAAAAAABYEQAAAHNvdXJjZV9pdGVyYXRpb25zcUFjX19idWlsdGlu
+        X18Kc2V0CnFCXXFDKEsASwFlhXFEUnFFWBoAAABjb25zdGl0dWVudF9zYW1wbGVfaW5kaWNlc3FGXXFHKEsASyhlWA4AAABzYW1w
+        bGVfcHJvbXB0c3FIXXFJKEeAAAAAAAAAAFgIAAAAcHJvbXB0IDBxSksBh3FLR7/QAAAAAAAAWA4AAABhbm90aGVyIHByb21wdHFM
+        SwCHcU1lWBAAAABib3VuZGFyeV9wcm9tcHRzcU5dcU9HP+AAAAAAAABYCgAAAGZhciBwcm9tcHRxUEsDh3FRYVgOAAAAc2FtcGxl
+        X21lbWJlcnNxUl1xUyhoBGgFaAZoC4dxVFJxVShLAUsChXFWaA9oEImIh3FXUnFYaBRiiWgHWAwAAADDhcK6V8K/JsOUCT9xWWgJ
+        hnFaUnFbdHFcYmgEaAVoBmgLh3FdUnFeKEsBSwKFcV9oD2gQiYiHcWBScWFoFGKJaAdYDQAAAMKtw4hjwr3ClcKafz9xYmgJhnFj
+        UnFkdHFlYmVYBQAAAGxhYmVscWZOdWJhWB4AAABfbGFzdF9iYXRjaF9uZXdfcGFydGl0aW9uX3JhdGVxZ0cAAAAAAAAAAFgKAAAA
+        X2V4ZW1wbGFyc3FoaARoBWgGaAuHcWlScWooSwFLAksChnFraA9oEImIh3FsUnFtaBRiiWgHWBAAAAAAAAAAAAAAAAAAAAAAAAAA
+        cW5oCYZxb1JxcHRxcWJYEwAAAF9leGVtcGxhcnNfY2FwYWNpdHlxcksCdWIu
+        """,
+    3: """
+        gANjZXAuZGlzY292ZXJ5LmRpY3Rpb25hcnkKRGljdGlvbmFyeQpxACmBcQF9cQIoWAYAAABjZW50ZXJxA2NudW1weS5fY29yZS5t
+        dWx0aWFycmF5Cl9yZWNvbnN0cnVjdApxBGNudW1weQpuZGFycmF5CnEFSwCFcQZDAWJxB4dxCFJxCShLAUsChXEKY251bXB5CmR0
+        eXBlCnELWAIAAABmNHEMiYiHcQ1ScQ4oSwNYAQAAADxxD05OTkr/////Sv////9LAHRxEGKJQwikqVg/UuhcPXERdHESYlgJAAAA
+        dGhyZXNob2xkcRNHP+MzMzMzMzNYCwAAAG1lcmdlX2Nsb3NlcRSJWAoAAABwYXJ0aXRpb25zcRVdcRZjZXAuZGlzY292ZXJ5LmRp
+        Y3Rpb25hcnkKUGFydGl0aW9uCnEXKYFxGH1xGShYDAAAAG1lbWJlcl9jb3VudHEaY251bXB5Ll9jb3JlLm11bHRpYXJyYXkKc2Nh
+        bGFyCnEbaAtYAgAAAGk4cRyJiIdxHVJxHmgQYkMIAwAAAAAAAABxH4ZxIFJxIVgSAAAAZXhlbXBsYXJfZGlyZWN0aW9ucSJoBGgF
+        aAZoB4dxI1JxJChLAUsChXElaAtoDImIh3EmUnEnaBBiiUMIcQ8lv1yuQz9xKHRxKWJYFQAAAG1lYW5fbWVtYmVyX2RpcmVjdGlv
+        bnEqaARoBWgGaAeHcStScSwoSwFLAoVxLWgLaAyJiIdxLlJxL2gQYolDCKDuXb/yM/8+cTB0cTFiWBAAAABtZW1iZXJfY29oZXJl
+        bmNlcTJHP+gAAAAAAABYFAAAAHN1bV9kaXN0X3RvX2V4ZW1wbGFycTNHP+AAAAAAAABYFwAAAHN1bV9zcV9kaXN0X3RvX2V4ZW1w
+        bGFycTRHP8AAAAAAAABYEQAAAHNvdXJjZV9pdGVyYXRpb25zcTVjYnVpbHRpbnMKc2V0CnE2XXE3KEsASwFlhXE4UnE5WBoAAABj
+        b25zdGl0dWVudF9zYW1wbGVfaW5kaWNlc3E6XXE7KEsASyhlWA4AAABzYW1wbGVfcHJvbXB0c3E8XXE9KEeAAAAAAAAAAFgIAAAA
+        cHJvbXB0IDBxPksBh3E/R7/QAAAAAAAAWA4AAABhbm90aGVyIHByb21wdHFASwCHcUFlWBAAAABib3VuZGFyeV9wcm9tcHRzcUJd
+        cUNHP+AAAAAAAABYCgAAAGZhciBwcm9tcHRxREsDh3FFYVgOAAAAc2FtcGxlX21lbWJlcnNxRl1xRyhoBGgFaAZoB4dxSFJxSShL
+        AUsChXFKaAtoDImIh3FLUnFMaBBiiUMIxbpXvybUCT9xTXRxTmJoBGgFaAZoB4dxT1JxUChLAUsChXFRaAtoDImIh3FSUnFTaBBi
+        iUMIrchjvZWafz9xVHRxVWJlWAUAAABsYWJlbHFWTnViYVgeAAAAX2xhc3RfYmF0Y2hfbmV3X3BhcnRpdGlvbl9yYXRlcVdHAAAA
+        AAAAAABYCgAAAF9leGVtcGxhcnNxWGgEaAVoBmgHh3FZUnFaKEsBSwJLAoZxW2gLaAyJiIdxXFJxXWgQYolDEAAAAAAAAAAAAAAA
+        AAAAAABxXnRxX2JYEwAAAF9leGVtcGxhcnNfY2FwYWNpdHlxYEsCdWIu
+        """,
+    5: """
+        gAWV7wMAAAAAAACMF2VwLmRpc2NvdmVyeS5kaWN0aW9uYXJ5lIwKRGljdGlvbmFyeZSTlCmBlH2UKIwGY2VudGVylIwTbnVtcHku
+        X2NvcmUubnVtZXJpY5SMC19mcm9tYnVmZmVylJOUKJYIAAAAAAAAAKSpWD9S6Fw9lIwFbnVtcHmUjAVkdHlwZZSTlIwCZjSUiYiH
+        lFKUKEsDjAE8lE5OTkr/////Sv////9LAHSUYksChZSMAUOUdJRSlIwJdGhyZXNob2xklEc/4zMzMzMzM4wLbWVyZ2VfY2xvc2WU
+        iYwKcGFydGl0aW9uc5RdlGgAjAlQYXJ0aXRpb26Uk5QpgZR9lCiMDG1lbWJlcl9jb3VudJSMFm51bXB5Ll9jb3JlLm11bHRpYXJy
+        YXmUjAZzY2FsYXKUk5RoDIwCaTiUiYiHlFKUaBFiQwgDAAAAAAAAAJSGlFKUjBJleGVtcGxhcl9kaXJlY3Rpb26UaAgolggAAAAA
+        AAAAcQ8lv1yuQz+UaAxoDYmIh5RSlGgRYksChZRoE3SUUpSMFW1lYW5fbWVtYmVyX2RpcmVjdGlvbpRoCCiWCAAAAAAAAACg7l2/
+        8jP/PpRoDGgNiYiHlFKUaBFiSwKFlGgTdJRSlIwQbWVtYmVyX2NvaGVyZW5jZZRHP+gAAAAAAACMFHN1bV9kaXN0X3RvX2V4ZW1w
+        bGFylEc/4AAAAAAAAIwXc3VtX3NxX2Rpc3RfdG9fZXhlbXBsYXKURz/AAAAAAAAAjBFzb3VyY2VfaXRlcmF0aW9uc5SPlChLAEsB
+        kIwaY29uc3RpdHVlbnRfc2FtcGxlX2luZGljZXOUXZQoSwBLKGWMDnNhbXBsZV9wcm9tcHRzlF2UKEeAAAAAAAAAAIwIcHJvbXB0
+        IDCUSwGHlEe/0AAAAAAAAIwOYW5vdGhlciBwcm9tcHSUSwCHlGWMEGJvdW5kYXJ5X3Byb21wdHOUXZRHP+AAAAAAAACMCmZhciBw
+        cm9tcHSUSwOHlGGMDnNhbXBsZV9tZW1iZXJzlF2UKGgIKJYIAAAAAAAAAMW6V78m1Ak/lGgMaA2JiIeUUpRoEWJLAoWUaBN0lFKU
+        aAgolggAAAAAAAAArchjvZWafz+UaAxoDYmIh5RSlGgRYksChZRoE3SUUpRljAVsYWJlbJROdWJhjB5fbGFzdF9iYXRjaF9uZXdf
+        cGFydGl0aW9uX3JhdGWURwAAAAAAAAAAjApfZXhlbXBsYXJzlGgIKJYQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACUaAxoDYmIh5RS
+        lGgRYksCSwKGlGgTdJRSlIwTX2V4ZW1wbGFyc19jYXBhY2l0eZRLAnViLg==
+        """,
+]
+
+extension PickleImportTests {
+    @Test("protocols 2, 3 and 5 (latin-1 bytes, BINBYTES, in-band buffers) and numpy scalars give the same dictionary")
+    func protocols() throws {
+        let folder = try scratchFolder("protocols")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var results: [ImportedPickle] = []
+        for p in [2, 3, 5] {
+            let bytes = Array(Data(base64Encoded: tinyPickles[p]!.replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: " ", with: ""))!)
+            let path = "\(folder)/tiny-p\(p).pkl"
+            try AtomicOutput.write(bytes, to: path)
+            let imported = try PickleImport.read(pickle: path)
+            #expect(imported.build.imported?.pickleProtocol == p)
+            #expect(imported.build.imported?.pickledClass == "ep.discovery.dictionary.Dictionary")
+            results.append(imported)
+        }
+        let r = results[0].dictionary.regions
+        #expect(r.count == 1 && r.width == 2 && r.memberCounts == [3] && results[0].dictionary.threshold == 0.6)
+        #expect(r.reservoir?.directions.map(\.count) == [4])
+        for other in results.dropFirst() {
+            #expect(other.dictionary.center.map(\.bitPattern) == results[0].dictionary.center.map(\.bitPattern))
+            #expect(other.dictionary.regions == r)
+            #expect(other.contexts.windows.map(\.text) == results[0].contexts.windows.map(\.text))
+        }
+    }
+}
