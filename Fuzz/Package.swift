@@ -8,7 +8,7 @@ import PackageDescription
 
 let targets = [
     "FuzzNPY", "FuzzSafetensors", "FuzzGGUF", "FuzzTokenizerJSON", "FuzzHFConfig", "FuzzJSONL", "FuzzManifest",
-    "FuzzCalibrationRecord", "FuzzJSON",
+    "FuzzCalibrationRecord", "FuzzJSON", "FuzzPickle",
 ]
 
 let package = Package(

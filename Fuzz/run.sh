@@ -15,7 +15,7 @@ seconds=${FUZZ_SECONDS:-60}
 timeout=${FUZZ_TIMEOUT:-10}
 rss=${FUZZ_RSS_MB:-2048}
 jobs=${FUZZ_JOBS:-1}
-all="FuzzNPY FuzzSafetensors FuzzGGUF FuzzTokenizerJSON FuzzHFConfig FuzzJSONL FuzzManifest FuzzCalibrationRecord FuzzJSON"
+all="FuzzNPY FuzzSafetensors FuzzGGUF FuzzTokenizerJSON FuzzHFConfig FuzzJSONL FuzzManifest FuzzCalibrationRecord FuzzJSON FuzzPickle"
 targets=${FUZZ_TARGETS:-$all}
 work=.build/fuzz
 

@@ -555,6 +555,101 @@ def json_seeds(out, folders):
     return c.finish()
 
 
+# ---------------------------------------------------------------------------------------------------- pickles
+
+def pickle_seeds(out):
+    """Small pickles laid out as the authors' EP dictionaries (Dictionary/Partition objects, numpy arrays, dtypes
+    and scalars), protocols 2 to 5, written by pickle.dumps with stand-ins registered under the names the real
+    pickles use (nothing is unpickled), plus hostile ones."""
+    import pickle
+    import types
+    c = Corpus(out, "FuzzPickle")
+    saved = dict(sys.modules)
+    try:
+        def module(name, **attrs):
+            m = types.ModuleType(name)
+            for key, value in attrs.items():
+                value.__module__ = name
+                value.__qualname__ = key
+                value.__name__ = key
+                setattr(m, key, value)
+            sys.modules[name] = m
+            return m
+
+        def _reconstruct(*a): pass
+        def _frombuffer(*a): pass
+        def scalar(*a): pass
+        class ndarray: pass
+        class dtype:
+            def __init__(self, name): self.name = name
+            def __reduce__(self): return (dtype, (self.name, False, True), (3, "<", None, None, None, -1, -1, 0))
+        class Dictionary: pass
+        class Partition: pass
+        for name in ["numpy", "numpy._core", "ep", "ep.discovery", "cas", "cas.discovery"]:
+            sys.modules[name] = types.ModuleType(name)
+        module("numpy._core.multiarray", _reconstruct=_reconstruct, scalar=scalar)
+        module("numpy._core.numeric", _frombuffer=_frombuffer)
+        np = sys.modules["numpy"]
+        for key, value in [("ndarray", ndarray), ("dtype", dtype)]:
+            value.__module__, value.__qualname__ = "numpy", key
+            setattr(np, key, value)
+        module("ep.discovery.dictionary", Dictionary=Dictionary, Partition=Partition)
+
+        class Array:
+            def __init__(self, values, shape, kind="f4", fmt="<%df"):
+                self.raw, self.shape, self.kind = struct.pack(fmt % len(values), *values), shape, kind
+            def __reduce_ex__(self, protocol):
+                if protocol >= 5:
+                    return (_frombuffer, (pickle.PickleBuffer(bytearray(self.raw)), dtype(self.kind), self.shape, "C"))
+                return (_reconstruct, (ndarray, (0,), b"b"), (1, self.shape, dtype(self.kind), False, self.raw))
+        class Scalar:
+            def __init__(self, value): self.raw = struct.pack("<q", value)
+            def __reduce__(self): return (scalar, (dtype("i8"), self.raw))
+
+        rng = random.Random(16)
+        def unit(d):
+            v = [rng.gauss(0, 1) for _ in range(d)]
+            n = sum(x * x for x in v) ** 0.5
+            return [x / n for x in v]
+
+        def dictionary(d, k, numpy_scalars=False):
+            out = Dictionary()
+            parts = []
+            for i in range(k):
+                p = Partition()
+                count = 3 + i
+                p.__dict__.update(
+                    member_count=Scalar(count) if numpy_scalars else count, exemplar_direction=Array(unit(d), (d,)),
+                    mean_member_direction=Array(unit(d), (d,)), member_coherence=0.75, sum_dist_to_exemplar=0.5,
+                    sum_sq_dist_to_exemplar=0.125, source_iterations={0, 1}, constituent_sample_indices=[2 * i, 40 + i],
+                    sample_prompts=[(-0.0, "prompt %d" % i, 1), (-0.25, "another prompt", 0)],
+                    boundary_prompts=[(0.5, "far prompt", 3)], sample_members=[Array(unit(d), (d,)) for _ in range(2)], label=None)
+                parts.append(p)
+            out.__dict__.update(center=Array([rng.gauss(0, 1) for _ in range(d)], (d,)), threshold=0.6, merge_close=False,
+                                partitions=parts, _last_batch_new_partition_rate=0.0,
+                                _exemplars=Array([0.0] * (2 * d), (2, d)), _exemplars_capacity=2)
+            return out
+
+        for proto in (2, 3, 4, 5):
+            c.add(pickle.dumps(dictionary(4, 3), protocol=proto), "dictionary-p%d.pkl" % proto)
+        c.add(pickle.dumps(dictionary(8, 2, numpy_scalars=True), protocol=4), "scalars-p4.pkl")
+        c.add(pickle.dumps(dictionary(2, 1), protocol=5), "tiny-p5.pkl")
+    finally:
+        sys.modules.clear()
+        sys.modules.update(saved)
+    c.add(b"\x80\x04\x95\x21\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x04true\x94\x85\x94R\x94.", "malicious.pkl")
+    c.add(b"\x80\x04]\x94h\x00a.", "self-list.pkl")
+    c.add(b"\x80\x05\x97\x98.", "buffer.pkl")
+    c.add(b"\x80\x02cbuiltins\neval\n.", "global.pkl")
+    for op in range(256):
+        c.token(bytes([op]))
+    c.token(b"\x80\x04", b"\x80\x05", b"\x95", b"numpy._core.multiarray", b"_reconstruct", b"ndarray", b"dtype", b"f4", b"f8", b"i8",
+            b"ep.discovery.dictionary", b"Dictionary", b"Partition", b"cas.discovery.dictionary", b"ConceptLibrary", b"Concept",
+            b"sample_members", b"partitions", b"center", b"threshold", b"member_count", b"exemplar_direction", b"source_iterations",
+            b"\xff\xff\xff\xff\xff\xff\xff\x7f", b"\xff\xff\xff\x7f")
+    return c.finish()
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__.strip(), file=sys.stderr)
@@ -570,6 +665,7 @@ def main():
         "FuzzJSONL": jsonl_seeds(out),
         "FuzzManifest": manifest_seeds(out),
         "FuzzCalibrationRecord": calibration_seeds(out),
+        "FuzzPickle": pickle_seeds(out),
     }
     counts["FuzzJSON"] = json_seeds(out, ["FuzzTokenizerJSON", "FuzzHFConfig", "FuzzManifest", "FuzzCalibrationRecord"])
     print("seeds: " + ", ".join("%s %d" % kv for kv in counts.items()))

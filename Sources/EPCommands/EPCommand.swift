@@ -31,6 +31,7 @@ public struct EPCommand: ParsableCommand {
         Decode.self,
         Assign.self,
         Export.self,
+        Import.self,
         Bench.self,
         Tokenize.self,
         Model.self,

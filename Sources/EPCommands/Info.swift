@@ -33,8 +33,10 @@ struct Info: ParsableCommand {
         }
         let calibration = m.calibration
         print("dictionary \(dictionary): format \(m.formatVersion), written by \(m.toolName) \(m.toolVersion) on \(m.created)")
-        print("  \(grouped(m.regionCount)) regions, d_model \(m.width), θ = \(fixed(m.threshold, 6))\(m.percentile.map { " (\(percentileLabel($0)), \(calibration.method))" } ?? " (given)"), ‖center‖ = \(fixed(m.centerNorm, 4))")
-        if calibration.method != "given" {
+        print("  \(grouped(m.regionCount)) regions, d_model \(m.width), θ = \(fixed(m.threshold, 6))\(m.percentile.map { " (\(percentileLabel($0)), \(calibration.method))" } ?? " (\(calibration.method == "imported" ? "imported" : "given"))"), ‖center‖ = \(fixed(m.centerNorm, 4))")
+        if let i = m.build.imported {
+            print("  imported from \(i.source): \(i.pickledClass), pickle protocol \(i.pickleProtocol), SHA-256 \(i.sha256); batch history from \(i.batches == "metadata" ? "the metadata's batch size" : "the founders' rows"); reservoir \(i.reservoirKept ? "kept" : "dropped")")
+        } else if calibration.method != "given" {
             print("  calibration: \(grouped(calibration.activationCount)) activations in \(calibration.batchCount) batches of \(grouped(calibration.batchSize))\(describe(calibration.source))")
         }
         let b = m.build

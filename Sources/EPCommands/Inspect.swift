@@ -110,7 +110,10 @@ struct Inspect: ParsableCommand {
         }
         parts.append("\(grouped(m.build.activationCount)) activations")
         var text = parts.joined(separator: " · ")
-        if !hasModel { text += "\n(no model: no logit lens or context text; give --model)" } else if m.build.text == nil {
+        if m.build.imported != nil {
+            text += "\n(imported from \(m.build.imported!.source): members shown as their prompts, with the member's token position)"
+            if !hasModel { text += "\n(no model: no logit lens; give --model)" }
+        } else if !hasModel { text += "\n(no model: no logit lens or context text; give --model)" } else if m.build.text == nil {
             text += "\n(built from activation files: no contexts)"
         }
         return text
@@ -118,6 +121,7 @@ struct Inspect: ParsableCommand {
 
     /// A snippet on one line: newlines and tabs made visible, the member token highlighted.
     private func line(_ s: ContextSnippet, terminal: Bool) -> String {
+        if let text = s.text { return "\(visible(text))  (token \(s.position) · \(s.origin))" }
         let token = visible(s.token)
         let marked = terminal ? "\u{1B}[7m\(token)\u{1B}[0m" : "[\(token)]"
         let head = s.position > before ? "…" : "", tail = s.position + 1 + after < s.tokens.count ? "…" : ""
@@ -130,10 +134,12 @@ struct Inspect: ParsableCommand {
         }
         func snippets(_ list: [ContextSnippet]) -> JSONValue {
             .array(list.map { s in
-                .object(JSONObject([
+                var o = JSONObject([
                     "distance": .number(Double(s.distance)), "window": .integer(s.window), "position": .integer(Int64(s.position)),
                     "origin": .string(s.origin), "before": .string(s.before), "token": .string(s.token), "after": .string(s.after),
-                ]))
+                ])
+                if let text = s.text { o["text"] = .string(text) }
+                return .object(o)
             })
         }
         return .object(JSONObject([

@@ -16,7 +16,8 @@ struct Report: ParsableCommand {
             for dictionaries built from text, the closest and boundary members in context; the model runs the \
             shown windows again so that every token's distance to the region shows on hover (--no-token-distances \
             skips that step, which costs about as much as reading those windows during the build). Without a model \
-            the site shows the numbers, charts, map and neighbours only.
+            the site shows the numbers, charts, map and neighbours only — and, for a dictionary imported with ep import, \
+            the closest and boundary members as the authors' prompts.
             """)
 
     @Argument(help: "Dictionary folder.")

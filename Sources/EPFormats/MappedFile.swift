@@ -37,6 +37,19 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
+    /// Lets the pages wholly inside `range` leave this process's resident memory (`madvise(MADV_DONTNEED)`): the
+    /// map is read-only and private, so a later read of them faults them in from the file again, unchanged. For
+    /// readers that stream through a large file once (``PickleGraph``) and must not hold it in memory as well as
+    /// what they made of it.
+    public func release(_ range: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard count > 0, page > 0 else { return }
+        let start = (max(range.lowerBound, 0) + page - 1) / page * page
+        let end = min(range.upperBound, count) / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: bytes + start), end - start, Int32(MADV_DONTNEED))
+    }
+
     /// The mapped bytes as a buffer.
     public var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: bytes, count: count) }
 }

@@ -191,7 +191,8 @@ public struct SafetensorsWriter {
         var dtype: SafetensorsDType
         var shape: [Int]
         var byteCount: Int
-        /// Nil for a reserved tensor (its bytes are written later, ``write(into:)``).
+        /// Calls its argument with the tensor's bytes, in one or more consecutive pieces. Nil for a reserved tensor
+        /// (its bytes are written later, ``write(into:)``).
         var withBytes: (((UnsafeRawBufferPointer) throws -> Void) throws -> Void)?
     }
 
@@ -215,6 +216,15 @@ public struct SafetensorsWriter {
     /// Adds a tensor of `values` (F32, F64, I64, I32 or BOOL by element type).
     public mutating func add<T: SafetensorsStorable>(_ name: String, shape: [Int], values: [T]) {
         append(name, T.safetensorsDType, shape, values.count * MemoryLayout<T>.stride) { body in try values.withUnsafeBytes { try body($0) } }
+    }
+
+    /// Adds an F32 tensor whose rows are the concatenation of `pieces` (written one after the other, never joined
+    /// into one array).
+    public mutating func add(_ name: String, shape: [Int], concatenating pieces: [[Float]]) {
+        let count = pieces.reduce(0) { $0 + $1.count }
+        append(name, .float32, shape, count * MemoryLayout<Float>.stride) { body in
+            for piece in pieces { try piece.withUnsafeBytes { try body($0) } }
+        }
     }
 
     /// Reserves room for a tensor whose bytes the caller writes into the file itself, at the byte range
@@ -280,8 +290,11 @@ public struct SafetensorsWriter {
         for e in entries {
             ranges[e.name] = offset..<(offset + e.byteCount)
             if let withBytes = e.withBytes {
-                let at = offset
-                try withBytes { try file.write($0, at: at) }
+                var at = offset
+                try withBytes {
+                    try file.write($0, at: at)
+                    at += $0.count
+                }
             }
             offset += e.byteCount
         }

@@ -59,7 +59,8 @@ public struct ReportBuilder {
             let replayer = try ContextReplay(loaded, model: model)
             replay = try replayer.run(spans()) { done, total in progress(.replay(done: done, total: total)) }
         }
-        let texts: ((Range<Int>) throws -> [RegionText])? = model == nil ? nil : { [reading] range in
+        let textWindows = loaded.contexts?.windows.contains { $0.text != nil } ?? false
+        let texts: ((Range<Int>) throws -> [RegionText])? = model == nil && !textWindows ? nil : { [reading] range in
             progress(.regionPages(done: range.lowerBound, total: loaded.dictionary.regionCount))
             return try reader.read(
                 Array(range), lensTokens: reading.lensTokens, closest: reading.closest, farthest: reading.boundary, before: reading.before,
@@ -93,6 +94,12 @@ public struct ReportBuilder {
     /// A reading as the report's plain data, with the replayed distances of its shown tokens.
     private func convert(_ r: RegionReading, replay: ReplayResult?) -> RegionText {
         func context(_ s: ContextSnippet) -> ReportContext {
+            if let text = s.text {
+                // A text window (an imported prompt): the prompt as one piece, shown as the member.
+                return ReportContext(
+                    distance: s.distance, window: s.window, position: s.position, origin: s.origin, firstPosition: s.position,
+                    tokens: [ReportToken(text: text, distance: nil, nearestRegion: nil, nearestDistance: nil)])
+            }
             let positions = shown(s.position, length: s.tokens.count)
             let distances = replay?.spans[ContextSpan(region: r.id, window: s.window, positions: positions)]
             let tokens = positions.map { p -> ReportToken in

@@ -115,7 +115,7 @@ public enum DictionaryStore {
                 var offsets: [Int64] = [0]
                 for samples in reservoir.directions { offsets.append(offsets.last! + Int64(samples.count / max(d, 1))) }
                 var heavy = SafetensorsWriter()
-                heavy.add("member_direction", shape: [Int(offsets.last!), d], values: Array(reservoir.directions.joined()))
+                heavy.add("member_direction", shape: [Int(offsets.last!), d], concatenating: reservoir.directions)
                 heavy.add("region_offset", shape: [k + 1], values: offsets)
                 let s = reservoir.generator.state
                 heavy.add("generator_state", shape: [4], values: [s.0, s.1, s.2, s.3].map { Int64(bitPattern: $0) })

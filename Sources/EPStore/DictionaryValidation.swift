@@ -24,7 +24,7 @@ import Foundation
 ///   `batch_new_regions` in [0, rows], and each batch founding at least the regions whose first batch it is;
 /// * closest/farthest references: each slot empty (source −1, position −1, distance NaN) or filled (source ≥ 0,
 ///   position ≥ 0, distance in [0, 2]), at most `member_count` filled; with the context windows loaded, every
-///   filled reference points at a stored window and a position inside it;
+///   filled reference points at a stored window and a position inside it (any position ≥ 0 in a text window);
 /// * the reservoir: at most min(30, `member_count`) samples per region;
 /// * `build_log.json`: counts in [0, 2⁵³] (new regions at most the batch's activations, the batches' activations at
 ///   most 2⁵³ in all), elapsed seconds finite and ≥ 0.
@@ -187,7 +187,8 @@ public enum DictionaryValidation {
                     guard let window = contexts.window(id: source) else {
                         throw FileFormatError(path, "\(prefix)_source of \(at) is window \(source), which \(contextsPath) does not hold")
                     }
-                    guard Int(position) < window.tokens.count else {
+                    // A text window's positions count tokens of the tokenizer that made it, which ep may not have.
+                    guard Int(position) < window.tokens.count || window.text != nil else {
                         throw FileFormatError(path, "\(prefix)_position of \(at) is \(position) but window \(source) of \(contextsPath) has \(window.tokens.count) tokens")
                     }
                 }

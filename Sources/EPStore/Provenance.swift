@@ -1,5 +1,6 @@
 import EPCore
 import EPFormats
+import Foundation
 
 /// Where a set of activations came from. Fields a source does not have are `nil` (an activation file knows no
 /// model or hook unless the user says so).
@@ -137,6 +138,8 @@ public struct BuildProvenance: Sendable, Equatable {
     /// For a build from text: the model's identity, the extraction settings and the progress (nil for activation
     /// files).
     public var text: TextProvenance?
+    /// For a dictionary imported from the authors' pickle (`ep import`): where it came from (nil otherwise).
+    public var imported: ImportProvenance?
 
     public init(
         batchSize: Int, seed: Int?, batchCount: Int, activationCount: Int, saturated: Bool, reservoir: Bool, newRegionRate: Double?,
@@ -154,7 +157,7 @@ public struct BuildProvenance: Sendable, Equatable {
     }
 
     var json: JSONValue {
-        .object(JSONObject([
+        let value = JSONValue.object(JSONObject([
             "batch_size": .integer(Int64(batchSize)),
             "seed": seed.map { .integer(Int64($0)) } ?? .null,
             "n_batches": .integer(Int64(batchCount)),
@@ -165,6 +168,11 @@ public struct BuildProvenance: Sendable, Equatable {
             "source": source?.json ?? .null,
             "text": text?.json ?? .null,
         ]))
+        if let imported, case .object(var o) = value {
+            o["imported"] = imported.json
+            return .object(o)
+        }
+        return value
     }
 
     init(_ f: JSONFields) throws {
@@ -177,6 +185,7 @@ public struct BuildProvenance: Sendable, Equatable {
         newRegionRate = try f.optionalDouble("new_region_rate")
         source = try f.optionalObject("source").map(ActivationSource.init)
         text = try f.optionalObject("text").map(TextProvenance.init)
+        imported = f.has("imported") ? try ImportProvenance(json: try f.value("imported"), path: f.path, field: f.name("imported")) : nil
     }
 }
 
@@ -344,5 +353,144 @@ public struct TextProvenance: Sendable, Equatable {
         guard ["f32", "f16", "bf16"].contains(activationDType) else {
             throw f.error("activation_dtype", "expected \"f32\", \"f16\" or \"bf16\", found \"\(activationDType)\"")
         }
+    }
+}
+
+/// Where an imported dictionary came from (`build.imported` in the manifest): the authors' pickle, its hash, how
+/// it was pickled, and the metadata JSON their build script wrote beside it.
+public struct ImportProvenance: Sendable, Equatable, Codable {
+    /// The pickle as given on the command line.
+    public var source: String
+    /// SHA-256 of the pickle file.
+    public var sha256: String
+    /// Its size in bytes.
+    public var bytes: Int
+    /// The pickle protocol (2–5).
+    public var pickleProtocol: Int
+    /// The class the pickle holds: `ep.discovery.dictionary.Dictionary` or the pre-rename
+    /// `cas.discovery.dictionary.ConceptLibrary`.
+    public var pickledClass: String
+    /// Whether the pickle's member vectors (`sample_members`) were kept as the reservoir.
+    public var reservoirKept: Bool
+    /// How the batch history was made: `metadata` (batches of `discovery_config.batch_size` rows over
+    /// `discovery.n_activations` rows) or `founders` (batch boundaries placed after each batch's last founder row,
+    /// when no metadata gives the batch size).
+    public var batches: String
+    /// The metadata JSON file, when one was given, its SHA-256 and the fields read from it.
+    public var metadataFile: String?
+    public var metadataSHA256: String?
+    public var metadata: PickleMetadata?
+
+    public init(
+        source: String, sha256: String, bytes: Int, pickleProtocol: Int, pickledClass: String, reservoirKept: Bool, batches: String,
+        metadataFile: String?, metadataSHA256: String?, metadata: PickleMetadata?
+    ) {
+        self.source = source
+        self.sha256 = sha256
+        self.bytes = bytes
+        self.pickleProtocol = pickleProtocol
+        self.pickledClass = pickledClass
+        self.reservoirKept = reservoirKept
+        self.batches = batches
+        self.metadataFile = metadataFile
+        self.metadataSHA256 = metadataSHA256
+        self.metadata = metadata
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, sha256, bytes
+        case pickleProtocol = "pickle_protocol"
+        case pickledClass = "pickled_class"
+        case reservoirKept = "reservoir_kept"
+        case batches
+        case metadataFile = "metadata_file"
+        case metadataSHA256 = "metadata_sha256"
+        case metadata
+    }
+
+    var json: JSONValue { codableJSON(self) }
+
+    init(json: JSONValue, path: String, field: String) throws {
+        self = try decodeCodable(ImportProvenance.self, from: json, path: path, field: field)
+    }
+}
+
+/// The fields `ep import` reads from the metadata JSON the authors' build script writes beside a pickle
+/// (`NAME_metadata.json`); absent fields are nil.
+public struct PickleMetadata: Sendable, Equatable, Codable {
+    public struct Discovery: Sendable, Equatable, Codable {
+        public var regionCount: Int?
+        public var threshold: Double?
+        public var activationCount: Int?
+
+        public init(regionCount: Int? = nil, threshold: Double? = nil, activationCount: Int? = nil) {
+            self.regionCount = regionCount
+            self.threshold = threshold
+            self.activationCount = activationCount
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case regionCount = "n_partitions"
+            case threshold
+            case activationCount = "n_activations"
+        }
+    }
+
+    public struct Configuration: Sendable, Equatable, Codable {
+        public var percentile: Double?
+        public var batchSize: Int?
+        public var seed: Int?
+
+        public init(percentile: Double? = nil, batchSize: Int? = nil, seed: Int? = nil) {
+            self.percentile = percentile
+            self.batchSize = batchSize
+            self.seed = seed
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case percentile
+            case batchSize = "batch_size"
+            case seed
+        }
+    }
+
+    public var discovery: Discovery?
+    public var configuration: Configuration?
+
+    public init(discovery: Discovery? = nil, configuration: Configuration? = nil) {
+        self.discovery = discovery
+        self.configuration = configuration
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case discovery
+        case configuration = "discovery_config"
+    }
+}
+
+/// A Codable value as a ``JSONValue`` (keys sorted, so the text is stable).
+func codableJSON<T: Encodable>(_ value: T) -> JSONValue {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    // Encoding plain structs of numbers and strings cannot fail, and the encoder's output is JSON.
+    let data = try! encoder.encode(value)
+    return try! JSONValue.parse(Array(data), path: "(encoded \(T.self))")
+}
+
+/// A Codable value decoded from a ``JSONValue`` read from `path`; errors name the file and the field.
+func decodeCodable<T: Decodable>(_ type: T.Type, from value: JSONValue, path: String, field: String) throws -> T {
+    do {
+        return try JSONDecoder().decode(T.self, from: Data(value.rendered().utf8))
+    } catch let DecodingError.keyNotFound(key, context) {
+        let at = (context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
+        throw FileFormatError(path, "missing field '\(field).\(at)'")
+    } catch let DecodingError.typeMismatch(type, context) {
+        let at = context.codingPath.map(\.stringValue).joined(separator: ".")
+        throw FileFormatError(path, "field '\(field)\(at.isEmpty ? "" : ".")\(at)': expected \(type)")
+    } catch let DecodingError.valueNotFound(type, context) {
+        let at = context.codingPath.map(\.stringValue).joined(separator: ".")
+        throw FileFormatError(path, "field '\(field)\(at.isEmpty ? "" : ".")\(at)': expected \(type), found null")
+    } catch {
+        throw FileFormatError(path, "field '\(field)': \(error)")
     }
 }

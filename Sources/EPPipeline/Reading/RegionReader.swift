@@ -30,6 +30,9 @@ public struct ContextSnippet: Sendable, Equatable {
     /// The window's token ids and the text of each (for per-token displays).
     public var tokens: [Int32]
     public var tokenTexts: [String]
+    /// For a text window (an imported dictionary's prompt, ``ContextWindow/text``): the whole prompt; `position`
+    /// then counts tokens of the tokenizer that made the dictionary, and `before`, `token`, `after` are empty.
+    public var text: String? = nil
 }
 
 /// What a reader shows of one region.
@@ -155,10 +158,16 @@ public struct RegionReader {
     }
 
     private func snippets<S: Sequence>(_ members: S, before: Int, after: Int) -> [ContextSnippet] where S.Element == MemberReference {
-        guard let tokenizer, let contexts = loaded.contexts else { return [] }
+        guard let contexts = loaded.contexts else { return [] }
         return members.compactMap { m in
             guard let window = contexts.window(id: m.reference.source) else { return nil }
             let p = Int(m.reference.position)
+            if let text = window.text {
+                return ContextSnippet(
+                    distance: m.distance, window: window.id, position: p, origin: window.origin, before: "", token: "", after: "",
+                    tokens: [], tokenTexts: [], text: text)
+            }
+            guard let tokenizer else { return nil }
             guard p >= 0 && p < window.tokens.count else { return nil }
             func text(_ range: Range<Int>) -> String {
                 String(decoding: window.tokens[range].flatMap { tokenizer.tokenBytes($0) ?? [] }, as: UTF8.self)
