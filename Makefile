@@ -23,7 +23,8 @@ release: setup
 ## make test: install dependencies and the labelled datasets (about 1.5 min the first time, 16 s after: the dataset
 ## test reads them), build, run every test (unit, conformance, CLI, Python interop, the Python package's pytest
 ## suite in a throw-away virtual environment, the report in headless Chromium) with a three-node Slurm cluster
-## started on this machine for the sharded-build tests and stopped after them. Right
+## started on this machine for the sharded-build tests and stopped after them, then `ep serve` end to end (API, page
+## in Chromium, a 30 s load test, schemathesis; scripts/check_serve.py). Right
 ## after the build it checks the documentation: docs/cli.md must be what the built ep's --help prints, and every
 ## `ep` command in README.md, BENCHMARKS.md and docs/ must name a real verb and options it accepts.
 test:
@@ -35,6 +36,7 @@ test:
 	python3 scripts/check_python_interop.py .build/debug/ep
 	bash scripts/check_python_package.sh .build/debug/ep
 	python3 scripts/check_report_browser.py .build/debug/ep
+	python3 scripts/check_serve.py .build/debug/ep
 
 ## make fuzz: build the coverage-guided fuzz targets of Fuzz/ (libFuzzer, AddressSanitizer) for every parser of
 ## untrusted bytes and run each for FUZZ_SECONDS seconds; prints executions, seconds and crashes per target and fails

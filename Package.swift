@@ -14,6 +14,8 @@
 //   EPEvalSuite evaluation runs where the model and the dictionary meet: labelled texts extracted once as the
 //               dictionary's build did, then EPEvals' methods; saturation curves and seed stability of dictionaries
 //   EPReport    the dictionary browser: a static HTML site from a dictionary and what its model reads in it
+//   EPServe     the live dictionary browser: the report's pages and a JSON API (assign, regions, steer, ablate)
+//               over HTTP on Hummingbird; the only module that depends on it
 //   EPCommands  the `ep` verbs (argument parsing and printing only)
 //   ep          the executable
 import PackageDescription
@@ -36,6 +38,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         .systemLibrary(
@@ -55,9 +59,16 @@ let package = Package(
         .target(name: "EPEvalSuite", dependencies: ["EPEvals", "EPPipeline", "EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
         .target(name: "EPReport", dependencies: ["EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline"], swiftSettings: kernelSettings),
         .target(
+            name: "EPServe",
+            dependencies: [
+                "EPReport", "EPPipeline", "EPStore", "EPCore", "EPRuntime", "EPFormats", "EPTensors",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+        .target(
             name: "EPCommands",
             dependencies: [
-                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite", "EPReport",
+                "EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline", "EPEvals", "EPEvalSuite", "EPReport", "EPServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ep", dependencies: ["EPCommands", "EPTensors"]),
@@ -70,6 +81,9 @@ let package = Package(
         .testTarget(name: "EPCoreTests", dependencies: ["EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(name: "EPStoreTests", dependencies: ["EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(name: "EPReportTests", dependencies: ["EPReport", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
+        .testTarget(
+            name: "EPServeTests",
+            dependencies: ["EPServe", "EPReport", "EPPipeline", "EPStore", "EPCore", "EPRuntime", "EPFormats", "EPTensors", "EPTestSupport"]),
         .testTarget(
             name: "EPCommandsTests", dependencies: ["ep", "EPCommands", "EPStore", "EPCore", "EPFormats", "EPTensors", "EPTestSupport"]),
     ],

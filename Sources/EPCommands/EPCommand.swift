@@ -22,6 +22,7 @@ public struct EPCommand: ParsableCommand {
         Info.self,
         Inspect.self,
         Report.self,
+        Serve.self,
         Steer.self,
         Ablate.self,
         Match.self,

@@ -45,9 +45,25 @@ struct InterventionArguments: ParsableArguments {
     @Option(parsing: .unconditional, help: "Logit-lens tokens of the direction taken as the region's target tokens.")
     var lensTokens = 8
 
+    @Option(help: "Intervene only at positions whose nearest region at the hook, before the intervention, is one of these region ids (comma-separated): region-gated.")
+    var gateRegions: CommaSeparated<Int>?
+
     @OptionGroup var threading: ThreadOptions
 
+    /// The gate of --gate-regions, if given.
+    func gate() throws -> Set<Int>? {
+        guard let gateRegions else { return nil }
+        return Set(try gateRegions.values("--gate-regions", expected: "comma-separated region ids (integers ≥ 0)", where: { $0 >= 0 }))
+    }
+
+    /// `hooks` gated by --gate-regions when given.
+    func gated(_ hooks: Hooks, _ intervention: RegionIntervention) throws -> Hooks {
+        guard let gate = try gate() else { return hooks }
+        do { return try intervention.gated(hooks, to: gate) } catch let e as PipelineError { throw CommandError("--gate-regions: \(e.message)") }
+    }
+
     func validate() throws {
+        _ = try gate()
         try requirePositive(maxTokens, flag: "--max-tokens", unit: "tokens")
         try requirePositive(seeds, flag: "--seeds", unit: "seeds")
         try requirePositive(lensTokens, flag: "--lens-tokens", unit: "tokens")
@@ -105,7 +121,8 @@ struct InterventionArguments: ParsableArguments {
 
     /// The header line naming the region, the direction and the targets.
     func header(_ intervention: RegionIntervention, lens: [LensToken]) -> String {
-        "region \(region) (\(basis.rawValue) direction) at \(intervention.point.name); target tokens (its logit lens): "
+        let gated = (try? gate()).flatMap { $0 }.map { "; only at positions nearest to region " + $0.sorted().map(String.init).joined(separator: ", ") } ?? ""
+        return "region \(region) (\(basis.rawValue) direction) at \(intervention.point.name)\(gated); target tokens (its logit lens): "
             + lens.map { quotedToken($0.text) }.joined(separator: " ")
     }
 }
@@ -119,7 +136,9 @@ struct Steer: ParsableCommand {
             x + α·u, u the region's unit direction (--basis). α defaults to ‖c‖, the norm of the dictionary's center \
             (the reference's recipe: 0.5‖c‖ gentle, 2–3‖c‖ a hard override). Each seed gives an unsteered and a steered \
             continuation with the same sampling seed; with --seeds N, a table counts how many continuations contain \
-            the region's target tokens (the logit lens of u). --sweep a,b,c compares several α at once.
+            the region's target tokens (the logit lens of u). --sweep a,b,c compares several α at once. With \
+            --gate-regions a,b only the positions whose nearest region at the hook, computed before the edit, is \
+            one of a, b are steered; every other position keeps its activation there bit for bit.
             """)
 
     @OptionGroup var arguments: InterventionArguments
@@ -140,7 +159,7 @@ struct Steer: ParsableCommand {
         let alphas = try sweepValues() ?? [alpha ?? intervention.centerNorm]
         print(arguments.header(intervention, lens: lens))
         print("‖c‖ = \(fixed(Double(intervention.centerNorm), 1))")
-        let hooks = try alphas.map { try intervention.steering(arguments.region, basis: arguments.basis, alpha: $0) }
+        let hooks = try alphas.map { try arguments.gated(try intervention.steering(arguments.region, basis: arguments.basis, alpha: $0), intervention) }
         let generations = try intervention.compare(
             prompt: try arguments.promptIDs(opened), variants: hooks, seeds: (0..<arguments.seeds).map { arguments.seed + UInt64($0) },
             options: arguments.options(opened))
@@ -160,7 +179,9 @@ struct Ablate: ParsableCommand {
             found, and the model's next-token predictions there are compared without and with the ablation: the mean \
             probability of the region's target tokens (the logit lens of u) and the mean log-probability of the token \
             that actually follows. The corpus is read a forward call's windows at a time (memory does not grow with \
-            --corpus-tokens); a corpus that gives no window is an error saying what was read and left out.
+            --corpus-tokens); a corpus that gives no window is an error saying what was read and left out. With \
+            --gate-regions a,b the ablation applies only at positions whose nearest region at the hook, computed \
+            before the edit, is one of a, b.
             """)
 
     @OptionGroup var arguments: InterventionArguments
@@ -179,7 +200,7 @@ struct Ablate: ParsableCommand {
         let (loaded, opened, intervention, lens, targets) = try arguments.open()
         print(arguments.header(intervention, lens: lens))
         if arguments.prompt != nil {
-            let hooks = try intervention.ablation(arguments.region, basis: arguments.basis)
+            let hooks = try arguments.gated(try intervention.ablation(arguments.region, basis: arguments.basis), intervention)
             let generations = try intervention.compare(
                 prompt: try arguments.promptIDs(opened), variants: [hooks], seeds: (0..<arguments.seeds).map { arguments.seed + UInt64($0) },
                 options: arguments.options(opened))
@@ -190,7 +211,7 @@ struct Ablate: ParsableCommand {
         let windows = try extraction.windowReader(corpus: corpus.paths, options: try corpus.options(), tokenizer: opened.tokenizer, maxTokens: corpusTokens)
         let effect = try intervention.ablationEffect(
             arguments.region, basis: arguments.basis, targets: targets.ids(vocabularySize: opened.model.config.vocabularySize),
-            corpus: windows, extraction: extraction)
+            corpus: windows, extraction: extraction, gate: try arguments.gate())
         guard effect.windows > 0 else {
             throw CommandError("\(corpus.paths.joined(separator: ", ")): no held-out context (no window of at least the minimum length): \(windows.explanation)")
         }

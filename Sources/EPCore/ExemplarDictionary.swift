@@ -455,6 +455,42 @@ public final class ExemplarDictionary {
         return Assignment(regions: indices.map(Int64.init), distances: result)
     }
 
+    /// The nearest region of each of the `rows` rows at `x` (−1 for a row with no direction: at the center or not
+    /// finite, and for every row when the dictionary is empty), computed on the calling thread: no worker is
+    /// started and no lock taken (BLAS runs at the thread count already set). For code that runs inside a model's
+    /// forward call, such as the gate of a region-gated intervention, where ``assign(_:)`` (which may change the
+    /// BLAS thread count) cannot. The regions are ``assign(_:)``'s but for exact ties in the last bits.
+    public func nearestRegions(_ x: UnsafePointer<Float>, rows: Int) -> [Int] {
+        let k = regions.count
+        var indices = [Int](repeating: -1, count: rows)
+        guard k > 0, rows > 0 else { return indices }
+        var units = [Float](repeating: 0, count: rows * width)
+        var distances = [Float](repeating: .infinity, count: rows)
+        var valid = [Bool](repeating: true, count: rows)
+        let scratch = RowBuffer(width: 1)
+        center.withUnsafeBufferPointer { c in
+            units.withUnsafeMutableBufferPointer { u in
+                for r in 0..<rows where Directions.centeredUnitOnOneThread(x + r * width, rows: 1, width: width, center: c.baseAddress!, into: u.baseAddress! + r * width) != nil {
+                    valid[r] = false
+                    (u.baseAddress! + r * width).update(repeating: 0, count: width)
+                }
+            }
+        }
+        units.withUnsafeBufferPointer { u in
+            regions.exemplarDirections.withUnsafeBufferPointer { e in
+                indices.withUnsafeMutableBufferPointer { index in
+                    distances.withUnsafeMutableBufferPointer { d in
+                        Self.nearestBlocks(
+                            units: u.baseAddress!, rows: rows, width: width, exemplars: e.baseAddress!, count: k, scratch: scratch,
+                            indices: index.baseAddress!, distances: d.baseAddress!)
+                    }
+                }
+            }
+        }
+        for r in 0..<rows where !valid[r] { indices[r] = -1 }
+        return indices
+    }
+
     /// The full `N × K` matrix of clamped cosine distances from the rows of `x` to every exemplar (docs/method.md);
     /// `N × 0` when the dictionary is empty.
     public func distances(_ x: Matrix) throws -> Matrix {

@@ -188,6 +188,26 @@ func startEP(_ arguments: [String], in folder: String, environment: [String: Str
         #expect(greedySeeds.status != 0 && greedySeeds.stderr.contains("greedy"))
     }
 
+    @Test func regionGatedSteeringAndAblation() throws {
+        let f = try TextFixture()
+        try built(f)
+        let common = ["--region", "0", "--prompt", "The river carefully examines the old bridge", "--max-tokens", "6", "--seed", "4"]
+        let gated = try ep(["steer", "d"] + common + ["--alpha", "40", "--gate-regions", "3, 0"], in: f.folder, environment: f.environment)
+        #expect(gated.status == 0, "\(gated.stderr)")
+        #expect(gated.stdout.hasPrefix("region 0 (exemplar direction) at blocks.5.hook_resid_post; only at positions nearest to region 0, 3; target tokens"))
+        // The unsteered continuation does not depend on the gate.
+        let plain = try ep(["steer", "d"] + common + ["--alpha", "40"], in: f.folder, environment: f.environment)
+        func line(_ out: String, _ label: String) -> String? { out.split(separator: "\n").first { $0.hasPrefix("  " + label) }.map(String.init) }
+        #expect(line(gated.stdout, "unsteered") != nil && line(gated.stdout, "unsteered") == line(plain.stdout, "unsteered"))
+        let ablate = try ep(["ablate", "d"] + common + ["--gate-regions", "0", "--corpus", "corpus.jsonl", "--corpus-tokens", "300"], in: f.folder, environment: f.environment)
+        #expect(ablate.status == 0, "\(ablate.stderr)")
+        #expect(ablate.stdout.contains("  ablated") && ablate.stdout.contains("held-out contexts:"))
+        let missing = try ep(["steer", "d"] + common + ["--gate-regions", "0,99999"], in: f.folder, environment: f.environment)
+        #expect(missing.status != 0 && missing.stderr.contains("--gate-regions: gate region 99999 does not exist"), "\(missing.stderr)")
+        let malformed = try ep(["steer", "d"] + common + ["--gate-regions", "0,x"], in: f.folder, environment: f.environment)
+        #expect(malformed.status != 0 && malformed.stderr.contains("--gate-regions: expected comma-separated region ids (integers ≥ 0), found '0,x'"), "\(malformed.stderr)")
+    }
+
     @Test func matchCoverageEncodeAndDecode() throws {
         let f = try TextFixture()
         try built(f)

@@ -57,6 +57,26 @@ public struct RegionIntervention {
         return hooks
     }
 
+    /// `hooks` with every edit at the hook point restricted to the positions whose nearest region at the hook —
+    /// computed from the activation before the edit — is in `gate` (region-gated interventions): the other
+    /// positions keep the activation they would have without the intervention, bit for bit. A region the
+    /// dictionary lacks, or an empty gate, is an error.
+    public func gated(_ hooks: Hooks, to gate: Set<Int>) throws -> Hooks {
+        let k = loaded.dictionary.regions.count
+        guard !gate.isEmpty else { throw PipelineError("the gate names no region: give at least one region id") }
+        if let bad = gate.sorted().first(where: { !(0..<k).contains($0) }) {
+            throw PipelineError("gate region \(bad) does not exist: \(loaded.path) has regions 0…\(k - 1)")
+        }
+        let dictionary = SharedDictionary(loaded.dictionary)
+        var result = hooks
+        result.edits[point] = hooks.edits[point]?.map { edit in
+            .gated(edit) { rows in
+                dictionary.value.nearestRegions(rows.values, rows: rows.count).map { gate.contains($0) }
+            }
+        }
+        return result
+    }
+
     /// Generations after `prompt`, one per seed, with no hooks and with each of `variants`, each variant with the
     /// same seed as its unsteered twin.
     public func compare(prompt: [Int32], variants: [Hooks], seeds: [UInt64], options: GenerationOptions) throws -> [[[Int32]]] {
@@ -70,11 +90,13 @@ public struct RegionIntervention {
     /// The effect of ablating `region` on the model's next-token predictions at the positions of `texts` that the
     /// dictionary assigns to the region (held-out contexts of the region): the mean probability of `targets`
     /// (token ids, e.g. the region's logit-lens tokens) and the mean log-probability of the token that actually
-    /// comes next, without and with the ablation.
+    /// comes next, without and with the ablation. With `gate`, the ablation is region-gated (``gated(_:to:)``).
     public func ablationEffect(
-        _ region: Int, basis: DirectionBasis, targets: Set<Int32>, windows: [ContextWindow], extraction: DictionaryExtraction
+        _ region: Int, basis: DirectionBasis, targets: Set<Int32>, windows: [ContextWindow], extraction: DictionaryExtraction,
+        gate: Set<Int>? = nil
     ) throws -> AblationEffect {
-        let ablated = try ablation(region, basis: basis)
+        var ablated = try ablation(region, basis: basis)
+        if let gate { ablated = try gated(ablated, to: gate) }
         let step = extraction.settings.windowsPerForward
         var effect = AblationEffect()
         for start in stride(from: 0, to: windows.count, by: step) {
@@ -83,12 +105,14 @@ public struct RegionIntervention {
         return effect
     }
 
-    /// ``ablationEffect(_:basis:targets:windows:extraction:)`` over the windows of a corpus, read a forward
+    /// ``ablationEffect(_:basis:targets:windows:extraction:gate:)`` over the windows of a corpus, read a forward
     /// call's worth at a time (memory does not grow with the corpus).
     public func ablationEffect(
-        _ region: Int, basis: DirectionBasis, targets: Set<Int32>, corpus: CorpusWindows, extraction: DictionaryExtraction
+        _ region: Int, basis: DirectionBasis, targets: Set<Int32>, corpus: CorpusWindows, extraction: DictionaryExtraction,
+        gate: Set<Int>? = nil
     ) throws -> AblationEffect {
-        let ablated = try ablation(region, basis: basis)
+        var ablated = try ablation(region, basis: basis)
+        if let gate { ablated = try gated(ablated, to: gate) }
         var effect = AblationEffect()
         while true {
             let group = try corpus.next(batch: extraction.settings.windowsPerForward)
@@ -147,6 +171,12 @@ public struct RegionIntervention {
         }
         return (mass / total, Double(logits[Int(next)] - maximum) - Foundation.log(total))
     }
+}
+
+/// A dictionary read (never changed) by a gate on the forward call's threads.
+private struct SharedDictionary: @unchecked Sendable {
+    let value: ExemplarDictionary
+    init(_ value: ExemplarDictionary) { self.value = value }
 }
 
 /// Means over a region's held-out positions, without and with its ablation.

@@ -32,6 +32,11 @@ public enum ActivationEdit: Sendable {
     case replace(vector: [Float])
     /// Any in-place edit. It may run on several threads at once, each with its own rows.
     case custom(@Sendable (ActivationRows) -> Void)
+    /// `edit` at the rows `select` chooses, the others left exactly as they are: `select` sees the rows before the
+    /// edit and returns one flag per row (region-gated interventions). Like ``custom(_:)``, `select` may run on
+    /// several threads at once, each with its own rows, inside the forward call: it must not take
+    /// ``EPTensors/BLAS/threadCountLock`` (which the call holds).
+    indirect case gated(ActivationEdit, select: @Sendable (ActivationRows) -> [Bool])
 }
 
 /// Which hook points a forward call captures, and the edits it applies.
@@ -62,6 +67,7 @@ enum PreparedEdit: Sendable {
     case projectOut(unit: [Float], centerDot: Float)
     case replace([Float])
     case custom(@Sendable (ActivationRows) -> Void)
+    indirect case gated(PreparedEdit, select: @Sendable (ActivationRows) -> [Bool])
 
     /// Checks vector widths against `width` and precomputes what can be.
     init(_ edit: ActivationEdit, point: HookPoint, width: Int) throws {
@@ -91,6 +97,8 @@ enum PreparedEdit: Sendable {
             self = .replace(vector)
         case .custom(let body):
             self = .custom(body)
+        case .gated(let edit, let select):
+            self = .gated(try PreparedEdit(edit, point: point, width: width), select: select)
         }
     }
 
@@ -116,6 +124,25 @@ enum PreparedEdit: Sendable {
             }
         case .custom(let body):
             body(rows)
+        case .gated(let edit, let select):
+            let chosen = select(rows)
+            precondition(chosen.count == rows.count, "a gate chose \(chosen.count) flags for \(rows.count) rows")
+            // Runs of chosen rows are edited as one view (the kernels are per row, so the values are those of an
+            // ungated edit of the same rows).
+            var r = 0
+            while r < rows.count {
+                guard chosen[r] else {
+                    r += 1
+                    continue
+                }
+                var end = r + 1
+                while end < rows.count, chosen[end] { end += 1 }
+                edit.apply(
+                    to: ActivationRows(
+                        values: rows.values + r * width, count: end - r, width: width, sequences: Array(rows.sequences[r..<end]),
+                        positions: Array(rows.positions[r..<end])))
+                r = end
+            }
         }
     }
 }
