@@ -16,7 +16,7 @@
 #   - build_log.json and build_state.json: "elapsed_s" (timings); the manifest's "bytes" of those two files (the
 #     timings' digit count changes their size; their sha256 is not recorded);
 #   - shards: RUN/status/*.json and `ep shards status --json`: "host", "pid", "started", "updated", "ended",
-#     "seconds";
+#     "seconds", "activations_per_second";
 #   - report: data/summary.js "created" (the date the site was written);
 #   - stdout of commands is not compared (progress lines hold rates) except the --json outputs listed above.
 # The key list is MASK_KEYS below; a masked value is replaced by "<masked>" in both copies before cmp, in .json and
@@ -29,7 +29,7 @@ AFTER=$(realpath "$2")
 WORK=${3:-$(mktemp -d /tmp/byte_identity.XXXXXX)}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CONF=$ROOT/Tests/Fixtures/conformance
-MASK_KEYS='elapsed_s|elapsed_seconds|seconds|rows_per_second|tokens_per_second|started|ended|finished|updated|created|pid|host'
+MASK_KEYS='activations_per_second|elapsed_s|elapsed_seconds|seconds|rows_per_second|tokens_per_second|started|ended|finished|updated|created|pid|host'
 mkdir -p "$WORK"
 echo "byte identity: $BEFORE vs $AFTER in $WORK"
 trap 'echo "byte identity: a command failed (see $WORK/*.log)" >&2' ERR
