@@ -529,3 +529,62 @@ extension JSONValue: Codable {
         }
     }
 }
+
+// MARK: - Record files
+
+/// A string enum read and written as its raw value; reading any other string is an error that lists the values
+/// it accepts ("field 'state': expected one of running, done, failed, found "x"").
+public protocol JSONStringEnum: RawRepresentable, CaseIterable, Codable where RawValue == String {}
+
+extension JSONStringEnum {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let name = try c.decode(String.self)
+        guard let value = Self(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(
+                in: c, debugDescription: "expected one of \(Self.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(name)\"")
+        }
+        self = value
+    }
+}
+
+/// A record as a file: `"format": NAME, "format_version": VERSION`, then the record's own fields.
+public struct JSONRecordFile<Record: Encodable>: Encodable {
+    public var format: String
+    public var formatVersion: Int
+    public var record: Record
+
+    public init(format: String, version: Int, record: Record) {
+        self.format = format
+        formatVersion = version
+        self.record = record
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(formatVersion, forKey: .formatVersion)
+        try record.encode(to: encoder)
+    }
+}
+
+extension JSONValueDecoder {
+    /// A record read from the JSON file at `path` whose `format` field must be `format` ("field 'format': expected
+    /// "NAME""); its other fields are the record's.
+    public func decodeRecord<T: Decodable>(_ type: T.Type, path: String, format: String) throws -> T {
+        let value = try JSONValue.read(path: path)
+        guard try decode(JSONFormatHeader.self, from: value, path: path).format == format else {
+            throw FileFormatError(path, "field 'format': expected \"\(format)\"")
+        }
+        return try decode(type, from: value, path: path)
+    }
+}
+
+/// The `format` field of a record file.
+private struct JSONFormatHeader: Decodable {
+    let format: String
+}
