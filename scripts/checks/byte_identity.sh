@@ -10,7 +10,7 @@
 #   --calibration; build with --percentile; export --format npy, npz and saelens; info --json; inspect --json;
 #   match --json of two of its dictionaries; eval stability -o (a JSON report); report (the site's data files);
 #   a text build on SmolLM2 (about 20k tokens, --percentile 2, contexts) and its calibration-cache record, info and
-#   inspect --json; ep shards plan / extract / merge / status --json on the same settings.
+#   inspect --json; ep tokenize --json of a text with characters JSON escapes; ep shards plan / extract / merge / status --json on the same settings.
 #
 # Masked fields (they differ from run to run by nature; everything else must be identical byte for byte):
 #   - build_log.json and build_state.json: "elapsed_s" (timings); the manifest's "bytes" of those two files (the
@@ -21,7 +21,7 @@
 #   - stdout of commands is not compared (progress lines hold rates) except the --json outputs listed above.
 # The key list is MASK_KEYS below; a masked value is replaced by "<masked>" in both copies before cmp, in .json and
 # .js files. A file present on one side only is a difference. Both runs happen in the same folder, so recorded
-# paths agree. The BEFORE outputs are reused when WORK_FOLDER already holds them for the same BEFORE binary.
+# paths agree. The BEFORE outputs are reused when WORK_FOLDER already holds them for the same BEFORE binary and script.
 set -Eeuo pipefail
 
 BEFORE=$(realpath "$1")
@@ -77,6 +77,7 @@ run_all() {
         "$ep" build "${args[@]}" -o "$t/dict" > /dev/null
         "$ep" info "$t/dict" --json > "$t/info.json"
         "$ep" inspect "$t/dict" --json --top 3 --contexts 2 > "$t/inspect.json"
+        "$ep" tokenize "$model" --text $'a/b <x> & \'y\' "q" \\ \r\n\t\b\f\x01 caf\u00e9 \u2028 end' --json > "$t/tokenize.json"
         "$ep" shards plan --shards 2 -o "$t/run" "${args[@]}" > /dev/null
         "$ep" shards status "$t/run" --json > "$t/status-planned.json" || true
         "$ep" shards extract "$t/run" --index 0 > /dev/null
@@ -112,7 +113,7 @@ EOF
 
 # Both runs happen in the same folder (WORK/run), so that paths recorded in the outputs agree; each is then moved to
 # WORK/BEFORE or WORK/AFTER. stderr goes to WORK/BEFORE.log and WORK/AFTER.log.
-before_id=$(sha256sum "$BEFORE" | cut -c1-64)
+before_id=$(cat "$BEFORE" "$0" | sha256sum | cut -c1-64)
 if [[ -f $WORK/BEFORE.id && $(cat "$WORK/BEFORE.id") == "$before_id" && -d $WORK/BEFORE ]]; then
     echo "reusing the BEFORE outputs in $WORK/BEFORE"
 else
