@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "EPCore", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
         .target(name: "EPStore", dependencies: ["EPCore", "EPFormats"]),
         .target(name: "EPRuntime", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
-        .target(name: "EPEvals", dependencies: ["EPTensors"], swiftSettings: kernelSettings),
+        .target(name: "EPEvals", dependencies: ["EPTensors", "EPFormats"], swiftSettings: kernelSettings),
         .target(name: "EPPipeline", dependencies: ["EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
         .target(name: "EPEvalSuite", dependencies: ["EPEvals", "EPPipeline", "EPCore", "EPStore", "EPRuntime", "EPFormats", "EPTensors"]),
         .target(name: "EPReport", dependencies: ["EPCore", "EPStore", "EPFormats", "EPTensors", "EPRuntime", "EPPipeline"], swiftSettings: kernelSettings),

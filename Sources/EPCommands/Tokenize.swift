@@ -40,10 +40,12 @@ struct Tokenize: ParsableCommand {
         let ids = tokenizer.encode(input, parseSpecial: special, addSpecial: true)
         let pieces = ids.map { tokenizer.tokenPiece($0) ?? "" }
         if json {
-            struct Output: Encodable { let ids: [Int32], tokens: [String] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(Output(ids: ids, tokens: pieces)), as: UTF8.self))
+            var out = JSONWriter(escaping: .standard)
+            out.beginObject()
+            out.key("ids"); out.integers(ids)
+            out.key("tokens"); out.strings(pieces)
+            out.endObject()
+            print(out.text)
             return
         }
         var rows = [["id", "piece", "text"]]

@@ -1,3 +1,4 @@
+import EPFormats
 import Foundation
 
 /// A labelled text dataset read from JSON Lines: one JSON object per line,
@@ -50,7 +51,6 @@ public struct LabelledDataset: Sendable {
         var examples: [LabelledExample] = []
         var skipped: [LabelledDatasetError] = []
         var labelKind: (isText: Bool, line: Int)?
-        let decoder = JSONDecoder()
         var lineNumber = 0
         var start = data.startIndex
         while start < data.endIndex {
@@ -60,7 +60,7 @@ public struct LabelledDataset: Sendable {
             start = end < data.endIndex ? end + 1 : end
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             do {
-                let example = try Self.parse(line, decoder: decoder, lineNumber: lineNumber)
+                let example = try Self.parse(line, lineNumber: lineNumber)
                 let isText = if case .text = example.label { true } else { false }
                 if let kind = labelKind, kind.isText != isText {
                     throw LineProblem(
@@ -129,14 +129,15 @@ public struct LabelledDataset: Sendable {
     }
 
     /// Decodes one line into an example, or throws a ``LineProblem`` saying what is wrong.
-    private static func parse(_ line: Data, decoder: JSONDecoder, lineNumber: Int) throws -> LabelledExample {
+    private static func parse(_ line: Data, lineNumber: Int) throws -> LabelledExample {
+        let value: JSONValue
+        do { value = try JSONValue.parse(Array(line), path: "line \(lineNumber)") } catch { throw LineProblem("is not valid JSON") }
+        guard case .object = value else { throw LineProblem("is not a JSON object") }
         let raw: RawLine
         do {
-            raw = try decoder.decode(RawLine.self, from: line)
+            raw = try JSONValueDecoder().decode(RawLine.self, from: value, path: "line \(lineNumber)")
         } catch let problem as LineProblem {
             throw problem
-        } catch DecodingError.typeMismatch(_, _) {
-            throw LineProblem("is not a JSON object")
         } catch {
             throw LineProblem("is not valid JSON")
         }

@@ -61,29 +61,30 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         let headerBytes = try file.readBytes(count: Int(headerLength), at: 8)
         let dataStart = 8 + Int(headerLength)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(headerBytes)), let header = object as? [String: Any] else {
+        guard let parsed = try? JSONValue.parse(headerBytes, path: path), case .object(let header) = parsed else {
             throw FileFormatError(path, "not a safetensors file: the header is not a JSON object")
         }
         var tensors: [String: SafetensorsTensorInfo] = [:]
         var metadata: [String: String] = [:]
-        for (name, value) in header {
+        for name in header.keys {
+            let value = header[name]!
             if name == "__metadata__" {
-                guard let map = value as? [String: Any] else { throw FileFormatError(path, "__metadata__ is not an object") }
-                for (k, v) in map {
-                    guard let s = v as? String else { throw FileFormatError(path, "__metadata__ value for '\(k)' is not a string") }
+                guard case .object(let map) = value else { throw FileFormatError(path, "__metadata__ is not an object") }
+                for k in map.keys {
+                    guard case .string(let s) = map[k]! else { throw FileFormatError(path, "__metadata__ value for '\(k)' is not a string") }
                     metadata[k] = s
                 }
                 continue
             }
-            guard let entry = value as? [String: Any] else { throw FileFormatError(path, "tensor '\(name)': entry is not an object") }
-            guard let dtypeName = entry["dtype"] as? String else { throw FileFormatError(path, "tensor '\(name)': missing dtype") }
+            guard case .object(let entry) = value else { throw FileFormatError(path, "tensor '\(name)': entry is not an object") }
+            guard case .string(let dtypeName) = entry["dtype"] else { throw FileFormatError(path, "tensor '\(name)': missing dtype") }
             guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
                 throw FileFormatError(path, "tensor '\(name)': unsupported dtype \(dtypeName) (supported: \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            guard let shapeValues = entry["shape"] as? [Any], let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+            guard case .array(let shapeValues) = entry["shape"], let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
                 throw FileFormatError(path, "tensor '\(name)': shape is not a list of non-negative integers")
             }
-            guard let offsetValues = entry["data_offsets"] as? [Any], let offsets = Self.integers(offsetValues), offsets.count == 2,
+            guard case .array(let offsetValues) = entry["data_offsets"], let offsets = Self.integers(offsetValues), offsets.count == 2,
                 offsets[0] >= 0, offsets[1] >= offsets[0]
             else { throw FileFormatError(path, "tensor '\(name)': data_offsets must be [begin, end] with begin ≤ end") }
             let (count, o1) = shape.reduce((1, false)) { acc, d in let r = acc.0.multipliedReportingOverflow(by: d); return (r.0, acc.1 || r.1) }
@@ -105,11 +106,14 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.metadata = metadata
     }
 
-    private static func integers(_ values: [Any]) -> [Int]? {
+    private static func integers(_ values: [JSONValue]) -> [Int]? {
         var result: [Int] = []
         for v in values {
-            guard let n = v as? NSNumber, n.doubleValue == Double(n.intValue) else { return nil }
-            result.append(n.intValue)
+            switch v {
+            case .integer(let i) where i >= Int64(Int.min) && i <= Int64(Int.max): result.append(Int(i))
+            case .number(let d) where d == d.rounded() && abs(d) < 9e18: result.append(Int(d))
+            default: return nil
+            }
         }
         return result
     }

@@ -14,7 +14,7 @@ extension ReportSite {
         guard chunks.allSatisfy({ $0.hasSuffix(".js") && $0.dropLast(3).allSatisfy(\.isNumber) }) else { return false }
         guard let summary = FileHandle(forReadingAtPath: "\(folder)/data/summary.js") else { return false }
         defer { try? summary.close() }
-        let expected = script("EPData.summary = ", JSONText(capacity: 0))
+        let expected = script("EPData.summary = ", JSONWriter(capacity: 0))
         let start = (try? summary.read(upToCount: expected.count - 2)) ?? Data()
         return start.elementsEqual(expected.dropLast(2))
     }

@@ -82,7 +82,7 @@ public enum ReportSite {
                 guard texts.count == range.count else {
                     throw FileFormatError(path, "the readings of regions \(range.lowerBound)..<\(range.upperBound) hold \(texts.count) entries")
                 }
-                var json = JSONText(capacity: 1 << 16)
+                var json = JSONWriter(capacity: 1 << 16)
                 json.beginArray()
                 for (offset, region) in range.enumerated() {
                     let reading = texts[offset]
@@ -113,7 +113,7 @@ public enum ReportSite {
     }
 
     /// A data script: `prefix` followed by the JSON and a semicolon, after the line that creates `EPData`.
-    static func script(_ prefix: String, _ json: JSONText) -> [UInt8] {
+    static func script(_ prefix: String, _ json: JSONWriter) -> [UInt8] {
         var out = Array("window.EPData = window.EPData || {chunks: {}};\n\(prefix)".utf8)
         out += json.bytes
         out += Array(";\n".utf8)
@@ -130,7 +130,7 @@ public enum ReportSite {
     // MARK: region details
 
     private static func writeRegion(
-        _ i: Int, _ reading: RegionText, loaded: LoadedDictionary, neighbours: ExemplarNeighbours, bins: Int, into json: inout JSONText
+        _ i: Int, _ reading: RegionText, loaded: LoadedDictionary, neighbours: ExemplarNeighbours, bins: Int, into json: inout JSONWriter
     ) {
         let dictionary = loaded.dictionary
         let r = dictionary.regions
@@ -194,7 +194,7 @@ public enum ReportSite {
     /// A context as `{d, w, p, o, f, t}` (distance, window, member position, origin, first shown position, token
     /// texts) plus, when the tokens were replayed, `x`, `n`, `nd`: each token's distance to the region, nearest
     /// region and distance to it (null where not computed).
-    private static func writeContext(_ c: ReportContext, into json: inout JSONText) {
+    private static func writeContext(_ c: ReportContext, into json: inout JSONWriter) {
         json.beginObject()
         json.key("d"); json.number(Double(c.distance), decimals: 5)
         json.key("w"); json.integer(c.window)
@@ -218,7 +218,7 @@ public enum ReportSite {
 
     /// The histogram of a region's sample of member distances: `bins` equal bins from 0 to a little above the
     /// largest of θ, the farthest recorded member and the sample.
-    private static func writeSample(_ sample: [Float], threshold: Double, farthest: Float?, bins: Int, into json: inout JSONText) {
+    private static func writeSample(_ sample: [Float], threshold: Double, farthest: Float?, bins: Int, into json: inout JSONWriter) {
         let top = max(threshold, Double(farthest ?? 0), Double(sample.max() ?? 0)) * 1.05
         let counts = histogram(sample.map(Double.init), lower: 0, upper: top, bins: bins)
         json.beginObject()
@@ -242,8 +242,8 @@ public enum ReportSite {
 
     // MARK: map
 
-    private static func mapJSON(_ coordinates: [Float], pca: PrincipalComponents) -> JSONText {
-        var json = JSONText(capacity: coordinates.count * 8)
+    private static func mapJSON(_ coordinates: [Float], pca: PrincipalComponents) -> JSONWriter {
+        var json = JSONWriter(capacity: coordinates.count * 8)
         let m = pca.components.count
         json.beginObject()
         for (axis, name) in ["x", "y", "z"].enumerated() {
@@ -276,12 +276,12 @@ public enum ReportSite {
 
     private static func summaryJSON(
         _ loaded: LoadedDictionary, options: ReportOptions, metrics: IntrinsicMetrics, neighbours: ExemplarNeighbours, facts: TextFacts
-    ) -> JSONText {
+    ) -> JSONWriter {
         let m = loaded.manifest
         let dictionary = loaded.dictionary
         let r = dictionary.regions
         let source = m.build.source
-        var json = JSONText()
+        var json = JSONWriter()
         json.beginObject()
         json.key("title"); json.string(options.title ?? defaultTitle(loaded, model: options.model))
         json.key("dictionary"); json.string(loaded.path)
@@ -325,7 +325,7 @@ public enum ReportSite {
     }
 
     /// Region sizes in power-of-two bins: bin 0 holds size 1, bin b ≥ 1 sizes 2^(b−1)+1 … 2^b.
-    private static func writeSizes(_ r: RegionTable, into json: inout JSONText) {
+    private static func writeSizes(_ r: RegionTable, into json: inout JSONWriter) {
         var regionCounts: [Int] = [], memberCounts: [Int64] = []
         for members in r.memberCounts {
             var b = 0
@@ -348,7 +348,7 @@ public enum ReportSite {
 
     /// Regions and new-region rate against tokens read (the build log) or rows clustered (the batch history of
     /// a dictionary built from activation files), in at most 400 groups of consecutive batches.
-    private static func writeSaturation(_ loaded: LoadedDictionary, into json: inout JSONText) {
+    private static func writeSaturation(_ loaded: LoadedDictionary, into json: inout JSONWriter) {
         var steps: [(position: Int, regions: Int, rows: Int, newRegions: Int)] = []
         let unit: String
         if let log = loaded.buildLog, !log.snapshots.isEmpty {
@@ -384,7 +384,7 @@ public enum ReportSite {
 
     /// Histograms over [0, 2] in bins of 0.02: each region's mean member distance (regions with ≥ 2 members),
     /// each region's distance to its nearest region, and all pairs of exemplars.
-    private static func writeDistances(_ r: RegionTable, neighbours: ExemplarNeighbours, into json: inout JSONText) {
+    private static func writeDistances(_ r: RegionTable, neighbours: ExemplarNeighbours, into json: inout JSONWriter) {
         let bins = neighbours.pairHistogram.count
         let intra = (0..<r.count).filter { r.memberCounts[$0] >= 2 }.map { r.sumDistances[$0] / Double(r.memberCounts[$0]) }
         let nearest = (0..<r.count).compactMap { neighbours.neighbours(of: $0).first.map { Double($0.distance) } }
@@ -430,8 +430,8 @@ struct IndexColumns {
         }
     }
 
-    func json(regions r: RegionTable, neighbours: ExemplarNeighbours) -> JSONText {
-        var json = JSONText(capacity: r.count * 120)
+    func json(regions r: RegionTable, neighbours: ExemplarNeighbours) -> JSONWriter {
+        var json = JSONWriter(capacity: r.count * 120)
         json.beginObject()
         json.key("members"); json.integers(r.memberCounts)
         json.key("coherence"); json.numbers(r.memberCoherences, decimals: 4)

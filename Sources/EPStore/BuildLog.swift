@@ -1,7 +1,7 @@
 import EPFormats
 
 /// The state of a build after one batch: one point of a saturation curve.
-public struct BuildSnapshot: Sendable, Equatable {
+public struct BuildSnapshot: Sendable, Equatable, Codable {
     /// Batches added so far (1 after the first).
     public var batch: Int
     /// Tokens read so far (BOS included; for activation files, rows).
@@ -29,13 +29,40 @@ public struct BuildSnapshot: Sendable, Equatable {
 
     /// The fraction of the batch's activations that founded regions.
     public var newRegionRate: Double { batchActivations > 0 ? Double(newRegions) / Double(batchActivations) : 0 }
+
+    enum CodingKeys: String, CodingKey {
+        case batch, tokens, activations, regions, batchActivations = "batch_activations", newRegions = "new_regions"
+        case newRegionRate = "new_region_rate", elapsedSeconds = "elapsed_s"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(batch, forKey: .batch)
+        try c.encode(tokens, forKey: .tokens)
+        try c.encode(activations, forKey: .activations)
+        try c.encode(regions, forKey: .regions)
+        try c.encode(batchActivations, forKey: .batchActivations)
+        try c.encode(newRegions, forKey: .newRegions)
+        try c.encode(newRegionRate, forKey: .newRegionRate)
+        try c.encode(elapsedSeconds, forKey: .elapsedSeconds)
+    }
+
+    /// The rate is derived: read files' `new_region_rate` is not read back.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            batch: try c.decode(Int.self, forKey: .batch), tokens: try c.decode(Int.self, forKey: .tokens),
+            activations: try c.decode(Int.self, forKey: .activations), regions: try c.decode(Int.self, forKey: .regions),
+            batchActivations: try c.decode(Int.self, forKey: .batchActivations), newRegions: try c.decode(Int.self, forKey: .newRegions),
+            elapsedSeconds: try c.decode(Double.self, forKey: .elapsedSeconds))
+    }
 }
 
 /// The snapshots of a build, one per batch, stored as `build_log.json`:
 /// `{"format": "ep-build-log", "format_version": 1, "snapshots": [{"batch", "tokens", "activations", "regions",
 /// "batch_activations", "new_regions", "new_region_rate", "elapsed_s"}, …]}` — the data of a saturation curve
 /// (regions against tokens) and of the new-region rate over the build.
-public struct BuildLog: Sendable, Equatable {
+public struct BuildLog: Sendable, Equatable, Codable {
     /// The `format` field.
     public static let formatName = "ep-build-log"
     /// The snapshots, in batch order.
@@ -45,34 +72,28 @@ public struct BuildLog: Sendable, Equatable {
         self.snapshots = snapshots
     }
 
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version", snapshots
+    }
+
     /// The log as JSON.
-    public var json: JSONValue {
-        .object(JSONObject([
-            "format": .string(Self.formatName),
-            "format_version": .integer(1),
-            "snapshots": .array(snapshots.map { s in
-                .object(JSONObject([
-                    "batch": .integer(Int64(s.batch)), "tokens": .integer(Int64(s.tokens)),
-                    "activations": .integer(Int64(s.activations)), "regions": .integer(Int64(s.regions)),
-                    "batch_activations": .integer(Int64(s.batchActivations)), "new_regions": .integer(Int64(s.newRegions)),
-                    "new_region_rate": .number(s.newRegionRate), "elapsed_s": .number(s.elapsedSeconds),
-                ]))
-            }),
-        ]))
+    public var json: JSONValue { JSONValueEncoder.value(of: self) }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Self.formatName, forKey: .format)
+        try c.encode(1, forKey: .formatVersion)
+        try c.encode(snapshots, forKey: .snapshots)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard try c.decode(String.self, forKey: .format) == Self.formatName else { throw c.fieldError(.format, "expected \"\(Self.formatName)\"") }
+        snapshots = try c.decode([BuildSnapshot].self, forKey: .snapshots)
     }
 
     /// Reads and checks a log written by ``json``.
     public static func read(path: String) throws -> BuildLog {
-        let f = try JSONFields(try JSONValue.read(path: path), path: path)
-        guard try f.string("format") == formatName else { throw f.error("format", "expected \"\(formatName)\"") }
-        let snapshots = try f.array("snapshots").enumerated().map { i, entry -> BuildSnapshot in
-            guard case .object(let o) = entry else { throw f.error("snapshots", "element \(i): expected an object, found \(entry.kindDescription)") }
-            let s = JSONFields(o, path: path, prefix: "snapshots[\(i)]")
-            return BuildSnapshot(
-                batch: try s.integer("batch"), tokens: try s.integer("tokens"), activations: try s.integer("activations"),
-                regions: try s.integer("regions"), batchActivations: try s.integer("batch_activations"),
-                newRegions: try s.integer("new_regions"), elapsedSeconds: try s.double("elapsed_s"))
-        }
-        return BuildLog(snapshots: snapshots)
+        try JSONValueDecoder().decode(BuildLog.self, path: path)
     }
 }

@@ -15,7 +15,7 @@ import Foundation
 ///
 /// The center is a list of numbers, each the exact decimal value of a float32 (so `np.float32(x)` recovers it
 /// bit for bit). Readers ignore unknown fields.
-public struct CalibrationRecord: Sendable, Equatable {
+public struct CalibrationRecord: Sendable, Equatable, Codable {
     /// The value of the `format` field.
     public static let formatName = "ep-calibration"
     /// The format version written and the newest one read.
@@ -42,27 +42,35 @@ public struct CalibrationRecord: Sendable, Equatable {
         CalibrationProvenance(calibration, calibrationTokens: calibrationTokens, source: source)
     }
 
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version", width = "d_model", threshold, percentile, method
+        case activationCount = "n_activations", batchCount = "n_batches", batchSize = "batch_size"
+        case calibrationTokens = "calibration_tokens", batchThresholds = "batch_thresholds", centerNorm = "center_norm", source
+        case tool, created, center
+    }
+
     /// The record as JSON.
-    public var json: JSONValue {
+    public var json: JSONValue { JSONValueEncoder.value(of: self) }
+
+    public func encode(to encoder: Encoder) throws {
         let c = calibration
-        return .object(JSONObject([
-            "format": .string(Self.formatName),
-            "format_version": .integer(Int64(Self.formatVersion)),
-            "d_model": .integer(Int64(c.center.count)),
-            "threshold": .number(c.threshold),
-            "percentile": c.percentile.map { .number($0) } ?? .null,
-            "method": .string(c.method?.rawValue ?? "given"),
-            "n_activations": .integer(Int64(c.activationCount)),
-            "n_batches": .integer(Int64(c.batchCount)),
-            "batch_size": .integer(Int64(c.batchSize)),
-            "calibration_tokens": calibrationTokens.map { .integer(Int64($0)) } ?? .null,
-            "batch_thresholds": .array(c.batchThresholds.map { .number($0) }),
-            "center_norm": .number(c.centerNorm),
-            "source": source?.json ?? .null,
-            "tool": .object(JSONObject(["name": .string("ep"), "version": .string(EPVersion.current)])),
-            "created": .string(created),
-            "center": .array(c.center.map { .number(Double($0)) }),
-        ]))
+        var e = encoder.container(keyedBy: CodingKeys.self)
+        try e.encode(Self.formatName, forKey: .format)
+        try e.encode(Self.formatVersion, forKey: .formatVersion)
+        try e.encode(c.center.count, forKey: .width)
+        try e.encode(c.threshold, forKey: .threshold)
+        try e.encodeIfPresent(c.percentile, forKey: .percentile)
+        try e.encode(c.method?.rawValue ?? "given", forKey: .method)
+        try e.encode(c.activationCount, forKey: .activationCount)
+        try e.encode(c.batchCount, forKey: .batchCount)
+        try e.encode(c.batchSize, forKey: .batchSize)
+        try e.encodeIfPresent(calibrationTokens, forKey: .calibrationTokens)
+        try e.encode(c.batchThresholds, forKey: .batchThresholds)
+        try e.encode(c.centerNorm, forKey: .centerNorm)
+        try e.encodeIfPresent(source, forKey: .source)
+        try e.encode(ToolStamp(), forKey: .tool)
+        try e.encode(created, forKey: .created)
+        try e.encode(c.center, forKey: .center)
     }
 
     /// Writes the record to `path` atomically.
@@ -82,35 +90,39 @@ public struct CalibrationRecord: Sendable, Equatable {
 
     /// Checks a record parsed from the file at `path` (named in errors), as ``read(path:)`` does.
     public init(json value: JSONValue, path: String) throws {
-        let f = try JSONFields(value, path: path)
-        let format = try f.string("format")
-        guard format == Self.formatName else { throw f.error("format", "expected \"\(Self.formatName)\", found \"\(format)\" (not an ep calibration)") }
-        let version = try f.integer("format_version")
+        self = try JSONValueDecoder().decode(Self.self, from: value, path: path)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let f = try decoder.container(keyedBy: CodingKeys.self)
+        try f.requireFormat(.format, Self.formatName, what: "an ep calibration")
+        let version = try f.decode(Int.self, forKey: .formatVersion)
         guard version >= 1, version <= Self.formatVersion else {
-            throw f.error("format_version", "this ep reads calibration format versions 1...\(Self.formatVersion), found \(version)")
+            throw f.fieldError(.formatVersion, "this ep reads calibration format versions 1...\(Self.formatVersion), found \(version)")
         }
-        let width = try f.integer("d_model")
-        let center = try f.doubles("center").map { Float($0) }
-        guard center.count == width else { throw f.error("center", "expected \(width) values (d_model), found \(center.count)") }
-        if let bad = center.firstIndex(where: { !$0.isFinite }) { throw f.error("center", "element \(bad) is not a finite float32") }
-        let threshold = try f.double("threshold")
-        guard Calibration.isValidThreshold(threshold) else { throw f.error("threshold", "expected a cosine-distance threshold θ in (0, 2), found \(threshold)") }
-        let methodName = try f.string("method")
+        let width = try f.decode(Int.self, forKey: .width)
+        let center = try f.decode([Double].self, forKey: .center).map { Float($0) }
+        guard center.count == width else { throw f.fieldError(.center, "expected \(width) values (d_model), found \(center.count)") }
+        if let bad = center.firstIndex(where: { !$0.isFinite }) { throw f.fieldError(.center, "element \(bad) is not a finite float32") }
+        let threshold = try f.decode(Double.self, forKey: .threshold)
+        guard Calibration.isValidThreshold(threshold) else { throw f.fieldError(.threshold, "expected a cosine-distance threshold θ in (0, 2), found \(threshold)") }
+        let methodName = try f.decode(String.self, forKey: .method)
         let method: PercentileMethod?
         if methodName == "given" {
             method = nil
         } else if let m = PercentileMethod(rawValue: methodName) {
             method = m
         } else {
-            throw f.error("method", "expected \"linear\", \"nearest-rank\" or \"given\", found \"\(methodName)\"")
+            throw f.fieldError(.method, "expected \"linear\", \"nearest-rank\" or \"given\", found \"\(methodName)\"")
         }
         let calibration = Calibration(
-            center: center, threshold: threshold, percentile: try f.optionalDouble("percentile"), method: method,
-            activationCount: try f.integer("n_activations"), batchCount: try f.integer("n_batches"), batchSize: try f.integer("batch_size"),
-            batchThresholds: f.has("batch_thresholds") ? try f.doubles("batch_thresholds") : [])
+            center: center, threshold: threshold, percentile: try f.decodeIfPresent(Double.self, forKey: .percentile), method: method,
+            activationCount: try f.decode(Int.self, forKey: .activationCount), batchCount: try f.decode(Int.self, forKey: .batchCount),
+            batchSize: try f.decode(Int.self, forKey: .batchSize),
+            batchThresholds: try f.decodeIfPresent([Double].self, forKey: .batchThresholds) ?? [])
         self.init(
-            calibration: calibration, calibrationTokens: try f.optionalInteger("calibration_tokens"),
-            source: try f.optionalObject("source").map(ActivationSource.init))
-        created = try f.string("created")
+            calibration: calibration, calibrationTokens: try f.decodeIfPresent(Int.self, forKey: .calibrationTokens),
+            source: try f.decodeIfPresent(ActivationSource.self, forKey: .source))
+        created = try f.decode(String.self, forKey: .created)
     }
 }

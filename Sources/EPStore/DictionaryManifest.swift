@@ -7,7 +7,7 @@ import Foundation
 /// Compatibility rules: readers ignore fields they do not know, so later versions add fields (text provenance,
 /// context windows for references, model file hashes) without changing `format_version`. The version changes only
 /// when existing fields or tensors change meaning; a reader refuses versions newer than it knows.
-public struct DictionaryManifest: Sendable, Equatable {
+public struct DictionaryManifest: Sendable, Equatable, Codable {
     /// The value of the `format` field.
     public static let formatName = "exemplar-partitioning-dictionary"
     /// The newest format version this code reads and the one it writes.
@@ -30,16 +30,35 @@ public struct DictionaryManifest: Sendable, Equatable {
     /// How the regions were built.
     public var build: BuildProvenance
     /// The program that wrote it and its version.
-    public var toolName: String
-    public var toolVersion: String
+    public var tool: ToolStamp
     /// When it was written (ISO-8601, UTC).
     public var created: String
     /// The data files and their sizes in bytes, in order.
-    public var files: [(name: String, bytes: Int)]
+    public var files: [FileEntry]
+
+    /// A data file of the folder and its size.
+    public struct FileEntry: Sendable, Equatable, Codable {
+        public var name: String
+        public var bytes: Int
+        public init(name: String, bytes: Int) {
+            self.name = name
+            self.bytes = bytes
+        }
+    }
+
+    /// The program that wrote it.
+    public var toolName: String { tool.name }
+    /// Its version.
+    public var toolVersion: String { tool.version }
+
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version", width = "d_model", regionCount = "n_regions", threshold, percentile
+        case centerNorm = "center_norm", calibration, build, tool, created, files
+    }
 
     public init(
         width: Int, regionCount: Int, threshold: Double, percentile: Double?, centerNorm: Double, calibration: CalibrationProvenance,
-        build: BuildProvenance, files: [(name: String, bytes: Int)] = [], created: Date = Date()
+        build: BuildProvenance, files: [FileEntry] = [], created: Date = Date()
     ) {
         formatVersion = Self.formatVersion
         self.width = width
@@ -49,17 +68,9 @@ public struct DictionaryManifest: Sendable, Equatable {
         self.centerNorm = centerNorm
         self.calibration = calibration
         self.build = build
-        toolName = "ep"
-        toolVersion = EPVersion.current
+        tool = ToolStamp()
         self.created = Self.timestamp(created)
         self.files = files
-    }
-
-    public static func == (a: DictionaryManifest, b: DictionaryManifest) -> Bool {
-        a.formatVersion == b.formatVersion && a.width == b.width && a.regionCount == b.regionCount && a.threshold == b.threshold
-            && a.percentile == b.percentile && a.centerNorm == b.centerNorm && a.calibration == b.calibration && a.build == b.build
-            && a.toolName == b.toolName && a.toolVersion == b.toolVersion && a.created == b.created
-            && a.files.map(\.name) == b.files.map(\.name) && a.files.map(\.bytes) == b.files.map(\.bytes)
     }
 
     /// ISO-8601 UTC text of a date, to the second.
@@ -71,53 +82,61 @@ public struct DictionaryManifest: Sendable, Equatable {
     }
 
     /// The manifest as JSON.
-    public var json: JSONValue {
-        .object(JSONObject([
-            "format": .string(Self.formatName),
-            "format_version": .integer(Int64(formatVersion)),
-            "d_model": .integer(Int64(width)),
-            "n_regions": .integer(Int64(regionCount)),
-            "threshold": .number(threshold),
-            "percentile": percentile.map { .number($0) } ?? .null,
-            "center_norm": .number(centerNorm),
-            "calibration": calibration.json,
-            "build": build.json,
-            "tool": .object(JSONObject(["name": .string(toolName), "version": .string(toolVersion)])),
-            "created": .string(created),
-            "files": .array(files.map { .object(JSONObject(["name": .string($0.name), "bytes": .integer(Int64($0.bytes))])) }),
-        ]))
+    public var json: JSONValue { JSONValueEncoder.value(of: self) }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Self.formatName, forKey: .format)
+        try c.encode(formatVersion, forKey: .formatVersion)
+        try c.encode(width, forKey: .width)
+        try c.encode(regionCount, forKey: .regionCount)
+        try c.encode(threshold, forKey: .threshold)
+        try c.encodeIfPresent(percentile, forKey: .percentile)
+        try c.encode(centerNorm, forKey: .centerNorm)
+        try c.encode(calibration, forKey: .calibration)
+        try c.encode(build, forKey: .build)
+        try c.encode(tool, forKey: .tool)
+        try c.encode(created, forKey: .created)
+        try c.encode(files, forKey: .files)
     }
 
     /// Reads and checks a manifest: the format name, a version this code reads, and every field's type.
     public init(json value: JSONValue, path: String) throws {
-        let f = try JSONFields(value, path: path)
-        let format = try f.string("format")
-        guard format == Self.formatName else {
-            throw f.error("format", "expected \"\(Self.formatName)\", found \"\(format)\" (not an ep dictionary)")
-        }
-        formatVersion = try f.integer("format_version")
-        guard formatVersion >= 1 else { throw f.error("format_version", "expected a version ≥ 1, found \(formatVersion)") }
+        self = try JSONValueDecoder().decode(Self.self, from: value, path: path)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.requireFormat(.format, Self.formatName, what: "an ep dictionary")
+        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        guard formatVersion >= 1 else { throw c.fieldError(.formatVersion, "expected a version ≥ 1, found \(formatVersion)") }
         guard formatVersion <= Self.formatVersion else {
-            throw f.error("format_version", "the dictionary is format version \(formatVersion), written by a newer ep; this ep reads up to version \(Self.formatVersion)")
+            throw c.fieldError(.formatVersion, "the dictionary is format version \(formatVersion), written by a newer ep; this ep reads up to version \(Self.formatVersion)")
         }
-        width = try f.integer("d_model")
-        guard width > 0 else { throw f.error("d_model", "expected a positive width, found \(width)") }
-        regionCount = try f.integer("n_regions")
-        guard regionCount >= 0 else { throw f.error("n_regions", "expected a count ≥ 0, found \(regionCount)") }
-        threshold = try f.double("threshold")
-        guard threshold.isFinite, threshold > 0 else { throw f.error("threshold", "expected a finite number > 0, found \(threshold)") }
-        percentile = try f.optionalDouble("percentile")
-        centerNorm = try f.double("center_norm")
-        calibration = try CalibrationProvenance(try f.object("calibration"))
-        build = try BuildProvenance(try f.object("build"))
-        let tool = try f.object("tool")
-        toolName = try tool.string("name")
-        toolVersion = try tool.string("version")
-        created = try f.string("created")
-        files = try f.array("files").enumerated().map { i, entry in
-            guard case .object(let o) = entry else { throw f.error("files", "element \(i): expected an object, found \(entry.kindDescription)") }
-            let e = JSONFields(o, path: path, prefix: "files[\(i)]")
-            return (try e.string("name"), try e.integer("bytes"))
-        }
+        width = try c.decode(Int.self, forKey: .width)
+        guard width > 0 else { throw c.fieldError(.width, "expected a positive width, found \(width)") }
+        regionCount = try c.decode(Int.self, forKey: .regionCount)
+        guard regionCount >= 0 else { throw c.fieldError(.regionCount, "expected a count ≥ 0, found \(regionCount)") }
+        threshold = try c.decode(Double.self, forKey: .threshold)
+        guard threshold.isFinite, threshold > 0 else { throw c.fieldError(.threshold, "expected a finite number > 0, found \(threshold)") }
+        percentile = try c.decodeIfPresent(Double.self, forKey: .percentile)
+        centerNorm = try c.decode(Double.self, forKey: .centerNorm)
+        calibration = try c.decode(CalibrationProvenance.self, forKey: .calibration)
+        build = try c.decode(BuildProvenance.self, forKey: .build)
+        tool = try c.decode(ToolStamp.self, forKey: .tool)
+        created = try c.decode(String.self, forKey: .created)
+        files = try c.decode([FileEntry].self, forKey: .files)
+    }
+}
+
+/// The program that wrote a file and its version (`"tool": {"name": "ep", "version": "0.1.0"}`).
+public struct ToolStamp: Sendable, Equatable, Codable {
+    public var name: String
+    public var version: String
+
+    /// This program.
+    public init() {
+        name = "ep"
+        version = EPVersion.current
     }
 }

@@ -110,7 +110,7 @@ public enum DictionaryStore {
             width: d, regionCount: k, threshold: dictionary.threshold, percentile: calibration.percentile,
             centerNorm: Calibration.norm(dictionary.center), calibration: calibration, build: build)
         try AtomicOutput.writeFolder(at: path) { folder in
-            manifest.files.append((regionsFile, try writer.write(to: "\(folder)/\(regionsFile)")))
+            manifest.files.append(.init(name: regionsFile, bytes: try writer.write(to: "\(folder)/\(regionsFile)")))
             if let reservoir = regions.reservoir {
                 var offsets: [Int64] = [0]
                 for samples in reservoir.directions { offsets.append(offsets.last! + Int64(samples.count / max(d, 1))) }
@@ -119,14 +119,14 @@ public enum DictionaryStore {
                 heavy.add("region_offset", shape: [k + 1], values: offsets)
                 let s = reservoir.generator.state
                 heavy.add("generator_state", shape: [4], values: [s.0, s.1, s.2, s.3].map { Int64(bitPattern: $0) })
-                manifest.files.append((reservoirFile, try heavy.write(to: "\(folder)/\(reservoirFile)")))
+                manifest.files.append(.init(name: reservoirFile, bytes: try heavy.write(to: "\(folder)/\(reservoirFile)")))
             }
-            if let contexts { manifest.files.append((contextsFile, try contexts.write(to: "\(folder)/\(contextsFile)"))) }
+            if let contexts { manifest.files.append(.init(name: contextsFile, bytes: try contexts.write(to: "\(folder)/\(contextsFile)"))) }
             var extras = extraFiles
             if let log { extras.insert((buildLogFile, Array((log.json.rendered() + "\n").utf8)), at: 0) }
             for (name, contents) in extras {
                 try AtomicOutput.write(contents, to: "\(folder)/\(name)")
-                manifest.files.append((name, contents.count))
+                manifest.files.append(.init(name: name, bytes: contents.count))
             }
             try AtomicOutput.write(string: manifest.json.rendered() + "\n", to: "\(folder)/\(manifestFile)")
         }
@@ -155,7 +155,7 @@ public enum DictionaryStore {
     /// read and the dictionary has none; with `contexts: false` the context windows are not read.
     public static func load(_ path: String, reservoir withReservoir: Bool = true, contexts withContexts: Bool = true) throws -> LoadedDictionary {
         let manifest = try readManifest(path)
-        for (name, bytes) in manifest.files {
+        for (name, bytes) in manifest.files.map({ ($0.name, $0.bytes) }) {
             let filePath = "\(path)/\(name)"
             let file: ReadOnlyFile
             do { file = try ReadOnlyFile(path: filePath) } catch {

@@ -69,7 +69,7 @@ public enum PickleImport {
             var h = SHA256()
             h.update(raw)
             metadataSHA = h.hexDigest
-            metadata = try decodeCodable(PickleMetadata.self, from: try JSONValue.parse(raw, path: metadataPath), path: metadataPath, field: "")
+            metadata = try JSONValueDecoder().decode(PickleMetadata.self, from: try JSONValue.parse(raw, path: metadataPath), path: metadataPath)
         }
         return try Converter(graph: graph, keepReservoir: keepReservoir).convert(
             sha256: sha, metadata: metadata, metadataPath: metadataPath, metadataSHA256: metadataSHA)

@@ -4,7 +4,7 @@ import Foundation
 
 /// Where a set of activations came from. Fields a source does not have are `nil` (an activation file knows no
 /// model or hook unless the user says so).
-public struct ActivationSource: Sendable, Equatable {
+public struct ActivationSource: Sendable, Equatable, Codable {
     /// The model (e.g. a Hugging Face id or a GGUF file name).
     public var model: String?
     /// The hook point, TransformerLens style (e.g. `blocks.12.hook_resid_post`).
@@ -33,31 +33,24 @@ public struct ActivationSource: Sendable, Equatable {
         self.inputs = inputs
     }
 
-    var json: JSONValue {
-        .object(JSONObject([
-            "model": model.map { .string($0) } ?? .null,
-            "hook": hook.map { .string($0) } ?? .null,
-            "extractor": extractor.map { .string($0) } ?? .null,
-            "context_length": contextLength.map { .integer(Int64($0)) } ?? .null,
-            "n_tokens": tokenCount.map { .integer(Int64($0)) } ?? .null,
-            "n_activations": .integer(Int64(activationCount)),
-            "inputs": .array(inputs.map { .string($0) }),
-        ]))
+    enum CodingKeys: String, CodingKey {
+        case model, hook, extractor, contextLength = "context_length", tokenCount = "n_tokens", activationCount = "n_activations", inputs
     }
 
-    init(_ f: JSONFields) throws {
-        model = try f.optionalString("model")
-        hook = try f.optionalString("hook")
-        extractor = try f.optionalString("extractor")
-        contextLength = try f.optionalInteger("context_length")
-        tokenCount = try f.optionalInteger("n_tokens")
-        activationCount = try f.integer("n_activations")
-        inputs = f.has("inputs") ? try f.strings("inputs") : []
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        hook = try c.decodeIfPresent(String.self, forKey: .hook)
+        extractor = try c.decodeIfPresent(String.self, forKey: .extractor)
+        contextLength = try c.decodeIfPresent(Int.self, forKey: .contextLength)
+        tokenCount = try c.decodeIfPresent(Int.self, forKey: .tokenCount)
+        activationCount = try c.decode(Int.self, forKey: .activationCount)
+        inputs = try c.decodeIfPresent([String].self, forKey: .inputs) ?? []
     }
 }
 
 /// How a dictionary's center and threshold were obtained.
-public struct CalibrationProvenance: Sendable, Equatable {
+public struct CalibrationProvenance: Sendable, Equatable, Codable {
     /// `linear` or `nearest-rank` (calibrated at a percentile), or `given` (center and θ supplied directly).
     public var method: String
     /// The percentile, when calibrated.
@@ -94,31 +87,14 @@ public struct CalibrationProvenance: Sendable, Equatable {
             calibrationTokens: calibrationTokens, source: source)
     }
 
-    var json: JSONValue {
-        .object(JSONObject([
-            "method": .string(method),
-            "percentile": percentile.map { .number($0) } ?? .null,
-            "n_activations": .integer(Int64(activationCount)),
-            "n_batches": .integer(Int64(batchCount)),
-            "batch_size": .integer(Int64(batchSize)),
-            "calibration_tokens": calibrationTokens.map { .integer(Int64($0)) } ?? .null,
-            "source": source?.json ?? .null,
-        ]))
-    }
-
-    init(_ f: JSONFields) throws {
-        method = try f.string("method")
-        percentile = try f.optionalDouble("percentile")
-        activationCount = try f.integer("n_activations")
-        batchCount = try f.integer("n_batches")
-        batchSize = try f.integer("batch_size")
-        calibrationTokens = try f.optionalInteger("calibration_tokens")
-        source = try f.optionalObject("source").map(ActivationSource.init)
+    enum CodingKeys: String, CodingKey {
+        case method, percentile, activationCount = "n_activations", batchCount = "n_batches", batchSize = "batch_size"
+        case calibrationTokens = "calibration_tokens", source
     }
 }
 
 /// How a dictionary was built.
-public struct BuildProvenance: Sendable, Equatable {
+public struct BuildProvenance: Sendable, Equatable, Codable {
     /// Rows per `addBatch`.
     public var batchSize: Int
     /// Seed of the member reservoir, when there is one.
@@ -156,41 +132,30 @@ public struct BuildProvenance: Sendable, Equatable {
         self.text = text
     }
 
-    var json: JSONValue {
-        let value = JSONValue.object(JSONObject([
-            "batch_size": .integer(Int64(batchSize)),
-            "seed": seed.map { .integer(Int64($0)) } ?? .null,
-            "n_batches": .integer(Int64(batchCount)),
-            "n_activations": .integer(Int64(activationCount)),
-            "saturated": .bool(saturated),
-            "reservoir": .bool(reservoir),
-            "new_region_rate": newRegionRate.map { .number($0) } ?? .null,
-            "source": source?.json ?? .null,
-            "text": text?.json ?? .null,
-        ]))
-        if let imported, case .object(var o) = value {
-            o["imported"] = imported.json
-            return .object(o)
-        }
-        return value
+    enum CodingKeys: String, CodingKey {
+        case batchSize = "batch_size", seed, batchCount = "n_batches", activationCount = "n_activations", saturated, reservoir
+        case newRegionRate = "new_region_rate", source, text, imported
     }
 
-    init(_ f: JSONFields) throws {
-        batchSize = try f.integer("batch_size")
-        seed = try f.optionalInteger("seed")
-        batchCount = try f.integer("n_batches")
-        activationCount = try f.integer("n_activations")
-        saturated = try f.bool("saturated")
-        reservoir = try f.bool("reservoir")
-        newRegionRate = try f.optionalDouble("new_region_rate")
-        source = try f.optionalObject("source").map(ActivationSource.init)
-        text = try f.optionalObject("text").map(TextProvenance.init)
-        imported = f.has("imported") ? try ImportProvenance(json: try f.value("imported"), path: f.path, field: f.name("imported")) : nil
+    /// As synthesized, but `imported` is written only for an imported dictionary (files of other builds keep the
+    /// bytes they had before imports existed).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encodeIfPresent(seed, forKey: .seed)
+        try c.encode(batchCount, forKey: .batchCount)
+        try c.encode(activationCount, forKey: .activationCount)
+        try c.encode(saturated, forKey: .saturated)
+        try c.encode(reservoir, forKey: .reservoir)
+        try c.encodeIfPresent(newRegionRate, forKey: .newRegionRate)
+        try c.encodeIfPresent(source, forKey: .source)
+        try c.encodeIfPresent(text, forKey: .text)
+        if let imported { try c.encode(imported, forKey: .imported) }
     }
 }
 
 /// Counts of what a corpus reader read, left out or repaired during a build from text.
-public struct CorpusCounts: Sendable, Equatable {
+public struct CorpusCounts: Sendable, Equatable, Codable {
     /// Files opened (standard input counts as one).
     public var files = 0
     /// Documents read.
@@ -208,22 +173,9 @@ public struct CorpusCounts: Sendable, Equatable {
 
     public init() {}
 
-    var json: JSONValue {
-        .object(JSONObject([
-            "files": .integer(Int64(files)), "documents": .integer(Int64(documents)), "bytes": .integer(Int64(bytes)),
-            "skipped_lines": .integer(Int64(skippedLines)), "repaired_documents": .integer(Int64(repairedDocuments)),
-            "skipped_documents": .integer(Int64(skippedDocuments)), "skipped_binary_files": .integer(Int64(skippedBinaryFiles)),
-        ]))
-    }
-
-    init(_ f: JSONFields) throws {
-        files = try f.integer("files")
-        documents = try f.integer("documents")
-        bytes = try f.integer("bytes")
-        skippedLines = try f.integer("skipped_lines")
-        repairedDocuments = try f.integer("repaired_documents")
-        skippedDocuments = try f.integer("skipped_documents")
-        skippedBinaryFiles = try f.integer("skipped_binary_files")
+    enum CodingKeys: String, CodingKey {
+        case files, documents, bytes, skippedLines = "skipped_lines", repairedDocuments = "repaired_documents"
+        case skippedDocuments = "skipped_documents", skippedBinaryFiles = "skipped_binary_files"
     }
 }
 
@@ -231,9 +183,9 @@ public struct CorpusCounts: Sendable, Equatable {
 /// model, how documents became windows and windows became activations, and how far the build got. Commands that
 /// run the model again for a dictionary (assign text, inspect, steer) check the model and the extraction settings
 /// against it.
-public struct TextProvenance: Sendable, Equatable {
+public struct TextProvenance: Sendable, Equatable, Codable {
     /// Where a build stands.
-    public enum Status: String, Sendable, CaseIterable {
+    public enum Status: String, Sendable, CaseIterable, Codable {
         /// Still running: this is a checkpoint (`--resume` continues it).
         case inProgress = "in-progress"
         /// Stopped by the user (Ctrl-C) at a batch boundary; `--resume` continues it.
@@ -302,56 +254,61 @@ public struct TextProvenance: Sendable, Equatable {
         self.stopReason = stopReason
     }
 
-    var json: JSONValue {
-        let value = JSONValue.object(JSONObject([
-            "model_sha256": .string(modelSHA256),
-            "model_width": .integer(Int64(modelWidth)),
-            "bos_token_id": bosTokenID.map { .integer(Int64($0)) } ?? .null,
-            "first_position_excluded": .bool(firstPositionExcluded),
-            "window_mode": .string(windowMode),
-            "min_window": .integer(Int64(minimumWindow)),
-            "batch_windows": .integer(Int64(batchWindows)),
-            "shuffle_buffer": .integer(Int64(shuffleBuffer)),
-            "seed": .integer(Int64(seed)),
-            "max_tokens": maxTokens.map { .integer(Int64($0)) } ?? .null,
-            "saturation_window": .integer(Int64(saturationWindow)),
-            "windows": .integer(Int64(windows)),
-            "tokens": .integer(Int64(tokens)),
-            "corpus": corpus.json,
-            "status": .string(status.rawValue),
-            "stop_reason": stopReason.map { .string($0) } ?? .null,
-        ]))
-        if activationDType != "f32", case .object(var o) = value {
-            o["activation_dtype"] = .string(activationDType)
-            return .object(o)
-        }
-        return value
+    enum CodingKeys: String, CodingKey {
+        case modelSHA256 = "model_sha256", modelWidth = "model_width", bosTokenID = "bos_token_id"
+        case firstPositionExcluded = "first_position_excluded", windowMode = "window_mode", minimumWindow = "min_window"
+        case batchWindows = "batch_windows", shuffleBuffer = "shuffle_buffer", seed, maxTokens = "max_tokens"
+        case saturationWindow = "saturation_window", windows, tokens, corpus, status, stopReason = "stop_reason"
+        case activationDType = "activation_dtype"
     }
 
-    init(_ f: JSONFields) throws {
-        modelSHA256 = try f.string("model_sha256")
-        modelWidth = try f.integer("model_width")
-        bosTokenID = try f.optionalInteger("bos_token_id")
-        firstPositionExcluded = try f.bool("first_position_excluded")
-        windowMode = try f.string("window_mode")
-        minimumWindow = try f.integer("min_window")
-        batchWindows = try f.integer("batch_windows")
-        shuffleBuffer = try f.integer("shuffle_buffer")
-        seed = try f.integer("seed")
-        maxTokens = try f.optionalInteger("max_tokens")
-        saturationWindow = try f.integer("saturation_window")
-        windows = try f.integer("windows")
-        tokens = try f.integer("tokens")
-        corpus = try CorpusCounts(try f.object("corpus"))
-        let status = try f.string("status")
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(modelSHA256, forKey: .modelSHA256)
+        try c.encode(modelWidth, forKey: .modelWidth)
+        try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
+        try c.encode(firstPositionExcluded, forKey: .firstPositionExcluded)
+        try c.encode(windowMode, forKey: .windowMode)
+        try c.encode(minimumWindow, forKey: .minimumWindow)
+        try c.encode(batchWindows, forKey: .batchWindows)
+        try c.encode(shuffleBuffer, forKey: .shuffleBuffer)
+        try c.encode(seed, forKey: .seed)
+        try c.encodeIfPresent(maxTokens, forKey: .maxTokens)
+        try c.encode(saturationWindow, forKey: .saturationWindow)
+        try c.encode(windows, forKey: .windows)
+        try c.encode(tokens, forKey: .tokens)
+        try c.encode(corpus, forKey: .corpus)
+        try c.encode(status, forKey: .status)
+        try c.encodeIfPresent(stopReason, forKey: .stopReason)
+        // Written only when not f32, so that dictionaries of unrounded builds read as before.
+        if activationDType != "f32" { try c.encode(activationDType, forKey: .activationDType) }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        modelSHA256 = try c.decode(String.self, forKey: .modelSHA256)
+        modelWidth = try c.decode(Int.self, forKey: .modelWidth)
+        bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID)
+        firstPositionExcluded = try c.decode(Bool.self, forKey: .firstPositionExcluded)
+        windowMode = try c.decode(String.self, forKey: .windowMode)
+        minimumWindow = try c.decode(Int.self, forKey: .minimumWindow)
+        batchWindows = try c.decode(Int.self, forKey: .batchWindows)
+        shuffleBuffer = try c.decode(Int.self, forKey: .shuffleBuffer)
+        seed = try c.decode(Int.self, forKey: .seed)
+        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens)
+        saturationWindow = try c.decode(Int.self, forKey: .saturationWindow)
+        windows = try c.decode(Int.self, forKey: .windows)
+        tokens = try c.decode(Int.self, forKey: .tokens)
+        corpus = try c.decode(CorpusCounts.self, forKey: .corpus)
+        let status = try c.decode(String.self, forKey: .status)
         guard let parsed = Status(rawValue: status) else {
-            throw f.error("status", "expected one of \(Status.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(status)\"")
+            throw c.fieldError(.status, "expected one of \(Status.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(status)\"")
         }
         self.status = parsed
-        stopReason = try f.optionalString("stop_reason")
-        activationDType = try f.optionalString("activation_dtype") ?? "f32"
+        stopReason = try c.decodeIfPresent(String.self, forKey: .stopReason)
+        activationDType = try c.decodeIfPresent(String.self, forKey: .activationDType) ?? "f32"
         guard ["f32", "f16", "bf16"].contains(activationDType) else {
-            throw f.error("activation_dtype", "expected \"f32\", \"f16\" or \"bf16\", found \"\(activationDType)\"")
+            throw c.fieldError(.activationDType, "expected \"f32\", \"f16\" or \"bf16\", found \"\(activationDType)\"")
         }
     }
 }
@@ -408,11 +365,6 @@ public struct ImportProvenance: Sendable, Equatable, Codable {
         case metadata
     }
 
-    var json: JSONValue { codableJSON(self) }
-
-    init(json: JSONValue, path: String, field: String) throws {
-        self = try decodeCodable(ImportProvenance.self, from: json, path: path, field: field)
-    }
 }
 
 /// The fields `ep import` reads from the metadata JSON the authors' build script writes beside a pickle
@@ -465,32 +417,5 @@ public struct PickleMetadata: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case discovery
         case configuration = "discovery_config"
-    }
-}
-
-/// A Codable value as a ``JSONValue`` (keys sorted, so the text is stable).
-func codableJSON<T: Encodable>(_ value: T) -> JSONValue {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    // Encoding plain structs of numbers and strings cannot fail, and the encoder's output is JSON.
-    let data = try! encoder.encode(value)
-    return try! JSONValue.parse(Array(data), path: "(encoded \(T.self))")
-}
-
-/// A Codable value decoded from a ``JSONValue`` read from `path`; errors name the file and the field.
-func decodeCodable<T: Decodable>(_ type: T.Type, from value: JSONValue, path: String, field: String) throws -> T {
-    do {
-        return try JSONDecoder().decode(T.self, from: Data(value.rendered().utf8))
-    } catch let DecodingError.keyNotFound(key, context) {
-        let at = (context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
-        throw FileFormatError(path, "missing field '\(field).\(at)'")
-    } catch let DecodingError.typeMismatch(type, context) {
-        let at = context.codingPath.map(\.stringValue).joined(separator: ".")
-        throw FileFormatError(path, "field '\(field)\(at.isEmpty ? "" : ".")\(at)': expected \(type)")
-    } catch let DecodingError.valueNotFound(type, context) {
-        let at = context.codingPath.map(\.stringValue).joined(separator: ".")
-        throw FileFormatError(path, "field '\(field)\(at.isEmpty ? "" : ".")\(at)': expected \(type), found null")
-    } catch {
-        throw FileFormatError(path, "field '\(field)': \(error)")
     }
 }

@@ -52,7 +52,7 @@ let hostileText = "</script><script>window.__xss = 1</script><img src=x onerror=
 
 @Suite struct ReportSiteTests {
     @Test func jsonTextEscapesMarkupAndRoundTrips() throws {
-        var json = JSONText()
+        var json = JSONWriter()
         json.beginObject()
         json.key("text"); json.string(hostileText + "\u{1}\t\n\"\\")
         json.key("numbers"); json.numbers([0.12345, -3, 1e-6, 2.5, .nan], decimals: 4)

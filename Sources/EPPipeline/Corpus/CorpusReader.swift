@@ -335,18 +335,18 @@ public final class CorpusReader {
                 repaired = true
             }
         }
-        let object: Any
+        let object: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: bytes, options: [])
+            object = try JSONValue.parse(Array(bytes), path: origin)
         } catch {
             return try bad("not valid JSON")
         }
-        guard let dictionary = object as? [String: Any] else { return try bad("not a JSON object") }
+        guard case .object(let dictionary) = object else { return try bad("not a JSON object") }
         guard let value = dictionary[options.jsonlField] else {
             let keys = dictionary.keys.sorted().joined(separator: ", ")
             return try bad("no field '\(options.jsonlField)' (fields: \(keys.isEmpty ? "none" : keys); choose one with --jsonl-field)")
         }
-        guard let text = value as? String else { return try bad("field '\(options.jsonlField)' is not a string") }
+        guard case .string(let text) = value else { return try bad("field '\(options.jsonlField)' is not a string") }
         if text.isEmpty { return nil }
         if repaired {
             statistics.repairedDocuments += 1

@@ -4,11 +4,11 @@ import Foundation
 
 /// What the last extraction of a shard did (`RUN/status/shard-00007.json`, format `ep-shard-status`): written
 /// when it starts, after every batch, and when it ends.
-public struct ShardStatusRecord: Sendable, Equatable {
+public struct ShardStatusRecord: Sendable, Equatable, Codable {
     public static let formatName = "ep-shard-status"
 
     /// Where an extraction stands.
-    public enum State: String, Sendable, CaseIterable {
+    public enum State: String, Sendable, JSONStringEnum {
         case running, done, failed
     }
 
@@ -44,14 +44,11 @@ public struct ShardStatusRecord: Sendable, Equatable {
         self.error = error
     }
 
-    public var json: JSONValue {
-        .object(JSONObject([
-            "format": .string(Self.formatName), "format_version": .integer(1), "plan_id": .string(planID), "index": .integer(Int64(index)),
-            "state": .string(state.rawValue), "host": .string(host), "pid": .integer(Int64(pid)), "started": .string(started),
-            "updated": .string(updated), "ended": ended.map { .string($0) } ?? .null, "rows": .integer(Int64(rows)),
-            "rows_total": .integer(Int64(rowsTotal)), "seconds": .number(seconds), "error": error.map { .string($0) } ?? .null,
-        ]))
+    enum CodingKeys: String, CodingKey {
+        case planID = "plan_id", index, state, host, pid, started, updated, ended, rows, rowsTotal = "rows_total", seconds, error
     }
+
+    public var json: JSONValue { JSONValueEncoder.value(of: JSONRecordFile(format: Self.formatName, version: 1, record: self)) }
 
     /// Writes the record atomically.
     public func write(to path: String) throws {
@@ -60,22 +57,15 @@ public struct ShardStatusRecord: Sendable, Equatable {
 
     /// Reads a record.
     public static func read(path: String) throws -> ShardStatusRecord {
-        let f = try JSONFields(try JSONValue.read(path: path), path: path)
-        guard try f.string("format") == formatName else { throw f.error("format", "expected \"\(formatName)\"") }
-        let state = try f.string("state")
-        guard let parsed = State(rawValue: state) else { throw f.error("state", "expected running, done or failed, found \"\(state)\"") }
-        return ShardStatusRecord(
-            planID: try f.string("plan_id"), index: try f.integer("index"), state: parsed, host: try f.string("host"), pid: try f.integer("pid"),
-            started: try f.string("started"), updated: try f.string("updated"), ended: try f.optionalString("ended"), rows: try f.integer("rows"),
-            rowsTotal: try f.integer("rows_total"), seconds: try f.double("seconds"), error: try f.optionalString("error"))
+        try JSONValueDecoder().decodeRecord(Self.self, path: path, format: formatName)
     }
 }
 
 /// What the merge is doing (`RUN/status/merge.json`, format `ep-shard-merge-status`).
-public struct MergeStatusRecord: Sendable, Equatable {
+public struct MergeStatusRecord: Sendable, Equatable, Codable {
     public static let formatName = "ep-shard-merge-status"
 
-    public enum State: String, Sendable, CaseIterable {
+    public enum State: String, Sendable, JSONStringEnum {
         case running, waiting, done, failed, interrupted
     }
 
@@ -118,31 +108,19 @@ public struct MergeStatusRecord: Sendable, Equatable {
         self.error = error
     }
 
-    public var json: JSONValue {
-        .object(JSONObject([
-            "format": .string(Self.formatName), "format_version": .integer(1), "plan_id": .string(planID), "output": .string(output),
-            "state": .string(state.rawValue), "host": .string(host), "pid": .integer(Int64(pid)), "started": .string(started),
-            "updated": .string(updated), "batches": .integer(Int64(batches)), "batches_planned": .integer(Int64(batchesPlanned)),
-            "shard": shard.map { .integer(Int64($0)) } ?? .null, "waiting_for": waitingFor.map { .integer(Int64($0)) } ?? .null,
-            "rows": .integer(Int64(rows)), "seconds": .number(seconds), "stop_reason": stopReason.map { .string($0) } ?? .null,
-            "error": error.map { .string($0) } ?? .null,
-        ]))
+    enum CodingKeys: String, CodingKey {
+        case planID = "plan_id", output, state, host, pid, started, updated, batches, batchesPlanned = "batches_planned", shard
+        case waitingFor = "waiting_for", rows, seconds, stopReason = "stop_reason", error
     }
+
+    public var json: JSONValue { JSONValueEncoder.value(of: JSONRecordFile(format: Self.formatName, version: 1, record: self)) }
 
     public func write(to path: String) throws {
         try AtomicOutput.write(string: json.rendered() + "\n", to: path)
     }
 
     public static func read(path: String) throws -> MergeStatusRecord {
-        let f = try JSONFields(try JSONValue.read(path: path), path: path)
-        guard try f.string("format") == formatName else { throw f.error("format", "expected \"\(formatName)\"") }
-        let state = try f.string("state")
-        guard let parsed = State(rawValue: state) else { throw f.error("state", "expected one of \(State.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(state)\"") }
-        return MergeStatusRecord(
-            planID: try f.string("plan_id"), output: try f.string("output"), state: parsed, host: try f.string("host"), pid: try f.integer("pid"),
-            started: try f.string("started"), updated: try f.string("updated"), batches: try f.integer("batches"),
-            batchesPlanned: try f.integer("batches_planned"), shard: try f.optionalInteger("shard"), waitingFor: try f.optionalInteger("waiting_for"),
-            rows: try f.integer("rows"), seconds: try f.double("seconds"), stopReason: try f.optionalString("stop_reason"), error: try f.optionalString("error"))
+        try JSONValueDecoder().decodeRecord(Self.self, path: path, format: formatName)
     }
 }
 

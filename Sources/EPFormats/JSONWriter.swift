@@ -1,18 +1,31 @@
-/// Compact JSON text built by appending values, safe to embed in an HTML page or a script file: in strings,
+/// The streaming writer of the JSON stack (beside ``JSONValue`` and its Codable bridge), for large documents written
+/// piece by piece: compact JSON text built by appending values, safe to embed in an HTML page or a script file: in strings,
 /// `<`, `>`, `&`, `'`, U+2028 and U+2029 are written as `\u` escapes, so no corpus text can close a script element,
 /// open markup or end a JavaScript string early. Commas are placed automatically.
-struct JSONText {
+public struct JSONWriter {
     /// The UTF-8 text so far.
-    private(set) var bytes: [UInt8] = []
+    public private(set) var bytes: [UInt8] = []
     /// For each open array or object, whether it has no element yet.
     private var empty: [Bool] = []
     /// Whether the last thing written was an object key (its value needs no comma).
     private var afterKey = false
 
-    init(capacity: Int = 1 << 12) { bytes.reserveCapacity(capacity) }
+    /// How strings are escaped.
+    public enum Escaping: Sendable {
+        /// Safe inside an HTML script element or a JavaScript string (the default).
+        case htmlSafe
+        /// Only what JSON requires: `"`, `\\`, and control characters (`\b \f \n \r \t`, others as `\u00xx`).
+        case standard
+    }
+    private let escaping: Escaping
+
+    public init(capacity: Int = 1 << 12, escaping: Escaping = .htmlSafe) {
+        self.escaping = escaping
+        bytes.reserveCapacity(capacity)
+    }
 
     /// The text as a string.
-    var text: String { String(decoding: bytes, as: UTF8.self) }
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     /// Writes the comma that separates a new element from the previous one.
     private mutating func separate() {
@@ -26,58 +39,58 @@ struct JSONText {
         }
     }
 
-    mutating func beginArray() {
+    public mutating func beginArray() {
         separate()
         bytes.append(UInt8(ascii: "["))
         empty.append(true)
     }
 
-    mutating func endArray() {
+    public mutating func endArray() {
         empty.removeLast()
         bytes.append(UInt8(ascii: "]"))
     }
 
-    mutating func beginObject() {
+    public mutating func beginObject() {
         separate()
         bytes.append(UInt8(ascii: "{"))
         empty.append(true)
     }
 
-    mutating func endObject() {
+    public mutating func endObject() {
         empty.removeLast()
         bytes.append(UInt8(ascii: "}"))
     }
 
     /// An object key; the next value written is its value.
-    mutating func key(_ name: String) {
+    public mutating func key(_ name: String) {
         separate()
         appendQuoted(name)
         bytes.append(UInt8(ascii: ":"))
         afterKey = true
     }
 
-    mutating func string(_ s: String) {
+    public mutating func string(_ s: String) {
         separate()
         appendQuoted(s)
     }
 
-    mutating func integer<T: BinaryInteger>(_ n: T) {
+    public mutating func integer<T: BinaryInteger>(_ n: T) {
         separate()
         bytes.append(contentsOf: String(n).utf8)
     }
 
-    mutating func bool(_ b: Bool) {
+    public mutating func bool(_ b: Bool) {
         separate()
         bytes.append(contentsOf: (b ? "true" : "false").utf8)
     }
 
-    mutating func null() {
+    public mutating func null() {
         separate()
         bytes.append(contentsOf: "null".utf8)
     }
 
     /// `x` rounded to `decimals` decimals, trailing zeros dropped (`null` when not finite).
-    mutating func number(_ x: Double, decimals: Int) {
+    public mutating func number(_ x: Double, decimals: Int) {
         separate()
         guard x.isFinite else {
             bytes.append(contentsOf: "null".utf8)
@@ -111,26 +124,26 @@ struct JSONText {
     }
 
     /// `x` as ``number(_:decimals:)``, or `null` when nil.
-    mutating func number(_ x: Double?, decimals: Int) {
+    public mutating func number(_ x: Double?, decimals: Int) {
         if let x { number(x, decimals: decimals) } else { null() }
     }
 
     /// An array of numbers, each with `decimals` decimals.
-    mutating func numbers<S: Sequence>(_ values: S, decimals: Int) where S.Element: BinaryFloatingPoint {
+    public mutating func numbers<S: Sequence>(_ values: S, decimals: Int) where S.Element: BinaryFloatingPoint {
         beginArray()
         for v in values { number(Double(v), decimals: decimals) }
         endArray()
     }
 
     /// An array of integers.
-    mutating func integers<S: Sequence>(_ values: S) where S.Element: BinaryInteger {
+    public mutating func integers<S: Sequence>(_ values: S) where S.Element: BinaryInteger {
         beginArray()
         for v in values { integer(v) }
         endArray()
     }
 
     /// An array of strings.
-    mutating func strings<S: Sequence>(_ values: S) where S.Element == String {
+    public mutating func strings<S: Sequence>(_ values: S) where S.Element == String {
         beginArray()
         for v in values { string(v) }
         endArray()
@@ -144,7 +157,11 @@ struct JSONText {
             case "\\": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
             case "\n": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
             case "\t": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case "<", ">", "&", "'", "\u{2028}", "\u{2029}": appendEscape(scalar.value)
+            case "<", ">", "&", "'", "\u{2028}", "\u{2029}":
+                if escaping == .htmlSafe { appendEscape(scalar.value) } else { UTF8.encode(scalar) { bytes.append($0) } }
+            case "\u{08}" where escaping == .standard: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case "\u{0C}" where escaping == .standard: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case "\r" where escaping == .standard: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
             default:
                 if scalar.value < 0x20 { appendEscape(scalar.value) } else { UTF8.encode(scalar) { bytes.append($0) } }
             }
