@@ -49,6 +49,9 @@ struct InterventionArguments: ParsableArguments {
     @Option(parsing: .unconditional, help: "Threads (default: all active processors).")
     var threads: Int?
 
+    @Flag(name: .customLong("print-ids"), help: "Print each continuation's token ids instead of its text (to compare with another engine).")
+    var printIDs = false
+
     /// The opened dictionary, model, intervention and target tokens.
     func open() throws -> (LoadedDictionary, OpenedModel, RegionIntervention, [LensToken], TargetTokens) {
         try requirePositive(maxTokens, flag: "--max-tokens", unit: "tokens")
@@ -87,7 +90,7 @@ struct InterventionArguments: ParsableArguments {
         for (i, row) in generations.enumerated() {
             print("seed \(seed + UInt64(i))")
             for (label, tokens) in zip(labels, row) {
-                let text = visible(opened.tokenizer.decode(tokens))
+                let text = printIDs ? tokens.map(String.init).joined(separator: " ") : visible(opened.tokenizer.decode(tokens))
                 print("  \(label.padding(toLength: width, withPad: " ", startingAt: 0))  \(text)")
             }
         }
