@@ -20,6 +20,7 @@ case, whose width is SmolLM2's), and imported from the authors' pickles (`ep imp
 Usage: data/venv-saelens/bin/python scripts/interop/check_saelens.py [PATH_TO_EP]   (default: .build/debug/ep)
 """
 import glob
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -31,8 +32,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file
 
-import sae_lens
-import transformer_lens
+import transformer_lens  # noqa: F401  (installed with SAELens; imported so that a broken install fails here)
 from sae_lens import SAE
 from sae_lens.saes.topk_sae import TopKSAE
 
@@ -40,7 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EP = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "ep"))
 MODEL, HOOK = "smollm2", "blocks.15.hook_resid_post"
 ROWS = 1000
-PINNED = {"torch": "2.13.0+cpu", "sae_lens": "6.54.12", "transformer_lens": "3.9.0"}
+PINNED = {"torch": "2.13.0+cpu", "sae-lens": "6.54.12", "transformer-lens": "3.9.0"}
 
 # IMPORTED: dictionaries imported from the authors' pickles. `ep import` (issue 16, part 1) is written on another
 # branch; once it is merged, `imported_dictionaries` below runs it on the shared pickle fixtures and these
@@ -57,7 +57,9 @@ def ep(*args, cwd):
 
 
 def ep_has_verb(verb):
-    return subprocess.run([EP, verb, "--help"], capture_output=True).returncode == 0
+    """Whether `ep --help` lists `verb` among its subcommands."""
+    listing = subprocess.run([EP, "--help"], capture_output=True, text=True).stdout
+    return any(line.split()[:1] == [verb] for line in listing.split("SUBCOMMANDS:")[-1].splitlines())
 
 
 def documentation_text():
@@ -202,10 +204,10 @@ def check(label, dictionary, rows_path, work):
 
 
 def main():
-    versions = {"torch": torch.__version__, "sae_lens": sae_lens.__version__, "transformer_lens": transformer_lens.__version__}
+    versions = {name: importlib.metadata.version(name.replace("_", "-")) for name in PINNED}
     for name, want in PINNED.items():
         assert versions[name] == want, f"check_saelens: {name} {versions[name]} in the venv, expected {want} (rerun scripts/interop/setup_saelens_venv.sh)"
-    print("saelens interop: " + ", ".join(f"{n} {v}" for n, v in versions.items()) + f", numpy {np.__version__}")
+    print("saelens interop: " + ", ".join(f"{n} {v}" for n, v in versions.items()) + f", numpy {np.__version__}, python {sys.version.split()[0]}")
     start = time.time()
     with tempfile.TemporaryDirectory() as work:
         rows = real_rows(work)
