@@ -30,7 +30,7 @@ struct Export: ParsableCommand {
             controlvector.layer_count) with one F32 tensor direction.N = S·Σ u_r over the --region directions (--basis), \
             S = --scale (default ‖c‖, ep steer's default α); llama.cpp adds it to block N's output, so the dictionary's \
             hook must be blocks.N.hook_resid_post (N ≥ 1) or blocks.N+1.hook_resid_pre (docs/interop.md). \
-            `llama-cli --control-vector FILE` then steers like `ep steer --alpha S` with one region.
+            `llama-completion --control-vector FILE` then steers like `ep steer --alpha S` with one region.
             """)
 
     @Argument(help: "Dictionary folder.")

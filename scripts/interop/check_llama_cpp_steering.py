@@ -8,7 +8,7 @@ llama.cpp (libllama through llama-cpp-python) running the same GGUF model on the
 vector that `ep export --format control-vector --region R --scale α` wrote. The GGUF is read with gguf-py and its
 `direction.N` tensors laid out exactly as llama.cpp's own loader does (common/common.cpp,
 common_control_vector_load_one: layer N at offset (N − 1)·n_embd) and applied with `llama_set_adapter_cvec` over
-layers 1…n_layer, as `llama-cli --control-vector FILE` does by default. The unsteered continuations are compared too.
+layers 1…n_layer, as `llama-completion --control-vector FILE` does by default. The unsteered continuations are compared too.
 
 Usage: data/venv-llamacpp/bin/python scripts/interop/check_llama_cpp_steering.py [PATH_TO_EP] [--report]
   --report: print every comparison and exit 0 whatever the agreement (for docs/interop.md)
