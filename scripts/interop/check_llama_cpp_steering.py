@@ -88,18 +88,19 @@ class Engine:
         return out
 
 
-def ep_steer(work, dictionary, region, alpha, prompt):
-    out = ep("steer", dictionary, "--region", str(region), "--alpha", repr(alpha), "--prompt", prompt, "--temperature", "0",
-             "--max-tokens", str(MAX_TOKENS), "--print-ids", cwd=work)
-    rows = {}
+def ep_steer(work, dictionary, region, alphas, prompt):
+    """ep steer's greedy continuations (token ids): the unsteered one, then one per α of `alphas`."""
+    out = ep("steer", dictionary, "--region", str(region), "--sweep", ",".join(repr(a) for a in alphas), "--prompt", prompt,
+             "--temperature", "0", "--max-tokens", str(MAX_TOKENS), "--print-ids", cwd=work)
+    unsteered, steered = None, []
     for line in out.splitlines():
         line = line.strip()
         if line.startswith("unsteered"):
-            rows["unsteered"] = [int(t) for t in line.split()[1:]]
+            unsteered = [int(t) for t in line.split()[1:]]
         elif line.startswith("α ="):
-            rows["steered"] = [int(t) for t in line.split()[3:]]
-    assert set(rows) == {"unsteered", "steered"}, out
-    return rows
+            steered.append([int(t) for t in line.split()[3:]])
+    assert unsteered is not None and len(steered) == len(alphas), out
+    return unsteered, steered
 
 
 def main():
@@ -116,16 +117,20 @@ def main():
         counts = np.load(os.path.join(work, "arrays", "member_count.npy"))
         center_norm = float(np.linalg.norm(np.load(os.path.join(work, "arrays", "center.npy")).astype(np.float64)))
         regions = [int(r) for r in np.argsort(-counts, kind="stable")[:2]]
+        alphas = [round(center_norm, 3), round(2 * center_norm, 3)]
         for region in regions:
-            for alpha in [round(center_norm, 3), round(2 * center_norm, 3)]:
+            vectors = []
+            for alpha in alphas:
                 name = f"cv-{region}-{alpha}.gguf"
                 ep("export", "dict", "--format", "control-vector", "--region", str(region), "--scale", repr(alpha), "-o", name, cwd=work)
-                vector = control_vector(os.path.join(work, name), engine.n_embd, engine.n_layer)
-                for prompt in PROMPTS:
-                    ids = json.loads(ep("tokenize", "smollm2", "--text", prompt, "--json", cwd=work))["ids"]
-                    ours = ep_steer(work, "dict", region, alpha, prompt)
-                    theirs = {"unsteered": engine.greedy(ids, None), "steered": engine.greedy(ids, vector)}
-                    results.append((region, alpha, prompt, ours, theirs))
+                vectors.append(control_vector(os.path.join(work, name), engine.n_embd, engine.n_layer))
+            for prompt in PROMPTS:
+                ids = json.loads(ep("tokenize", "smollm2", "--text", prompt, "--json", cwd=work))["ids"]
+                unsteered, steered = ep_steer(work, "dict", region, alphas, prompt)
+                plain = engine.greedy(ids, None)
+                for alpha, ours, vector in zip(alphas, steered, vectors):
+                    theirs = {"unsteered": plain, "steered": engine.greedy(ids, vector)}
+                    results.append((region, alpha, prompt, {"unsteered": unsteered, "steered": ours}, theirs))
 
     def common_prefix(a, b):
         n = 0
