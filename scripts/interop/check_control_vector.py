@@ -80,6 +80,15 @@ def main():
             error = np.max(np.abs(np.asarray(t.data, dtype=np.float64) - expected)) / np.max(np.abs(expected))
             assert error < 1e-6, (name, error)
 
+        # Its own control vector is replaced; a file ep did not write is not.
+        ep("export", dictionary, "--format", "control-vector", "--region", "2", "-o", "one.gguf", cwd=work)
+        assert np.allclose(read(os.path.join(work, "one.gguf"))[1]["direction.15"].data, float(np.linalg.norm(center.astype(np.float64))) * exemplar[2], rtol=1e-6, atol=1e-6)
+        with open(os.path.join(work, "notes.gguf"), "w") as f:
+            f.write("not a control vector\n")
+        out = ep("export", dictionary, "--format", "control-vector", "--region", "1", "-o", "notes.gguf", cwd=work, fail=True)
+        assert "notes.gguf" in out and "not a GGUF file written by ep" in out, out
+        assert open(os.path.join(work, "notes.gguf")).read() == "not a control vector\n"
+
         # The same tensor from blocks.16.hook_resid_pre (block 16's input is block 15's output).
         pre = build(work, "blocks.16.hook_resid_pre", "dict-pre")
         ep("export", pre, "--format", "control-vector", "--region", "0", "-o", "pre.gguf", cwd=work)
