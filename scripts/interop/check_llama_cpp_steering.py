@@ -31,7 +31,8 @@ REPORT = "--report" in sys.argv
 EP = os.path.abspath(ARGS[0] if ARGS else os.path.join(ROOT, ".build", "debug", "ep"))
 HOOK = "blocks.15.hook_resid_post"
 PROMPTS = ["The capital of France is", "Once upon a time, there was a", "def fibonacci(n):", "My favourite food is"]
-MAX_TOKENS = 20
+MAX_TOKENS = 16
+FRACTIONS = [0.25, 0.5, 1.0]  # α as fractions of ‖c‖ (ep steer's default α is ‖c‖; at 2‖c‖ SmolLM2 only repeats "\n")
 
 
 def ep(*args, cwd):
@@ -117,7 +118,7 @@ def main():
         counts = np.load(os.path.join(work, "arrays", "member_count.npy"))
         center_norm = float(np.linalg.norm(np.load(os.path.join(work, "arrays", "center.npy")).astype(np.float64)))
         regions = [int(r) for r in np.argsort(-counts, kind="stable")[:2]]
-        alphas = [round(center_norm, 3), round(2 * center_norm, 3)]
+        alphas = [round(f * center_norm, 3) for f in FRACTIONS]
         for region in regions:
             vectors = []
             for alpha in alphas:
@@ -132,31 +133,38 @@ def main():
                     theirs = {"unsteered": plain, "steered": engine.greedy(ids, vector)}
                     results.append((region, alpha, prompt, {"unsteered": unsteered, "steered": ours}, theirs))
 
-    def common_prefix(a, b):
+    def common_prefix(a, b):  # noqa: E306
         n = 0
         while n < min(len(a), len(b)) and a[n] == b[n]:
             n += 1
         return n
 
+    # The engines' own agreement (unsteered) bounds what steering can show: the vector must not make them part earlier.
+    n = len(results)
     same = {"unsteered": 0, "steered": 0}
+    earlier = 0
+    changed = 0
     for region, alpha, prompt, ours, theirs in results:
+        prefix = {}
         for kind in same:
             a, b = ours[kind], theirs[kind]
             # ep's continuation stops before the end-of-sequence token; llama.cpp's list ends with it.
             if b and b[-1] == engine.eos and len(b) == len(a) + 1:
                 b = b[:-1]
-            equal = a == b
-            same[kind] += equal
-            if REPORT or not equal:
-                print(f"  region {region} α {alpha} {prompt!r} {kind}: {'same' if equal else f'first {common_prefix(a, b)} tokens the same'}"
-                      f"\n    ep:        {engine.llm.detokenize(a).decode(errors='replace')!r}"
-                      f"\n    llama.cpp: {engine.llm.detokenize(b).decode(errors='replace')!r}")
-    n = len(results)
-    print(f"llama.cpp steering (llama-cpp-python {llama_cpp.__version__}): greedy continuations of {MAX_TOKENS} tokens identical "
-          f"for {same['steered']}/{n} steered and {same['unsteered']}/{n} unsteered (regions {regions}, α = ‖c‖ and 2‖c‖, ‖c‖ = {center_norm:.3f}, "
-          f"{len(PROMPTS)} prompts)")
-    if not REPORT and (same["steered"] < n or same["unsteered"] < n):
-        sys.exit("check_llama_cpp_steering: llama.cpp and ep steer differ (above)")
+            prefix[kind] = common_prefix(a, b) if a != b else MAX_TOKENS
+            same[kind] += a == b
+        earlier += prefix["steered"] < min(prefix["unsteered"], MAX_TOKENS)
+        changed += theirs["steered"][:1] != theirs["unsteered"][:1]
+        if REPORT or prefix["steered"] < prefix["unsteered"]:
+            print(f"  region {region}, α {alpha}, {prompt!r}: same first {prefix['steered']} steered / {prefix['unsteered']} unsteered tokens"
+                  f"\n    ep steer   {engine.llm.detokenize(ours['steered']).decode(errors='replace')!r}"
+                  f"\n    llama.cpp  {engine.llm.detokenize(theirs['steered']).decode(errors='replace')!r}")
+    print(f"llama.cpp steering (llama-cpp-python {llama_cpp.__version__}, SmolLM2-135M Q4_1): greedy continuations of {MAX_TOKENS} tokens "
+          f"identical for {same['steered']}/{n} steered and {same['unsteered']}/{n} unsteered; steering parts the engines earlier "
+          f"than without it in {earlier}/{n}; it changes the first token in {changed}/{n} (regions {regions}, α = "
+          f"{', '.join(f'{f}‖c‖' for f in FRACTIONS)}, ‖c‖ = {center_norm:.3f}, {len(PROMPTS)} prompts)")
+    if not REPORT and earlier:
+        sys.exit("check_llama_cpp_steering: with the control vector llama.cpp and ep steer part earlier than without it (above)")
 
 
 if __name__ == "__main__":
