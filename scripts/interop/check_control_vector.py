@@ -116,6 +116,11 @@ def main():
             ep("build", acts, "--percentile", "5", "--calibration-tokens", "1000", "--model", "smollm2", "--hook", hook, "-o", name, cwd=work)
             out = ep("export", name, "--format", "control-vector", "--region", "0", "-o", "bad.gguf", cwd=work, fail=True)
             assert message in out and hook in out, (hook, out)
+        # A dictionary of another width than its model's (llama.cpp would refuse the vector).
+        narrow = os.path.join(ROOT, "Tests", "Fixtures", "conformance", "medium-d64", "activations.npy")
+        ep("build", narrow, "--percentile", "5", "--calibration-tokens", "1000", "--model", "smollm2", "--hook", "blocks.15.hook_resid_post", "-o", "d64", cwd=work)
+        out = ep("export", "d64", "--format", "control-vector", "--region", "0", "-o", "bad.gguf", cwd=work, fail=True)
+        assert "width 64" in out and "d_model 576" in out, out
 
     print(f"control vector: OK (gguf-py {importlib.metadata.version('gguf')} reads direction.15, model_hint llama, layer_count 1; S·Σu within 1e-6)")
 

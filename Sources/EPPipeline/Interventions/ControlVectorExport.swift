@@ -57,9 +57,9 @@ public enum ControlVectorExport {
         return sum.map { $0 * scale }
     }
 
-    /// The architecture of the dictionary's model (`general.architecture` of its GGUF, `model_type` of a Hugging Face
-    /// folder), as llama.cpp's cvector-generator writes it to `controlvector.model_hint`.
-    public static func modelHint(_ loaded: LoadedDictionary) throws -> String {
+    /// The dictionary's model, whose architecture (`general.architecture` of its GGUF, `model_type` of a Hugging Face
+    /// folder) llama.cpp's cvector-generator writes to `controlvector.model_hint`.
+    public static func model(_ loaded: LoadedDictionary) throws -> ModelSummary {
         guard let model = loaded.manifest.build.source?.model else {
             throw PipelineError("\(loaded.path): records no model, so the control vector's model_hint is unknown; build it from text, or from activation files with --model")
         }
@@ -70,7 +70,7 @@ public enum ControlVectorExport {
         var isDirectory: ObjCBool = false
         let summary = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? try ModelSummary(folder: HuggingFaceFolder(path: path)) : ModelSummary(gguf: try GGUFFile(path: path))
-        return summary.architecture
+        return summary
     }
 
     /// Writes the control vector of `regions` at `scale` (default ‖c‖, `ep steer`'s default α) to `path`, atomically;
@@ -86,10 +86,20 @@ public enum ControlVectorExport {
         let alpha = scale ?? Float(Calibration.norm(loaded.dictionary.center))
         guard alpha.isFinite else { throw PipelineError("--scale \(alpha): expected a finite number") }
         let vector = try direction(loaded, regions: regions, basis: basis, scale: alpha)
+        let summary = try model(loaded)
+        if let config = summary.config {
+            // llama.cpp refuses a vector of another width ("control vector n_embd does not match model").
+            guard config.modelWidth == loaded.dictionary.width else {
+                throw PipelineError("\(loaded.path): width \(loaded.dictionary.width), but its model \(summary.path) has d_model \(config.modelWidth)")
+            }
+            guard layer < config.layerCount else {
+                throw PipelineError("\(loaded.path): hook \(hook) is past the last block of its model (\(config.layerCount) blocks)")
+            }
+        }
         var gguf = GGUFWriter()
         gguf.set("general.architecture", .string("controlvector"))
         gguf.set("general.description", .string(mark))
-        gguf.set("controlvector.model_hint", .string(try modelHint(loaded)))
+        gguf.set("controlvector.model_hint", .string(summary.architecture))
         gguf.set("controlvector.layer_count", .int32(1))
         gguf.add("direction.\(layer)", dimensions: [vector.count], values: vector)
         try gguf.write(to: path)
