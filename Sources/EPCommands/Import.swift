@@ -26,6 +26,12 @@ struct Import: ParsableCommand {
     @Option(help: "The metadata JSON written beside the pickle (NAME_metadata.json).")
     var metadata: String?
 
+    @Option(help: "Model the pickled dictionary's activations came from (recorded as provenance), e.g. gemma-2-2b.")
+    var model: String?
+
+    @Option(help: "Hook its activations came from (recorded as provenance; an SAELens export needs it), e.g. blocks.12.hook_resid_post.")
+    var hook: String?
+
     @Flag(help: "Leave out the stored member vectors (the reservoir).")
     var noReservoir = false
 
@@ -34,7 +40,7 @@ struct Import: ParsableCommand {
 
     func run() throws {
         try claimOutput(output, DictionaryStore.outputKind, inputs: [pickle] + (metadata.map { [$0] } ?? []))
-        let s = try PickleImport.run(pickle: pickle, metadata: metadata, reservoir: !noReservoir, to: output)
+        let s = try PickleImport.run(pickle: pickle, metadata: metadata, reservoir: !noReservoir, model: model, hook: hook, to: output)
         let p = s.provenance
         print("\(pickle): \(p.pickledClass), pickle protocol \(p.pickleProtocol), SHA-256 \(p.sha256)")
         print("\(grouped(s.regions)) regions · width \(s.width) · θ = \(s.threshold) · \(grouped(s.prompts)) prompts · \(noReservoir ? "reservoir dropped" : "\(grouped(s.reservoirSamples)) reservoir vectors") → \(output)")

@@ -75,10 +75,17 @@ public enum PickleImport {
             sha256: sha, metadata: metadata, metadataPath: metadataPath, metadataSHA256: metadataSHA)
     }
 
-    /// Reads the pickle and writes the dictionary folder at `output` (atomically).
+    /// Reads the pickle and writes the dictionary folder at `output` (atomically). `model` and `hook`, which a pickle
+    /// does not hold, are recorded as where the activations came from (an SAELens export needs the hook).
     @discardableResult
-    public static func run(pickle path: String, metadata: String? = nil, reservoir: Bool = true, to output: String) throws -> PickleImportSummary {
-        let imported = try read(pickle: path, metadata: metadata, reservoir: reservoir)
+    public static func run(
+        pickle path: String, metadata: String? = nil, reservoir: Bool = true, model: String? = nil, hook: String? = nil, to output: String
+    ) throws -> PickleImportSummary {
+        var imported = try read(pickle: path, metadata: metadata, reservoir: reservoir)
+        for source in [\ImportedPickle.build.source, \ImportedPickle.calibration.source] {
+            imported[keyPath: source]?.model = model
+            imported[keyPath: source]?.hook = hook
+        }
         let manifest = try DictionaryStore.write(
             imported.dictionary, calibration: imported.calibration, build: imported.build, to: output, contexts: imported.contexts)
         let regions = imported.dictionary.regions

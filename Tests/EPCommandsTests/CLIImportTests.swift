@@ -57,6 +57,19 @@ struct CLIImportTests {
         #expect(bare.status == 0, "\(bare.stderr)")
         #expect(bare.stdout.contains("reservoir dropped"))
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/bare/reservoir.safetensors"))
+
+        // A pickle does not say where its activations came from: --model and --hook record it (SAELens needs the hook),
+        // and an SAELens export of a dictionary without a hook says on stderr that SAELens will refuse it.
+        let export = try ep(["export", "bare", "--format", "saelens", "-o", "sae-bare"], in: folder)
+        #expect(export.status == 0 && export.stderr.contains("records no hook"), "\(export.stderr)")
+        let hooked = try ep(["import", "\(pickles)/\(name).pkl", "--model", "gemma-2-2b", "--hook", "blocks.12.hook_resid_post", "-o", "hooked"], in: folder)
+        #expect(hooked.status == 0, "\(hooked.stderr)")
+        let manifest = try String(contentsOfFile: "\(folder)/hooked/manifest.json", encoding: .utf8)
+        #expect(manifest.contains("\"hook\": \"blocks.12.hook_resid_post\"") && manifest.contains("\"model\": \"gemma-2-2b\""))
+        let sae = try ep(["export", "hooked", "--format", "saelens", "-o", "sae-hooked"], in: folder)
+        #expect(sae.status == 0 && !sae.stderr.contains("records no hook"), "\(sae.stderr)")
+        let cfg = try String(contentsOfFile: "\(folder)/sae-hooked/cfg.json", encoding: .utf8)
+        #expect(cfg.contains("\"hook_name\": \"blocks.12.hook_resid_post\"") && cfg.contains("\"hook_layer\": 12"))
     }
 
     @Test("ep import refuses the malicious pickle by the callable's name, and its command does not run")

@@ -42,11 +42,10 @@ MODEL, HOOK = "smollm2", "blocks.15.hook_resid_post"
 ROWS = 1000
 PINNED = {"torch": "2.13.0+cpu", "sae-lens": "6.54.12", "transformer-lens": "3.9.0"}
 
-# IMPORTED: dictionaries imported from the authors' pickles. `ep import` (issue 16, part 1) is written on another
-# branch; once it is merged, `imported_dictionaries` below runs it on the shared pickle fixtures and these
-# dictionaries go through the same checks (on each fixture's query rows: the pickles are width 32–128, not
-# SmolLM2's). Until `ep` has the verb, the check says so on its report line and checks the other two kinds.
-PICKLES = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "pickles")
+# IMPORTED: dictionaries imported from the authors' pickles (`ep import`, docs/import.md): `imported_dictionaries`
+# imports every pickle fixture of Tests/Fixtures/pickles (but the malicious one) and these dictionaries go through the
+# same checks, on each fixture's query rows (the pickles are width 32–128, not SmolLM2's).
+PICKLES = os.path.join(ROOT, "Tests", "Fixtures", "pickles")
 
 
 def ep(*args, cwd):
@@ -90,14 +89,15 @@ def activation_file_dictionary(work):
 def imported_dictionaries(work):
     """Imported from the authors' pickles with `ep import`, each with its fixture's query rows; [] without the verb."""
     if not ep_has_verb("import"):
-        return []
+        sys.exit(f"check_saelens: {EP} has no import verb; every kind of dictionary ep makes must be checked")
     found = []
     for pkl in sorted(glob.glob(os.path.join(PICKLES, "*.pkl"))):
         name = os.path.basename(pkl)[:-4]
         if name == "malicious":
             continue
         out = os.path.join(work, f"dict-import-{name}")
-        args = ["import", pkl, "-o", out]
+        # A pickle does not say which model and hook its activations came from; SAELens needs the hook.
+        args = ["import", pkl, "--model", "synthetic", "--hook", "blocks.0.hook_resid_post", "-o", out]
         metadata = os.path.join(PICKLES, f"{name}_metadata.json")
         if os.path.exists(metadata):
             args[2:2] = ["--metadata", metadata]
@@ -216,7 +216,7 @@ def main():
         for label, dictionary, query in kinds + imported:
             check(label, dictionary, query, work)
         if not imported:
-            print("  imported (ep import): NOT CHECKED — this ep has no `import` verb (issue 16 part 1 is on another branch)")
+            sys.exit("check_saelens: no pickle fixture was imported")
     print(f"saelens interop: OK in {time.time() - start:.0f} s")
 
 

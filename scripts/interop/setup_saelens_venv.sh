@@ -2,14 +2,23 @@
 # Creates (once) the throw-away virtual environment in which SAELens itself loads ep's exports
 # (scripts/interop/check_saelens.py): torch 2.13.0+cpu from the image's local wheel (an unpinned torch pulls about
 # 5 GB of CUDA libraries), then sae-lens and transformer-lens pinned, from PyPI (about 1.9 GB in all). The venv is
-# cached in data/venv-saelens (git-ignored) and reused while its stamp file names the same pins.
+# made once per machine in a cache outside the checkout (EP_VENV_CACHE, default ~/.cache/exemplar-partitioning, so
+# that a fresh clone reuses it) and reused while its stamp file names the same pins; data/venv-saelens (git-ignored)
+# links to it.
 #
-#   scripts/interop/setup_saelens_venv.sh [VENV]     (default: data/venv-saelens)
+#   scripts/interop/setup_saelens_venv.sh [VENV]     (default: the cache's venv-saelens, linked as data/venv-saelens)
 #
 # Exits non-zero with the reason when a wheel cannot be had; the check then fails loudly rather than skipping.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VENV=${1:-data/venv-saelens}
+if [ $# -ge 1 ]; then
+  VENV=$1
+else
+  VENV=${EP_VENV_CACHE:-$HOME/.cache/exemplar-partitioning}/venv-saelens
+  mkdir -p "$(dirname "$VENV")" data
+  # data/venv-saelens names the cached venv (a link left by an earlier layout is replaced; a real folder is kept).
+  if [ -L data/venv-saelens ] || [ ! -e data/venv-saelens ]; then ln -sfn "$VENV" data/venv-saelens; else VENV=data/venv-saelens; fi
+fi
 TORCH_WHEEL=${EP_TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}
 PINS="sae-lens==6.54.12 transformer-lens==3.9.0"
 STAMP="torch=$(basename "$TORCH_WHEEL") $PINS"
