@@ -25,7 +25,8 @@ EP = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".
 
 
 def ep(*args, cwd, fail=False):
-    result = subprocess.run([EP, *args], cwd=cwd, capture_output=True, text=True)
+    # ep's caches (calibrations, model hashes) go to the work folder, never the user's (~/.cache/ep).
+    result = subprocess.run([EP, *args], cwd=cwd, capture_output=True, text=True, env=dict(os.environ, EP_CACHE_DIR=os.path.join(cwd, "cache")))
     if (result.returncode != 0) != fail:
         sys.exit(f"check_control_vector: ep {' '.join(args)} {'succeeded' if fail else 'failed'} ({result.returncode}): {result.stderr.strip()}")
     return result.stdout + result.stderr

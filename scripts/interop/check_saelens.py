@@ -49,7 +49,8 @@ PICKLES = os.path.join(ROOT, "Tests", "Fixtures", "pickles")
 
 
 def ep(*args, cwd):
-    result = subprocess.run([EP, *args], cwd=cwd, capture_output=True, text=True)
+    # ep's caches (calibrations, model hashes) go to the work folder, never the user's (~/.cache/ep).
+    result = subprocess.run([EP, *args], cwd=cwd, capture_output=True, text=True, env=dict(os.environ, EP_CACHE_DIR=os.path.join(cwd, "cache")))
     if result.returncode != 0:
         sys.exit(f"check_saelens: ep {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result.stdout
