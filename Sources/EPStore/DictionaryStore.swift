@@ -19,6 +19,23 @@ public struct LoadedDictionary {
     public var buildLog: BuildLog?
 }
 
+/// What `ep info --json` prints of a dictionary: its manifest and its intrinsic metrics.
+public struct DictionaryInfo: Encodable {
+    public var manifest: DictionaryManifest
+    public var metrics: IntrinsicMetrics
+
+    enum CodingKeys: String, CodingKey {
+        case manifest, metrics
+    }
+}
+
+extension LoadedDictionary {
+    /// The manifest and the intrinsic metrics over regions with at least `minMembers` members.
+    public func info(minMembers: Int = 2) -> DictionaryInfo {
+        DictionaryInfo(manifest: manifest, metrics: dictionary.intrinsicMetrics(minMembers: minMembers))
+    }
+}
+
 /// The on-disk dictionary (format version 1): a folder holding
 ///
 /// * `manifest.json` — see ``DictionaryManifest``;
