@@ -22,15 +22,11 @@ struct Info: ParsableCommand {
     func run() throws {
         let loaded = try DictionaryStore.load(dictionary, reservoir: false)
         let m = loaded.manifest
-        let metrics = loaded.dictionary.intrinsicMetrics(minMembers: minMembers)
         if json {
-            var object = JSONObject()
-            for (name, value) in metrics.entries {
-                object[name] = IntrinsicMetrics.integerKeys.contains(name) ? .integer(Int64(value)) : .number(value)
-            }
-            print(JSONValue.object(JSONObject(["manifest": m.json, "metrics": .object(object)])).rendered())
+            print(JSONValueEncoder.value(of: loaded.info(minMembers: minMembers)).rendered())
             return
         }
+        let metrics = loaded.dictionary.intrinsicMetrics(minMembers: minMembers)
         let calibration = m.calibration
         print("dictionary \(dictionary): format \(m.formatVersion), written by \(m.toolName) \(m.toolVersion) on \(m.created)")
         print("  \(grouped(m.regionCount)) regions, d_model \(m.width), θ = \(fixed(m.threshold, 6))\(m.percentile.map { " (\(percentileLabel($0)), \(calibration.method))" } ?? " (\(calibration.method == "imported" ? "imported" : "given"))"), ‖center‖ = \(fixed(m.centerNorm, 4))")

@@ -25,6 +25,24 @@ public struct IntrinsicMetrics: Sendable, Equatable {
     }
 }
 
+extension IntrinsicMetrics: Encodable {
+    private struct Key: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+        var intValue: Int? { nil }
+    }
+
+    /// An object of the metrics in order: the counts (``integerKeys``) as integers, the others as numbers.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for (name, value) in entries {
+            if Self.integerKeys.contains(name) { try c.encode(Int64(value), forKey: Key(stringValue: name)) }
+            else { try c.encode(value, forKey: Key(stringValue: name)) }
+        }
+    }
+}
+
 /// The distance distributions (docs/method.md) over regions with at least `minMembers` members.
 public struct DistanceDistributions: Sendable, Equatable {
     /// Mean recorded distance to the exemplar, per qualifying region.

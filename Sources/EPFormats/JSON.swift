@@ -42,6 +42,44 @@ public indirect enum JSONValue: Sendable, Equatable {
         return out
     }
 
+    /// The JSON text with no spaces or line breaks (`{"a":[1,2]}`), for answers read by programs (the serve API).
+    public var compactText: String {
+        var out = ""
+        renderCompact(into: &out)
+        return out
+    }
+
+    private func renderCompact(into out: inout String) {
+        switch self {
+        case .array(let values):
+            out += "["
+            for (i, v) in values.enumerated() {
+                if i > 0 { out += "," }
+                v.renderCompact(into: &out)
+            }
+            out += "]"
+        case .object(let object):
+            out += "{"
+            for (i, key) in object.keys.enumerated() {
+                if i > 0 { out += "," }
+                out += jsonString(key) + ":"
+                object[key]!.renderCompact(into: &out)
+            }
+            out += "}"
+        default: render(into: &out, indent: 0)
+        }
+    }
+
+    /// Whether a number in the value is not finite (NaN or an infinity, which JSON cannot write).
+    public var containsNonFiniteNumber: Bool {
+        switch self {
+        case .number(let d): return !d.isFinite
+        case .array(let values): return values.contains { $0.containsNonFiniteNumber }
+        case .object(let object): return object.keys.contains { object[$0]!.containsNonFiniteNumber }
+        default: return false
+        }
+    }
+
     private func render(into out: inout String, indent: Int) {
         switch self {
         case .null: out += "null"

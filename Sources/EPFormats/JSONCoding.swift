@@ -13,12 +13,15 @@
 /// numbers below 9·10¹⁵; a number field reads integers, numbers and `null` (as NaN); an optional field reads absent
 /// and `null` as nil; unknown keys are ignored.
 public struct JSONValueEncoder {
-    public init() {}
+    /// Whether an optional that is nil leaves its key out (as Foundation's JSONEncoder does) instead of writing `null`.
+    public var omitsNilOptionals = false
+
+    public init(omitsNilOptionals: Bool = false) { self.omitsNilOptionals = omitsNilOptionals }
 
     /// The JSON value of `value`.
     public func encode<T: Encodable>(_ value: T) throws -> JSONValue {
         let node = EncodingNode()
-        try encodeValue(value, into: node, codingPath: [])
+        try encodeValue(value, into: node, codingPath: [], omitsNil: omitsNilOptionals)
         return node.value
     }
 
@@ -49,6 +52,12 @@ public struct JSONValueDecoder {
         } catch let error as DecodingError {
             throw Self.fileFormatError(error, path: path)
         }
+    }
+
+    /// `T` from `value`; errors are the `DecodingError`s themselves (coding path and an "expected …, found …"
+    /// description), for callers that word their own messages (the API's 400 answers).
+    public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+        try decodeValue(type, from: value, codingPath: [])
     }
 
     /// `T` from the JSON file at `path`.
@@ -186,37 +195,39 @@ private func scalarJSON(_ value: Any) -> JSONValue? {
     }
 }
 
-private func encodeValue<T: Encodable>(_ value: T, into node: EncodingNode, codingPath: [CodingKey]) throws {
+private func encodeValue<T: Encodable>(_ value: T, into node: EncodingNode, codingPath: [CodingKey], omitsNil: Bool) throws {
     if let scalar = scalarJSON(value) {
         node.content = .scalar(scalar)
         return
     }
-    try value.encode(to: ValueEncoder(node: node, codingPath: codingPath))
+    try value.encode(to: ValueEncoder(node: node, codingPath: codingPath, omitsNil: omitsNil))
 }
 
 private struct ValueEncoder: Encoder {
     let node: EncodingNode
     let codingPath: [CodingKey]
+    let omitsNil: Bool
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if case .unset = node.content { node.content = .object(keys: [], children: [:]) }
-        return KeyedEncodingContainer(KeyedEncoder<Key>(node: node, codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedEncoder<Key>(node: node, codingPath: codingPath, omitsNil: omitsNil))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
         if case .unset = node.content { node.content = .array([]) }
-        return UnkeyedEncoder(node: node, codingPath: codingPath)
+        return UnkeyedEncoder(node: node, codingPath: codingPath, omitsNil: omitsNil)
     }
 
     func singleValueContainer() -> SingleValueEncodingContainer {
-        SingleEncoder(node: node, codingPath: codingPath)
+        SingleEncoder(node: node, codingPath: codingPath, omitsNil: omitsNil)
     }
 }
 
 private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let node: EncodingNode
     let codingPath: [CodingKey]
+    let omitsNil: Bool
 
     mutating func encodeNil(forKey key: Key) throws { node.child(key.stringValue).content = .scalar(.null) }
 
@@ -225,13 +236,11 @@ private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
             node.remove(key.stringValue)
             return
         }
-        try encodeValue(value, into: node.child(key.stringValue), codingPath: codingPath + [key])
+        try encodeValue(value, into: node.child(key.stringValue), codingPath: codingPath + [key], omitsNil: omitsNil)
     }
 
-    // Optionals that are nil are written as null (the synthesized conformances call these).
-    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
-    }
+    // Optionals that are nil are written as null, or left out with `omitsNil` (the synthesized conformances call these).
+    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws { try encodeOptional(value, key) }
     mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeOptional(value, key) }
     mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeOptional(value, key) }
     mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try encodeOptional(value, key) }
@@ -248,60 +257,62 @@ private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { try encodeOptional(value, key) }
 
     private mutating func encodeOptional<T: Encodable>(_ value: T?, _ key: Key) throws {
-        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
+        if let value { try encode(value, forKey: key) } else if omitsNil { node.remove(key.stringValue) } else { try encodeNil(forKey: key) }
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = node.child(key.stringValue)
         if case .unset = child.content { child.content = .object(keys: [], children: [:]) }
-        return KeyedEncodingContainer(KeyedEncoder<NestedKey>(node: child, codingPath: codingPath + [key]))
+        return KeyedEncodingContainer(KeyedEncoder<NestedKey>(node: child, codingPath: codingPath + [key], omitsNil: omitsNil))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
         let child = node.child(key.stringValue)
         if case .unset = child.content { child.content = .array([]) }
-        return UnkeyedEncoder(node: child, codingPath: codingPath + [key])
+        return UnkeyedEncoder(node: child, codingPath: codingPath + [key], omitsNil: omitsNil)
     }
 
-    mutating func superEncoder() -> Encoder { ValueEncoder(node: node.child("super"), codingPath: codingPath) }
-    mutating func superEncoder(forKey key: Key) -> Encoder { ValueEncoder(node: node.child(key.stringValue), codingPath: codingPath + [key]) }
+    mutating func superEncoder() -> Encoder { ValueEncoder(node: node.child("super"), codingPath: codingPath, omitsNil: omitsNil) }
+    mutating func superEncoder(forKey key: Key) -> Encoder { ValueEncoder(node: node.child(key.stringValue), codingPath: codingPath + [key], omitsNil: omitsNil) }
 }
 
 private struct UnkeyedEncoder: UnkeyedEncodingContainer {
     let node: EncodingNode
     let codingPath: [CodingKey]
+    let omitsNil: Bool
     var count: Int { node.count }
 
     mutating func encodeNil() throws { node.append().content = .scalar(.null) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         let key = JSONIndexKey(index: count)
-        try encodeValue(value, into: node.append(), codingPath: codingPath + [key])
+        try encodeValue(value, into: node.append(), codingPath: codingPath + [key], omitsNil: omitsNil)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let key = JSONIndexKey(index: count)
         let child = node.append()
         child.content = .object(keys: [], children: [:])
-        return KeyedEncodingContainer(KeyedEncoder<NestedKey>(node: child, codingPath: codingPath + [key]))
+        return KeyedEncodingContainer(KeyedEncoder<NestedKey>(node: child, codingPath: codingPath + [key], omitsNil: omitsNil))
     }
 
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
         let key = JSONIndexKey(index: count)
         let child = node.append()
         child.content = .array([])
-        return UnkeyedEncoder(node: child, codingPath: codingPath + [key])
+        return UnkeyedEncoder(node: child, codingPath: codingPath + [key], omitsNil: omitsNil)
     }
 
-    mutating func superEncoder() -> Encoder { ValueEncoder(node: node.append(), codingPath: codingPath) }
+    mutating func superEncoder() -> Encoder { ValueEncoder(node: node.append(), codingPath: codingPath, omitsNil: omitsNil) }
 }
 
 private struct SingleEncoder: SingleValueEncodingContainer {
     let node: EncodingNode
     let codingPath: [CodingKey]
+    let omitsNil: Bool
 
     mutating func encodeNil() throws { node.content = .scalar(.null) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try encodeValue(value, into: node, codingPath: codingPath) }
+    mutating func encode<T: Encodable>(_ value: T) throws { try encodeValue(value, into: node, codingPath: codingPath, omitsNil: omitsNil) }
 }
 
 /// The coding key of an array element.

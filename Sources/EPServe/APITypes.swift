@@ -1,4 +1,5 @@
 import Foundation
+import EPFormats
 
 // The JSON API of `ep serve` (docs/serve.md, docs/serve-openapi.json): one Codable struct per request and response
 // body, field names in snake_case through CodingKeys. The encoder and decoder are in ``APICoding`` (one place).
@@ -288,19 +289,29 @@ public struct APIError: Codable, Sendable, Equatable {
     }
 }
 
-/// The API's JSON encoding: Foundation's JSONEncoder and JSONDecoder (keys sorted, so the same answer has the same
-/// bytes). The one place to re-plug another encoder.
+/// The API's JSON encoding, on the Codable bridge of the JSON stack (``JSONValueEncoder``, ``JSONValueDecoder``):
+/// compact text, keys in the order of each record's `CodingKeys`, optionals that are nil left out. The one place to
+/// re-plug another encoder.
 public enum APICoding {
+    /// The compact JSON text of `value`; a number that is not finite is an error (JSON cannot write it).
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
+        let json = try JSONValueEncoder(omitsNilOptionals: true).encode(value)
+        guard !json.containsNonFiniteNumber else {
+            throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: [], debugDescription: "a number in the answer is not finite"))
+        }
+        return Data(json.compactText.utf8)
     }
 
     /// `data` decoded as `T`, or a message naming the field and what was expected.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(ServeError) -> T {
+        let json: JSONValue
         do {
-            return try JSONDecoder().decode(type, from: data)
+            json = try JSONValue.parse([UInt8](data), path: "the body")
+        } catch {
+            throw .badRequest("malformed JSON: the body is not valid JSON")
+        }
+        do {
+            return try JSONValueDecoder().decode(type, from: json)
         } catch let error as DecodingError {
             throw .badRequest(describe(error))
         } catch {
@@ -317,10 +328,8 @@ public enum APICoding {
         case .keyNotFound(let key, let context):
             let parent = path(context)
             return "missing field '\(key.stringValue)'" + (context.codingPath.isEmpty ? "" : " in \(parent)")
-        case .typeMismatch(let type, let context):
-            return "\(path(context)): expected \(jsonName(type))"
-        case .valueNotFound(let type, let context):
-            return "\(path(context)): expected \(jsonName(type)), found null"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(path(context)): \(expectation(context.debugDescription))"
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty { return "malformed JSON: the body is not valid JSON" }
             return "\(path(context)): \(context.debugDescription)"
@@ -329,14 +338,11 @@ public enum APICoding {
         }
     }
 
-    static func jsonName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type: return "an integer"
-        case is Double.Type, is Float.Type: return "a number"
-        case is Bool.Type: return "true or false"
-        case is [Int].Type, is [Any].Type: return "an array"
-        default: return type is any Decodable.Type && "\(type)".hasPrefix("Array") ? "an array" : "a JSON object"
-        }
+    /// What the bridge's "expected X, found Y" says was expected ("expected an integer"), keeping "found null".
+    static func expectation(_ description: String) -> String {
+        var text = Substring(description)
+        if let found = text.range(of: ", found "), text[found.upperBound...] != "null" { text = text[..<found.lowerBound] }
+        if let top = text.range(of: " at the top") { text.removeSubrange(top) }
+        return String(text)
     }
 }

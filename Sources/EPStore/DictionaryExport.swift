@@ -30,22 +30,11 @@ public enum DictionaryExport {
         let d = loaded.dictionary, r = d.regions, k = r.count
         try AtomicOutput.writeFolder(at: path) { folder in
             try NPY.write(d.center, shape: [d.width], to: "\(folder)/center.npy")
-            try NPY.write(r.exemplarDirections, shape: [k, d.width], to: "\(folder)/exemplar_direction.npy")
-            try NPY.write(r.meanMemberDirections, shape: [k, d.width], to: "\(folder)/mean_member_direction.npy")
-            try NPY.write(r.exemplarRows, shape: [k], to: "\(folder)/exemplar_index.npy")
-            try NPY.write(r.memberCounts, shape: [k], to: "\(folder)/member_count.npy")
-            try NPY.write(r.memberCoherences, shape: [k], to: "\(folder)/member_coherence.npy")
-            try NPY.write(r.sumDistances, shape: [k], to: "\(folder)/sum_dist_to_exemplar.npy")
-            try NPY.write(r.sumSquaredDistances, shape: [k], to: "\(folder)/sum_sq_dist_to_exemplar.npy")
+            for column in RegionColumn.exported { try column.writeNPY(r, folder: folder) }
             let m = loaded.manifest
-            let threshold = JSONValue.object(JSONObject([
-                "threshold": .number(m.threshold),
-                "percentile": m.percentile.map { .number($0) } ?? .null,
-                "method": .string(m.calibration.method),
-                "center_norm": .number(m.centerNorm),
-                "d_model": .integer(Int64(m.width)),
-                "n_regions": .integer(Int64(k)),
-            ]))
+            let threshold = JSONValueEncoder.value(of: ThresholdFile(
+                threshold: m.threshold, percentile: m.percentile, method: m.calibration.method, centerNorm: m.centerNorm,
+                width: m.width, regions: k))
             try AtomicOutput.write(string: threshold.rendered() + "\n", to: "\(folder)/threshold.json")
         }
     }
@@ -56,28 +45,14 @@ public enum DictionaryExport {
         let d = loaded.dictionary, r = d.regions, k = r.count, w = d.width, c = ReferenceTable.capacity
         var npz = NPZWriter()
         npz.add("center", d.center, shape: [w])
-        npz.add("exemplar_direction", r.exemplarDirections, shape: [k, w])
-        npz.add("mean_member_direction", r.meanMemberDirections, shape: [k, w])
-        npz.add("exemplar_index", r.exemplarRows, shape: [k])
-        npz.add("member_count", r.memberCounts, shape: [k])
-        npz.add("member_coherence", r.memberCoherences, shape: [k])
-        npz.add("sum_dist_to_exemplar", r.sumDistances, shape: [k])
-        npz.add("sum_sq_dist_to_exemplar", r.sumSquaredDistances, shape: [k])
+        for column in RegionColumn.exported { column.add(r, to: &npz) }
         npz.add("threshold", [d.threshold], shape: [])
         npz.add("percentile", [loaded.manifest.percentile ?? .nan], shape: [])
         for (prefix, table) in [("closest", r.closest), ("farthest", r.farthest)] {
-            var sources = [Int64](repeating: -1, count: k * c), positions = [Int32](repeating: -1, count: k * c)
-            var distances = [Float](repeating: .nan, count: k * c)
-            for region in 0..<k {
-                for (i, m) in table.members(of: region).enumerated() {
-                    sources[region * c + i] = m.reference.source
-                    positions[region * c + i] = m.reference.position
-                    distances[region * c + i] = m.distance
-                }
-            }
-            npz.add("\(prefix)_source", sources, shape: [k, c])
-            npz.add("\(prefix)_position", positions, shape: [k, c])
-            npz.add("\(prefix)_distance", distances, shape: [k, c])
+            let columns = ReferenceColumns(table, regions: k)
+            npz.add("\(prefix)_source", columns.sources, shape: [k, c])
+            npz.add("\(prefix)_position", columns.positions, shape: [k, c])
+            npz.add("\(prefix)_distance", columns.distances, shape: [k, c])
         }
         npz.comment = npzMark
         try npz.write(to: path)
@@ -87,10 +62,7 @@ public enum DictionaryExport {
     public static let npzMark = "ep export (exemplar-partitioning dictionary)"
 
     /// The arrays of an npy export, as files.
-    public static let npyFiles = [
-        "center.npy", "exemplar_direction.npy", "mean_member_direction.npy", "exemplar_index.npy", "member_count.npy",
-        "member_coherence.npy", "sum_dist_to_exemplar.npy", "sum_sq_dist_to_exemplar.npy",
-    ]
+    public static var npyFiles: [String] { ["center.npy"] + RegionColumn.exported.map { "\($0.name).npy" } }
 
     /// An SAELens (v6, with the v5 top-level fields too) `topk` SAE with k = 1 that computes EP's top-1 readout:
     /// `W_dec` [K, D] = the basis rows (unit vectors), `W_enc` [D, K] = `W_decᵀ`, `b_dec` = the center c with
@@ -116,46 +88,131 @@ public enum DictionaryExport {
             return parts.count >= 3 && parts[0] == "blocks" ? Int(parts[1]) : nil
         }
         let prependBOS = loaded.manifest.build.text.map { $0.bosTokenID != nil }
-        func optional(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
-        let metadata = JSONObject([
-            "model_name": optional(source?.model),
-            "hook_name": optional(hook),
-            "context_size": source?.contextLength.map { .integer(Int64($0)) } ?? .null,
-            "prepend_bos": prependBOS.map { .bool($0) } ?? .null,
-            "dataset_path": optional(source?.inputs.first),
-            "sae_lens_training_version": .null,
-            "exemplar_partitioning": .object(JSONObject([
-                "basis": .string(basis.rawValue),
-                "readout": .string("topk (k = 1): the region of largest (x − c)·u, ReLU'd"),
-                "threshold": .number(d.threshold),
-                "percentile": loaded.manifest.percentile.map { .number($0) } ?? .null,
-                "first_position_excluded": loaded.manifest.build.text.map { .bool($0.firstPositionExcluded) } ?? .null,
-                "extractor": optional(source?.extractor),
-            ])),
-        ])
-        var config = JSONObject([
-            "architecture": .string("topk"),
-            "k": .integer(1),
-            "d_in": .integer(Int64(w)),
-            "d_sae": .integer(Int64(k)),
-            "dtype": .string("float32"),
-            "device": .string("cpu"),
-            "apply_b_dec_to_input": .bool(true),
-            "normalize_activations": .string("none"),
-            "reshape_activations": .string("none"),
-            "metadata": .object(metadata),
-        ])
-        // SAELens 5.x reads these at the top level.
-        for key in metadata.keys where key != "exemplar_partitioning" { config[key] = metadata[key] }
-        config["hook_layer"] = layer.map { .integer(Int64($0)) } ?? .null
-        config["hook_head_index"] = .null
-        config["activation_fn_str"] = .string("topk")
-        config["activation_fn_kwargs"] = .object(JSONObject(["k": .integer(1)]))
-        config["finetuning_scaling_factor"] = .bool(false)
-        config["neuronpedia_id"] = .null
+        let config = SAELensConfig(
+            width: w, regions: k,
+            source: .init(model: source?.model, hook: hook, contextSize: source?.contextLength, prependBOS: prependBOS, dataset: source?.inputs.first),
+            exemplarPartitioning: .init(
+                basis: basis.rawValue, threshold: d.threshold, percentile: loaded.manifest.percentile,
+                firstPositionExcluded: loaded.manifest.build.text.map(\.firstPositionExcluded), extractor: source?.extractor),
+            hookLayer: layer)
         try AtomicOutput.writeFolder(at: path) { folder in
             try weights.write(to: "\(folder)/sae_weights.safetensors")
-            try AtomicOutput.write(string: JSONValue.object(config).rendered() + "\n", to: "\(folder)/cfg.json")
+            try AtomicOutput.write(string: JSONValueEncoder.value(of: config).rendered() + "\n", to: "\(folder)/cfg.json")
         }
+    }
+}
+
+/// `threshold.json` of an npy export.
+struct ThresholdFile: Encodable {
+    var threshold: Double
+    var percentile: Double?
+    var method: String
+    var centerNorm: Double
+    var width: Int
+    var regions: Int
+
+    enum CodingKeys: String, CodingKey {
+        case threshold, percentile, method
+        case centerNorm = "center_norm"
+        case width = "d_model"
+        case regions = "n_regions"
+    }
+}
+
+/// `cfg.json` of an SAELens export (v6 fields, with the v5 top-level fields too; see
+/// ``DictionaryExport/writeSAELens``).
+struct SAELensConfig: Encodable {
+    /// What SAELens records of the model and data, in `metadata` and (for SAELens 5.x) at the top level.
+    struct Source: Encodable {
+        var model: String?
+        var hook: String?
+        var contextSize: Int?
+        var prependBOS: Bool?
+        var dataset: String?
+        var trainingVersion: String? = nil
+
+        enum CodingKeys: String, CodingKey {
+            case model = "model_name"
+            case hook = "hook_name"
+            case contextSize = "context_size"
+            case prependBOS = "prepend_bos"
+            case dataset = "dataset_path"
+            case trainingVersion = "sae_lens_training_version"
+        }
+    }
+
+    /// `metadata.exemplar_partitioning`.
+    struct ExemplarPartitioning: Encodable {
+        var basis: String
+        var readout = "topk (k = 1): the region of largest (x − c)·u, ReLU'd"
+        var threshold: Double
+        var percentile: Double?
+        var firstPositionExcluded: Bool?
+        var extractor: String?
+
+        init(basis: String, threshold: Double, percentile: Double?, firstPositionExcluded: Bool?, extractor: String?) {
+            self.basis = basis
+            self.threshold = threshold
+            self.percentile = percentile
+            self.firstPositionExcluded = firstPositionExcluded
+            self.extractor = extractor
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case basis, readout, threshold, percentile
+            case firstPositionExcluded = "first_position_excluded"
+            case extractor
+        }
+    }
+
+    var width: Int
+    var regions: Int
+    var source: Source
+    var exemplarPartitioning: ExemplarPartitioning
+    var hookLayer: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, k
+        case width = "d_in"
+        case regions = "d_sae"
+        case dtype, device
+        case applyBDecToInput = "apply_b_dec_to_input"
+        case normalizeActivations = "normalize_activations"
+        case reshapeActivations = "reshape_activations"
+        case metadata
+        case hookLayer = "hook_layer"
+        case hookHeadIndex = "hook_head_index"
+        case activationFn = "activation_fn_str"
+        case activationFnKwargs = "activation_fn_kwargs"
+        case finetuningScalingFactor = "finetuning_scaling_factor"
+        case neuronpediaID = "neuronpedia_id"
+    }
+
+    enum MetadataKeys: String, CodingKey {
+        case exemplarPartitioning = "exemplar_partitioning"
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode("topk", forKey: .architecture)
+        try c.encode(1, forKey: .k)
+        try c.encode(width, forKey: .width)
+        try c.encode(regions, forKey: .regions)
+        try c.encode("float32", forKey: .dtype)
+        try c.encode("cpu", forKey: .device)
+        try c.encode(true, forKey: .applyBDecToInput)
+        try c.encode("none", forKey: .normalizeActivations)
+        try c.encode("none", forKey: .reshapeActivations)
+        let metadata = c.superEncoder(forKey: .metadata)
+        try source.encode(to: metadata)
+        var m = metadata.container(keyedBy: MetadataKeys.self)
+        try m.encode(exemplarPartitioning, forKey: .exemplarPartitioning)
+        try source.encode(to: encoder)
+        try c.encodeIfPresent(hookLayer, forKey: .hookLayer)
+        try c.encodeNil(forKey: .hookHeadIndex)
+        try c.encode("topk", forKey: .activationFn)
+        try c.encode(["k": 1], forKey: .activationFnKwargs)
+        try c.encode(false, forKey: .finetuningScalingFactor)
+        try c.encodeNil(forKey: .neuronpediaID)
     }
 }

@@ -19,6 +19,23 @@ public struct LoadedDictionary {
     public var buildLog: BuildLog?
 }
 
+/// What `ep info --json` prints of a dictionary: its manifest and its intrinsic metrics.
+public struct DictionaryInfo: Encodable {
+    public var manifest: DictionaryManifest
+    public var metrics: IntrinsicMetrics
+
+    enum CodingKeys: String, CodingKey {
+        case manifest, metrics
+    }
+}
+
+extension LoadedDictionary {
+    /// The manifest and the intrinsic metrics over regions with at least `minMembers` members.
+    public func info(minMembers: Int = 2) -> DictionaryInfo {
+        DictionaryInfo(manifest: manifest, metrics: dictionary.intrinsicMetrics(minMembers: minMembers))
+    }
+}
+
 /// The on-disk dictionary (format version 1): a folder holding
 ///
 /// * `manifest.json` — see ``DictionaryManifest``;
@@ -42,27 +59,20 @@ public enum DictionaryStore {
     public static let buildLogFile = "build_log.json"
 
     /// The tensors of `regions.safetensors` with dtype and shape (K regions, width D, B batches, R = 10 references).
-    public static let regionTensors: [(name: String, dtype: SafetensorsDType, shape: String, meaning: String)] = [
-        ("center", .float32, "[D]", "calibration center c"),
-        ("exemplar_direction", .float32, "[K, D]", "each region's exemplar: the founder's centered unit direction"),
-        ("mean_member_direction", .float32, "[K, D]", "unit spherical mean of the members' directions"),
-        ("member_count", .int64, "[K]", "members, founder included"),
-        ("member_coherence", .float64, "[K]", "‖mean of member directions‖ ∈ [0, 1]"),
-        ("sum_dist_to_exemplar", .float64, "[K]", "Σ members' recorded distances to the exemplar"),
-        ("sum_sq_dist_to_exemplar", .float64, "[K]", "Σ squared recorded distances"),
-        ("exemplar_index", .int64, "[K]", "global stream row of each region's founder"),
-        ("first_batch", .int64, "[K]", "batch that founded the region"),
-        ("last_batch", .int64, "[K]", "last batch that gave it members"),
-        ("n_batches", .int64, "[K]", "batches that gave it members"),
-        ("closest_source", .int64, "[K, 10]", "source ids of the 10 closest members, nearest first (−1 = empty)"),
-        ("closest_position", .int32, "[K, 10]", "their positions (−1 = empty)"),
-        ("closest_distance", .float32, "[K, 10]", "their distances to the exemplar (NaN = empty)"),
-        ("farthest_source", .int64, "[K, 10]", "source ids of the 10 farthest members, farthest first (−1 = empty)"),
-        ("farthest_position", .int32, "[K, 10]", "their positions (−1 = empty)"),
-        ("farthest_distance", .float32, "[K, 10]", "their distances (NaN = empty)"),
-        ("batch_rows", .int64, "[B]", "rows of each batch of the build"),
-        ("batch_new_regions", .int64, "[B]", "regions each batch founded"),
-    ]
+    public static var regionTensors: [(name: String, dtype: SafetensorsDType, shape: String, meaning: String)] {
+        [("center", .float32, "[D]", "calibration center c")]
+            + RegionColumn.all.map { ($0.name, $0.dtype, $0.shapeText, $0.meaning) }
+            + [
+                ("closest_source", .int64, "[K, 10]", "source ids of the 10 closest members, nearest first (−1 = empty)"),
+                ("closest_position", .int32, "[K, 10]", "their positions (−1 = empty)"),
+                ("closest_distance", .float32, "[K, 10]", "their distances to the exemplar (NaN = empty)"),
+                ("farthest_source", .int64, "[K, 10]", "source ids of the 10 farthest members, farthest first (−1 = empty)"),
+                ("farthest_position", .int32, "[K, 10]", "their positions (−1 = empty)"),
+                ("farthest_distance", .float32, "[K, 10]", "their distances (NaN = empty)"),
+                ("batch_rows", .int64, "[B]", "rows of each batch of the build"),
+                ("batch_new_regions", .int64, "[B]", "regions each batch founded"),
+            ]
+    }
 
     /// Writes `dictionary` as a dictionary folder at `path` (replacing any folder there, atomically) with the
     /// optional context windows, build log and extra files (name and content), and returns the manifest written.
@@ -75,30 +85,12 @@ public enum DictionaryStore {
         let k = regions.count, d = dictionary.width, r = ReferenceTable.capacity
         var writer = SafetensorsWriter()
         writer.add("center", shape: [d], values: dictionary.center)
-        writer.add("exemplar_direction", shape: [k, d], values: regions.exemplarDirections)
-        writer.add("mean_member_direction", shape: [k, d], values: regions.meanMemberDirections)
-        writer.add("member_count", shape: [k], values: regions.memberCounts)
-        writer.add("member_coherence", shape: [k], values: regions.memberCoherences)
-        writer.add("sum_dist_to_exemplar", shape: [k], values: regions.sumDistances)
-        writer.add("sum_sq_dist_to_exemplar", shape: [k], values: regions.sumSquaredDistances)
-        writer.add("exemplar_index", shape: [k], values: regions.exemplarRows)
-        writer.add("first_batch", shape: [k], values: regions.firstBatches)
-        writer.add("last_batch", shape: [k], values: regions.lastBatches)
-        writer.add("n_batches", shape: [k], values: regions.batchCounts)
+        for column in RegionColumn.all { column.add(regions, to: &writer) }
         for (prefix, table) in [("closest", regions.closest), ("farthest", regions.farthest)] {
-            var sources = [Int64](repeating: -1, count: k * r)
-            var positions = [Int32](repeating: -1, count: k * r)
-            var distances = [Float](repeating: .nan, count: k * r)
-            for region in 0..<k {
-                for (i, m) in table.members(of: region).enumerated() {
-                    sources[region * r + i] = m.reference.source
-                    positions[region * r + i] = m.reference.position
-                    distances[region * r + i] = m.distance
-                }
-            }
-            writer.add("\(prefix)_source", shape: [k, r], values: sources)
-            writer.add("\(prefix)_position", shape: [k, r], values: positions)
-            writer.add("\(prefix)_distance", shape: [k, r], values: distances)
+            let columns = ReferenceColumns(table, regions: k)
+            writer.add("\(prefix)_source", shape: [k, r], values: columns.sources)
+            writer.add("\(prefix)_position", shape: [k, r], values: columns.positions)
+            writer.add("\(prefix)_distance", shape: [k, r], values: columns.distances)
         }
         let history = dictionary.batchHistory
         writer.add("batch_rows", shape: [history.count], values: history.map { Int64($0.rows) })
@@ -187,16 +179,14 @@ public enum DictionaryStore {
         let center = try floats("center", [d])
         var regions = RegionTable(width: d)
         regions.count = k
-        regions.exemplarDirections = try floats("exemplar_direction", [k, d])
-        regions.meanMemberDirections = try floats("mean_member_direction", [k, d])
-        regions.memberCounts = try int64s("member_count", [k])
-        regions.memberCoherences = try doubles("member_coherence", [k])
-        regions.sumDistances = try doubles("sum_dist_to_exemplar", [k])
-        regions.sumSquaredDistances = try doubles("sum_sq_dist_to_exemplar", [k])
-        regions.exemplarRows = try int64s("exemplar_index", [k])
-        regions.firstBatches = try int64s("first_batch", [k])
-        regions.lastBatches = try int64s("last_batch", [k])
-        regions.batchCounts = try int64s("n_batches", [k])
+        for column in RegionColumn.all {
+            let shape = column.shape(regions: k, width: d)
+            switch column.field {
+            case .float32(let p): regions[keyPath: p] = try floats(column.name, shape)
+            case .float64(let p): regions[keyPath: p] = try doubles(column.name, shape)
+            case .int64(let p): regions[keyPath: p] = try int64s(column.name, shape)
+            }
+        }
         let batches = manifest.build.batchCount
         let rows = try int64s("batch_rows", [batches])
         let created = try int64s("batch_new_regions", [batches])

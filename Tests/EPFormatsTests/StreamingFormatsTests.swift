@@ -26,6 +26,23 @@ import Testing
         #expect(throws: FileFormatError("m.json", "field 'o.n': element 1: expected a number, found the string \"a\"")) { try f.object("o").doubles("n") }
         #expect(throws: FileFormatError.self) { try JSONValue.parse(Array("{\"a\": }".utf8), path: "bad.json") }
     }
+
+    /// The serve API's settings of the bridge: nil optionals left out, compact text, non-finite numbers found.
+    @Test func compactTextAndOmittedNilOptionals() throws {
+        struct Record: Codable, Equatable {
+            var name: String
+            var note: String?
+            var values: [Double]
+            var inner: [String: Int]?
+        }
+        let record = Record(name: "a\"b", note: nil, values: [1, 0.5], inner: nil)
+        let omitted = try JSONValueEncoder(omitsNilOptionals: true).encode(record)
+        #expect(omitted.compactText == #"{"name":"a\"b","values":[1.0,0.5]}"#)
+        #expect(try JSONValueEncoder().encode(record).compactText == #"{"name":"a\"b","note":null,"values":[1.0,0.5],"inner":null}"#)
+        #expect(try JSONValueDecoder().decode(Record.self, from: omitted) == record)
+        #expect(!omitted.containsNonFiniteNumber)
+        #expect(JSONValue.array([.object(JSONObject(["x": .number(.nan)]))]).containsNonFiniteNumber)
+    }
 }
 
 @Suite struct ArchiveTests {

@@ -595,22 +595,13 @@ public final class TextDictionaryBuilder: BuildObserving {
                 reservoir: settings.reservoir, newRegionRate: d.newRegionRate, source: source, text: text)
             let own = Self.referencedSources(d)
             let table = ContextTable(contexts.values.filter { own.contains($0.id) })
-            var state = JSONObject()
-            state["format"] = .string("ep-build-state")
-            state["format_version"] = .integer(1)
-            state["label"] = .string(t.label)
-            state["settings"] = .object(fingerprint)
-            state["windows"] = .integer(Int64(totals.windows))
-            state["tokens"] = .integer(Int64(totals.tokens))
-            state["activations"] = .integer(Int64(totals.activations))
-            state["batches"] = .integer(Int64(totals.batches))
-            state["dictionary_windows"] = .integer(Int64(t.windows))
-            state["dictionary_tokens"] = .integer(Int64(t.tokens))
-            state["elapsed_s"] = .number(totals.elapsedBefore)
-            state["consumed_sha256"] = .string(totals.consumed.hexDigest)
+            let state = BuildStateFile(
+                label: t.label, settings: .object(fingerprint), windows: totals.windows, tokens: totals.tokens,
+                activations: totals.activations, batches: totals.batches, dictionaryWindows: t.windows,
+                dictionaryTokens: t.tokens, elapsed: totals.elapsedBefore, consumedSHA256: totals.consumed.hexDigest)
             try DictionaryStore.write(
                 d, calibration: t.calibration, build: build, to: path, contexts: table, log: t.log,
-                extraFiles: [(Self.stateFile, Array((JSONValue.object(state).rendered() + "\n").utf8))])
+                extraFiles: [(Self.stateFile, Array((state.fileJSON.rendered() + "\n").utf8))])
         }
         switch output {
         case .single(let path):
@@ -661,9 +652,8 @@ public final class TextDictionaryBuilder: BuildObserving {
             guard FileManager.default.fileExists(atPath: statePath) else {
                 throw PipelineError("\(path): cannot resume: no \(Self.stateFile) (not written by a build from text, or by a different set of percentiles or hooks)")
             }
-            let f = try JSONFields(try JSONValue.read(path: statePath), path: statePath)
-            guard try f.string("format") == "ep-build-state" else { throw f.error("format", "expected \"ep-build-state\"") }
-            let saved = try f.object("settings").object
+            let f = try JSONValueDecoder().decodeRecord(BuildStateFile.self, path: statePath, format: BuildStateFile.format)
+            guard case .object(let saved) = f.settings else { throw FileFormatError(statePath, "field 'settings': expected an object, found \(f.settings.kindDescription)") }
             let defaults = TextBuildSettings.optionalFingerprintFields
             let keys = fingerprint.keys + defaults.keys.sorted().filter { saved[$0] != nil && fingerprint[$0] == nil }
             func value(_ object: JSONObject, _ key: String) -> JSONValue? { object[key] ?? defaults[key] }
@@ -672,15 +662,12 @@ public final class TextDictionaryBuilder: BuildObserving {
                 let listed = differences.map { "\($0): \(value(saved, $0)?.rendered() ?? "absent") → \(value(fingerprint, $0)?.rendered() ?? "absent")" }
                 throw PipelineError("\(path): cannot resume: the build was made with other settings (\(listed.joined(separator: "; "))); give the same model, corpus and flags, or start afresh without --resume")
             }
-            let these = Totals(
-                windows: try f.integer("windows"), tokens: try f.integer("tokens"), activations: try f.integer("activations"),
-                batches: try f.integer("batches"), elapsedBefore: try f.double("elapsed_s"))
+            let these = Totals(windows: f.windows, tokens: f.tokens, activations: f.activations, batches: f.batches, elapsedBefore: f.elapsed)
             if let totals, totals.windows != these.windows || totals.batches != these.batches {
                 throw PipelineError("\(output.root): cannot resume: its dictionaries were saved at different points of the build")
             }
             totals = these
-            if f.has("consumed_sha256") {
-                let digest = try f.string("consumed_sha256")
+            if let digest = f.consumedSHA256 {
                 if let consumedDigest, consumedDigest != digest {
                     throw PipelineError("\(output.root): cannot resume: its dictionaries were saved at different points of the build")
                 }
@@ -695,8 +682,8 @@ public final class TextDictionaryBuilder: BuildObserving {
             let target = Target(
                 label: label(i, labels: labels), hook: entry.hook, path: path, relative: entry.relative, dictionary: loaded.dictionary,
                 calibration: loaded.manifest.calibration, log: loaded.buildLog ?? BuildLog())
-            target.windows = try f.integer("dictionary_windows")
-            target.tokens = try f.integer("dictionary_tokens")
+            target.windows = f.dictionaryWindows
+            target.tokens = f.dictionaryTokens
             target.saturated = settings.saturationWindow > 0 && loaded.dictionary.isSaturated(window: settings.saturationWindow)
             if target.saturated { target.corpusAtSaturation = loaded.manifest.build.text?.corpus }
             targets.append(target)

@@ -38,7 +38,7 @@ public enum SlurmSubmission {
     }
 
     /// What was submitted.
-    public struct Submission: Sendable, Equatable {
+    public struct Submission: Codable, Sendable, Equatable {
         /// The array job's id (nil when every shard was already done).
         public var arrayJob: String?
         /// The merge job's id.
@@ -49,6 +49,24 @@ public enum SlurmSubmission {
         public var output: String
         /// When.
         public var submitted: String
+
+        enum CodingKeys: String, CodingKey {
+            case arrayJob = "array_job"
+            case mergeJob = "merge_job"
+            case indices, output, submitted
+        }
+    }
+
+    /// `submissions.json` (format "ep-slurm-submissions", version 1): every submission of a run's plan.
+    struct SubmissionsFile: Codable {
+        static let format = "ep-slurm-submissions"
+        var planID: String?
+        var submissions: [Submission]
+
+        enum CodingKeys: String, CodingKey {
+            case planID = "plan_id"
+            case submissions
+        }
     }
 
     /// The `--array` value for `indices` with at most `maxConcurrent` tasks at once: `0-3`, `1,4-6%2`.
@@ -133,18 +151,7 @@ public enum SlurmSubmission {
     public static func submissions(_ run: ShardRun) throws -> [Submission] {
         let path = submissionsPath(run)
         guard FileManager.default.fileExists(atPath: path) else { return [] }
-        let f = try JSONFields(try JSONValue.read(path: path), path: path)
-        return try f.array("submissions").enumerated().map { i, entry in
-            guard case .object(let o) = entry else { throw f.error("submissions", "element \(i): expected an object") }
-            let e = JSONFields(o, path: path, prefix: "submissions[\(i)]")
-            let indices = try e.array("indices").enumerated().map { j, v -> Int in
-                guard case .integer(let n) = v else { throw e.error("indices", "element \(j): expected an integer, found \(v.kindDescription)") }
-                return Int(n)
-            }
-            return Submission(
-                arrayJob: try e.optionalString("array_job"), mergeJob: try e.string("merge_job"), indices: indices,
-                output: try e.string("output"), submitted: try e.string("submitted"))
-        }
+        return try JSONValueDecoder().decode(SubmissionsFile.self, path: path).submissions
     }
 
     static func submissionsPath(_ run: ShardRun) -> String { "\(run.folder)/slurm/submissions.json" }
@@ -186,15 +193,8 @@ public enum SlurmSubmission {
         let submission = Submission(
             arrayJob: arrayJob, mergeJob: mergeJob, indices: indices, output: output, submitted: DictionaryManifest.timestamp(Date()))
         let all = try submissions(run) + [submission]
-        let json = JSONValue.object(JSONObject([
-            "format": .string("ep-slurm-submissions"), "format_version": .integer(1), "plan_id": .string(plan.planID),
-            "submissions": .array(all.map { s in
-                .object(JSONObject([
-                    "array_job": s.arrayJob.map { .string($0) } ?? .null, "merge_job": .string(s.mergeJob),
-                    "indices": .array(s.indices.map { .integer(Int64($0)) }), "output": .string(s.output), "submitted": .string(s.submitted),
-                ]))
-            }),
-        ]))
+        let json = JSONValueEncoder.value(of: JSONRecordFile(
+            format: SubmissionsFile.format, version: 1, record: SubmissionsFile(planID: plan.planID, submissions: all)))
         try AtomicOutput.write(string: json.rendered() + "\n", to: submissionsPath(run))
         return submission
     }
