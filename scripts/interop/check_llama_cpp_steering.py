@@ -2,7 +2,7 @@
 """llama.cpp steered by `ep export --format control-vector` generates what `ep steer` generates.
 
 Run with the Python of data/venv-llamacpp (llama-cpp-python built from source, scripts/interop/setup_llama_cpp_venv.sh).
-Builds a SmolLM2-135M dictionary from text at blocks.15.hook_resid_post, then for a few prompts, regions and
+Builds a SmolLM2-135M dictionary from the first 8,000 tokens of data/corpus/default.jsonl at blocks.15.hook_resid_post, then for a few prompts, regions and
 strengths α compares greedy continuations (token ids): `ep steer --temperature 0 --alpha α --print-ids` against
 llama.cpp (libllama through llama-cpp-python) running the same GGUF model on the same prompt ids with the control
 vector that `ep export --format control-vector --region R --scale α` wrote. The GGUF is read with gguf-py and its
@@ -21,7 +21,6 @@ Usage: data/venv-llamacpp/bin/python scripts/interop/check_llama_cpp_steering.py
 Check mode (without --report) fails unless every continuation, steered and unsteered, is identical.
 """
 import ctypes
-import glob
 import json
 import os
 import subprocess
@@ -54,6 +53,7 @@ def parse_args(argv):
 ARGS, MODEL, REPORT = parse_args(sys.argv[1:])
 EP = os.path.abspath(ARGS[0] if ARGS else os.path.join(ROOT, ".build", "debug", "ep"))
 HOOK = "blocks.15.hook_resid_post"
+CORPUS = os.path.join(ROOT, "data", "corpus", "default.jsonl")  # its first 8,000 tokens (stable, unlike docs/)
 PROMPTS = ["The capital of France is", "Once upon a time, there was a", "def fibonacci(n):", "My favourite food is"]
 MAX_TOKENS = 16
 FRACTIONS = [0.25, 0.5, 1.0]  # α as fractions of ‖c‖ (ep steer's default α is ‖c‖; at 2‖c‖ SmolLM2 only repeats "\n")
@@ -145,11 +145,11 @@ def main():
     model = MODEL or f32_gguf()
     engine = Engine(model)
     results = []
+    plain_cache = {}
     with tempfile.TemporaryDirectory() as work:
-        with open(os.path.join(work, "corpus.jsonl"), "w", encoding="utf-8") as f:
-            for path in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
-                f.write(json.dumps({"text": open(path, encoding="utf-8").read()}) + "\n")
-        ep("build", "--model", model, "--hook", HOOK, "--corpus", "corpus.jsonl", "--percentile", "2",
+        if not os.path.exists(CORPUS):
+            sys.exit(f"check_llama_cpp_steering: {CORPUS} is missing (scripts/setup.sh builds it)")
+        ep("build", "--model", model, "--hook", HOOK, "--corpus", CORPUS, "--percentile", "2",
            "--calibration-tokens", "2000", "--max-tokens", "8000", "--saturation-window", "0", "--batch-windows", "16",
            "--recalibrate", "-o", "dict", cwd=work)
         ep("export", "dict", "--format", "npy", "-o", "arrays", cwd=work)
@@ -166,7 +166,9 @@ def main():
             for prompt in PROMPTS:
                 ids = json.loads(ep("tokenize", model, "--text", prompt, "--json", cwd=work))["ids"]
                 unsteered, steered = ep_steer(work, "dict", region, alphas, prompt)
-                plain = engine.greedy(ids, None)
+                if prompt not in plain_cache:  # llama.cpp's unsteered continuation is the same for every region
+                    plain_cache[prompt] = engine.greedy(ids, None)
+                plain = plain_cache[prompt]
                 for alpha, ours, vector in zip(alphas, steered, vectors):
                     theirs = {"unsteered": plain, "steered": engine.greedy(ids, vector)}
                     results.append((region, alpha, prompt, {"unsteered": unsteered, "steered": ours}, theirs))
