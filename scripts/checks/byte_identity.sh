@@ -21,7 +21,7 @@
 #   - stdout of commands is not compared (progress lines hold rates) except the --json outputs listed above.
 # The key list is MASK_KEYS below; a masked value is replaced by "<masked>" in both copies before cmp, in .json and
 # .js files. A file present on one side only is a difference. Both runs happen in the same folder, so recorded
-# paths agree. The BEFORE outputs are reused when WORK_FOLDER already holds them for the same BEFORE binary and script.
+# paths agree. The BEFORE outputs are reused when WORK_FOLDER already holds them for the same BEFORE binary, script and checkout.
 set -Eeuo pipefail
 
 BEFORE=$(realpath "$1")
@@ -113,7 +113,8 @@ EOF
 
 # Both runs happen in the same folder (WORK/run), so that paths recorded in the outputs agree; each is then moved to
 # WORK/BEFORE or WORK/AFTER. stderr goes to WORK/BEFORE.log and WORK/AFTER.log.
-before_id=$(cat "$BEFORE" "$0" | sha256sum | cut -c1-64)
+# Outputs record the checkout's paths (the conformance inputs), so reuse is keyed by the checkout too.
+before_id=$( (cat "$BEFORE" "$0"; echo "$ROOT") | sha256sum | cut -c1-64)
 if [[ -f $WORK/BEFORE.id && $(cat "$WORK/BEFORE.id") == "$before_id" && -d $WORK/BEFORE ]]; then
     echo "reusing the BEFORE outputs in $WORK/BEFORE"
 else
