@@ -41,6 +41,20 @@ public protocol JSONOmissible {
     var isOmittedFromJSON: Bool { get }
 }
 
+/// An optional field whose key is left out of the object when it is nil (a plain optional writes `null`).
+public struct JSONOmittedIfNil<Wrapped: Encodable>: Encodable, JSONOmissible {
+    public var value: Wrapped?
+
+    public init(_ value: Wrapped?) { self.value = value }
+
+    public var isOmittedFromJSON: Bool { value == nil }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let value { try c.encode(value) } else { try c.encodeNil() }
+    }
+}
+
 /// Decodes records from ``JSONValue``s; errors are ``FileFormatError``s naming the file and the field.
 public struct JSONValueDecoder {
     public init() {}
@@ -325,12 +339,13 @@ struct JSONIndexKey: CodingKey {
     var intValue: Int? { index }
 }
 
-/// A key of a JSON object read as a dictionary key.
-private struct JSONStringKey: CodingKey {
-    let stringValue: String
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-    var intValue: Int? { nil }
+/// A key of a JSON object whose keys are data (hook names, method ids), for records that hold such an object.
+public struct JSONKey: CodingKey, Sendable {
+    public let stringValue: String
+    public init(_ string: String) { stringValue = string }
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) { nil }
+    public var intValue: Int? { nil }
 }
 
 // MARK: - Decoding
@@ -500,7 +515,7 @@ extension JSONValue: Codable {
             self = .array(values)
             return
         }
-        if let keyed = try? decoder.container(keyedBy: JSONStringKey.self) {
+        if let keyed = try? decoder.container(keyedBy: JSONKey.self) {
             var o = JSONObject()
             for key in keyed.allKeys { o[key.stringValue] = try keyed.decode(JSONValue.self, forKey: key) }
             self = .object(o)
@@ -535,8 +550,8 @@ extension JSONValue: Codable {
             var c = encoder.unkeyedContainer()
             for v in values { try c.encode(v) }
         case .object(let o):
-            var c = encoder.container(keyedBy: JSONStringKey.self)
-            for k in o.keys { try c.encode(o[k]!, forKey: JSONStringKey(stringValue: k)) }
+            var c = encoder.container(keyedBy: JSONKey.self)
+            for k in o.keys { try c.encode(o[k]!, forKey: JSONKey(k)) }
         }
     }
 }

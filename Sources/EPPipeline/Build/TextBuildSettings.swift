@@ -93,43 +93,34 @@ public struct TextBuildSettings: Sendable {
     /// single-hook build records its `hook` (as builds always have); a build of several hooks records the set as
     /// `hooks`, sorted, so that the same hooks given in another order resume it and any other set does not.
     public func fingerprint(modelSHA256: String) -> JSONObject {
-        var o = JSONObject()
-        o["model_sha256"] = .string(modelSHA256)
-        if hooks.count == 1 {
-            o["hook"] = .string(hooks[0])
-        } else {
-            o["hooks"] = .array(hooks.sorted().map { .string($0) })
+        guard case .object(let o) = JSONValueEncoder.value(of: BuildFingerprint(self, modelSHA256: modelSHA256)) else {
+            preconditionFailure("a fingerprint encodes as an object")
         }
-        o["corpus"] = .array(corpus.map { .string($0) })
-        o["jsonl_field"] = .string(corpusOptions.jsonlField)
-        o["split"] = .string(corpusOptions.split.rawValue)
-        o["include"] = .array(corpusOptions.include.map { .string($0.pattern) })
-        o["exclude"] = .array(corpusOptions.exclude.map { .string($0.pattern) })
-        o["stdin_jsonl"] = .bool(corpusOptions.standardInputIsJSONL)
-        o["bad_lines"] = .string(corpusOptions.badLines.rawValue)
-        o["invalid_utf8"] = .string(corpusOptions.invalidUTF8.rawValue)
-        o["context"] = .integer(Int64(windows.context))
-        o["window_mode"] = .string(windows.mode.rawValue)
-        o["min_window"] = .integer(Int64(windows.minimumTokens))
-        o["bos_token_id"] = windows.bos.map { .integer(Int64($0)) } ?? .null
-        o["shuffle_buffer"] = .integer(Int64(windows.shuffleBuffer))
-        o["seed"] = .integer(Int64(windows.seed))
-        o["extractor"] = .string(extraction.extractor.rawValue)
-        o["exclude_first_position"] = .bool(extraction.excludeFirstPosition)
-        o["windows_per_forward"] = .integer(Int64(extraction.windowsPerForward))
-        o["threads"] = .integer(Int64(threads))
-        o["percentiles"] = givenCalibration == nil ? .array(percentiles.map { .number($0) }) : .null
-        o["calibration"] = givenCalibration.map { .number($0.calibration.threshold) } ?? .null
-        o["method"] = .string(method.rawValue)
-        o["calibration_tokens"] = .integer(Int64(calibrationTokens))
-        o["batch_windows"] = .integer(Int64(batchWindows))
-        o["reservoir"] = .bool(reservoir)
-        // Recorded only when activations are rounded, so that checkpoints written before the setting existed resume.
-        if activationDType != .f32 { o["activation_dtype"] = .string(activationDType.rawValue) }
         return o
     }
 
     /// Fingerprint fields that are left out when they hold their default: a checkpoint without one was made with
     /// the default.
     static let optionalFingerprintFields: [String: JSONValue] = ["activation_dtype": .string(ActivationDType.f32.rawValue)]
+}
+
+/// Every setting as JSON (a shard plan records them, so that the merge runs the build the plan describes):
+/// ``init(json:path:)`` reads it back to equal settings. Keys: `model`, `hooks`, `corpus`, `corpus_options`
+/// (``CorpusOptions``), `windows` (``WindowSettings``), `extraction` (``ExtractionSettings``), then the build's own.
+extension TextBuildSettings: Codable {
+    enum CodingKeys: String, CodingKey {
+        case model, hooks, corpus, corpusOptions = "corpus_options", windows, extraction, percentiles
+        case givenCalibration = "given_calibration", method, calibrationTokens = "calibration_tokens", batchWindows = "batch_windows"
+        case maxTokens = "max_tokens", saturationWindow = "saturation_window", checkpointEvery = "checkpoint_every", reservoir
+        case recalibrate, threads, activationDType = "activation_dtype"
+    }
+
+    /// The settings as JSON.
+    public var json: JSONValue { JSONValueEncoder.value(of: self) }
+
+    /// Settings read from ``json`` and checked (``validate()``); errors name `path` and the field.
+    public init(json value: JSONValue, path: String) throws {
+        self = try JSONValueDecoder().decode(Self.self, from: value, path: path)
+        do { try validate() } catch let error as PipelineError { throw FileFormatError(path, "the settings are not valid: \(error.description)") }
+    }
 }

@@ -17,9 +17,9 @@ public struct Document: Sendable, Equatable {
 }
 
 /// How a corpus is read: which files of a folder, how a file becomes documents, and what to do with bad input.
-public struct CorpusOptions: Sendable {
+public struct CorpusOptions: Sendable, Codable {
     /// How a plain-text file (or standard input) is cut into documents.
-    public enum DocumentSplit: String, Sendable, CaseIterable {
+    public enum DocumentSplit: String, Sendable, CaseIterable, JSONStringEnum {
         /// The whole file is one document.
         case file
         /// Every non-empty line is a document.
@@ -29,7 +29,7 @@ public struct CorpusOptions: Sendable {
     }
 
     /// What to do with a JSONL line that is not a JSON object or lacks the text field.
-    public enum BadLinePolicy: String, Sendable, CaseIterable {
+    public enum BadLinePolicy: String, Sendable, CaseIterable, JSONStringEnum {
         /// Leave the line out and count it (the counts are reported at the end and recorded in the manifest).
         case skip
         /// Stop with an error naming the file and line.
@@ -37,7 +37,7 @@ public struct CorpusOptions: Sendable {
     }
 
     /// What to do with bytes that are not valid UTF-8.
-    public enum InvalidUTF8Policy: String, Sendable, CaseIterable {
+    public enum InvalidUTF8Policy: String, Sendable, CaseIterable, JSONStringEnum {
         /// Replace each ill-formed sequence with U+FFFD and count the documents affected.
         case replace
         /// Leave the document out and count it.
@@ -62,6 +62,12 @@ public struct CorpusOptions: Sendable {
     public var invalidUTF8: InvalidUTF8Policy = .replace
 
     public init() {}
+
+    /// The fields as a shard plan's settings record them (`settings.corpus_options`; globs as their patterns).
+    enum CodingKeys: String, CodingKey {
+        case jsonlField = "jsonl_field", split, include, exclude, standardInputIsJSONL = "stdin_jsonl", badLines = "bad_lines"
+        case invalidUTF8 = "invalid_utf8"
+    }
 }
 
 /// What a ``CorpusReader`` read, left out or repaired (the counts a dictionary's manifest records, readable as

@@ -4,7 +4,7 @@
 /// and `**` any number of whole path components (`**/*.py` matches `a.py` and `x/y/a.py`). A pattern without a `/`
 /// is matched against the file name alone (`*.txt`), as `.gitignore` does; otherwise against the path relative to
 /// the corpus folder.
-public struct Glob: Sendable, CustomStringConvertible {
+public struct Glob: Sendable, CustomStringConvertible, Codable {
     /// The pattern as written.
     public let pattern: String
     private let components: [String]
@@ -21,6 +21,21 @@ public struct Glob: Sendable, CustomStringConvertible {
     }
 
     public var description: String { pattern }
+
+    /// A glob is read and written as its pattern.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        do {
+            try self.init(try c.decode(String.self))
+        } catch let error as PipelineError {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.message)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(pattern)
+    }
 
     /// Whether `relativePath` (components separated by `/`) matches.
     public func matches(_ relativePath: String) -> Bool {

@@ -6,7 +6,7 @@ import EPTensors
 /// clustering see it: `f32` (kept as computed), `f16` (IEEE binary16) or `bf16` (bfloat16). A sharded build stores
 /// its activations in this precision, so a build with `--activation-dtype f16` in one process and a sharded build
 /// with f16 shards cluster the same values and write the same dictionary.
-public enum ActivationDType: String, Sendable, CaseIterable, Equatable {
+public enum ActivationDType: String, Sendable, CaseIterable, Equatable, JSONStringEnum {
     case f32, f16, bf16
 
     /// The safetensors element type of stored activations.

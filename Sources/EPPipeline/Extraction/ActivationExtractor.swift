@@ -1,10 +1,11 @@
 import EPCore
+import EPFormats
 import EPRuntime
 import EPStore
 import EPTensors
 
 /// Which activations of a window a build takes (docs/build.md).
-public enum ExtractorKind: String, Sendable, CaseIterable {
+public enum ExtractorKind: String, Sendable, CaseIterable, JSONStringEnum {
     /// Every position of every window (the reference's `extract_per_position`), position 0 left out by default.
     case perPosition = "per-position"
     /// The last position of every window only (`extract_final_position`).
@@ -12,7 +13,7 @@ public enum ExtractorKind: String, Sendable, CaseIterable {
 }
 
 /// Which rows a window yields and how windows are run through the model.
-public struct ExtractionSettings: Sendable, Equatable {
+public struct ExtractionSettings: Sendable, Equatable, Codable {
     /// Which positions are taken.
     public var extractor: ExtractorKind = .perPosition
     /// Leave position 0 of every window out (per-position only). On SmolLM2 its residual is an attention sink
@@ -22,6 +23,11 @@ public struct ExtractionSettings: Sendable, Equatable {
     public var windowsPerForward = 16
 
     public init() {}
+
+    /// The fields as a shard plan's settings record them (`settings.extraction`).
+    enum CodingKeys: String, CodingKey {
+        case extractor, excludeFirstPosition = "exclude_first_position", windowsPerForward = "windows_per_forward"
+    }
 
     /// The positions of a window of `length` tokens that become activation rows.
     public func positions(inWindowOf length: Int) -> Range<Int> {

@@ -110,56 +110,18 @@ public struct ShardPlan: Sendable {
         shards.first { $0.batches.contains(batch) }
     }
 
-    /// The plan without its id, as JSON (the content the id is computed from, plus `created`).
-    private func content(created: Bool) -> JSONObject {
-        var o = JSONObject()
-        o["format"] = .string(Self.formatName)
-        o["format_version"] = .integer(Int64(Self.formatVersion))
-        if created { o["created"] = .string(self.created) }
-        o["ep_version"] = .string(epVersion)
-        o["arguments"] = .array(arguments.map { .string($0) })
-        o["working_directory"] = .string(workingDirectory)
-        var widths = JSONObject()
-        for (hook, width) in zip(settings.hooks, model.hookWidths) { widths[hook] = .integer(Int64(width)) }
-        o["model"] = .object(JSONObject([
-            "name": .string(model.name), "path": .string(model.path), "sha256": .string(model.sha256), "width": .integer(Int64(model.width)),
-            "hook_widths": .object(widths),
-        ]))
-        o["settings"] = settings.json
-        o["fingerprint"] = .object(settings.fingerprint(modelSHA256: model.sha256))
-        o["corpus"] = .object(JSONObject([
-            "windows": .integer(corpus.windows), "tokens": .integer(Int64(corpus.tokens)), "rows": .integer(Int64(corpus.rows)),
-            "batches": .integer(Int64(corpus.batches)), "windows_sha256": .string(corpus.windowsSHA256), "exhausted": .bool(corpus.exhausted),
-            "calibration_batches": corpus.calibrationBatches.map { .integer(Int64($0)) } ?? .null,
-            "budget_batches": corpus.budgetBatches.map { .integer(Int64($0)) } ?? .null,
-        ]))
-        o["shards"] = .array(shards.map { s in
-            .object(JSONObject([
-                "index": .integer(Int64(s.index)),
-                "batches": .array([.integer(Int64(s.batches.lowerBound)), .integer(Int64(s.batches.upperBound))]),
-                "windows": .array([.integer(s.windows.lowerBound), .integer(s.windows.upperBound)]),
-                "tokens": .integer(Int64(s.tokens)), "rows": .integer(Int64(s.rows)), "windows_sha256": .string(s.windowsSHA256),
-            ]))
-        })
-        return o
-    }
-
-    /// The id of the plan's content.
+    /// The plan's content without `plan_id` and `created`, as the id is computed from it.
     public var computedID: String {
+        guard case .object(var content) = json else { preconditionFailure("a plan encodes as an object") }
+        content[CodingKeys.planID.stringValue] = nil
+        content[CodingKeys.created.stringValue] = nil
         var h = SHA256()
-        h.update(Array(JSONValue.object(content(created: false)).rendered().utf8))
+        h.update(Array(JSONValue.object(content).rendered().utf8))
         return h.hexDigest
     }
 
-    /// The plan as JSON: `format`, `format_version`, `plan_id`, then the content.
-    public var json: JSONValue {
-        var o = JSONObject()
-        let body = content(created: true)
-        for key in body.keys.prefix(2) { o[key] = body[key] }
-        o["plan_id"] = .string(planID)
-        for key in body.keys.dropFirst(2) { o[key] = body[key] }
-        return .object(o)
-    }
+    /// The plan as JSON: `format`, `format_version`, `plan_id`, `created`, then the content.
+    public var json: JSONValue { JSONValueEncoder.value(of: self) }
 
     /// Writes the plan to `path` atomically.
     public func write(to path: String) throws {
@@ -168,60 +130,132 @@ public struct ShardPlan: Sendable {
 
     /// Reads and checks a plan: format, version, fields, the shards' ranges, and that `plan_id` is the content's.
     public static func read(path: String) throws -> ShardPlan {
-        let f = try JSONFields(try JSONValue.read(path: path), path: path)
-        let format = try f.string("format")
-        guard format == formatName else { throw f.error("format", "expected \"\(formatName)\", found \"\(format)\" (not an ep shard plan)") }
-        let version = try f.integer("format_version")
-        guard version == formatVersion else { throw f.error("format_version", "this ep reads shard plans of version \(formatVersion), found \(version)") }
-        let settings = try TextBuildSettings(json: try f.value("settings"), path: path)
-        let m = try f.object("model")
-        let widths = try m.object("hook_widths")
-        guard widths.object.keys == settings.hooks else {
-            throw m.error("hook_widths", "expected the widths of \(settings.hooks.joined(separator: ", ")), found \(widths.object.keys.joined(separator: ", "))")
+        let plan = try JSONValueDecoder().decode(ShardPlan.self, path: path)
+        do { try plan.settings.validate() } catch let error as PipelineError {
+            throw FileFormatError(path, "field 'settings': the settings are not valid: \(error.description)")
         }
-        let model = Model(
-            name: try m.string("name"), path: try m.string("path"), sha256: try m.string("sha256"), width: try m.integer("width"),
-            hookWidths: try settings.hooks.map { try widths.integer($0) })
-        let c = try f.object("corpus")
-        let corpus = Corpus(
-            windows: Int64(try c.integer("windows")), tokens: try c.integer("tokens"), rows: try c.integer("rows"), batches: try c.integer("batches"),
-            windowsSHA256: try c.string("windows_sha256"), exhausted: try c.bool("exhausted"),
-            calibrationBatches: try c.optionalInteger("calibration_batches"), budgetBatches: try c.optionalInteger("budget_batches"))
-        var shards: [Shard] = []
-        for (i, value) in try f.array("shards").enumerated() {
-            let s = try JSONFields(value, path: path).prefixed("shards[\(i)]")
-            func range(_ key: String) throws -> (Int, Int) {
-                let pair = try s.array(key)
-                guard pair.count == 2, case .integer(let a) = pair[0], case .integer(let b) = pair[1], a >= 0, b > a else {
-                    throw s.error(key, "expected [first, end] with 0 ≤ first < end")
-                }
-                return (Int(a), Int(b))
-            }
-            let batches = try range("batches"), windows = try range("windows")
-            let shard = Shard(
-                index: try s.integer("index"), batches: batches.0..<batches.1, windows: Int64(windows.0)..<Int64(windows.1),
-                tokens: try s.integer("tokens"), rows: try s.integer("rows"), windowsSHA256: try s.string("windows_sha256"))
-            let expectedStart = shards.last.map { ($0.batches.upperBound, $0.windows.upperBound) } ?? (0, 0)
-            guard shard.index == i, shard.batches.lowerBound == expectedStart.0, shard.windows.lowerBound == expectedStart.1 else {
-                throw s.error("index", "shards must be numbered 0, 1, … and cover the batches and windows contiguously")
-            }
-            shards.append(shard)
-        }
-        guard !shards.isEmpty, shards.last!.batches.upperBound == corpus.batches, shards.last!.windows.upperBound == corpus.windows else {
-            throw f.error("shards", "the shards must cover the plan's \(corpus.batches) batches and \(corpus.windows) windows")
-        }
-        let plan = ShardPlan(
-            planID: try f.string("plan_id"), created: try f.string("created"), epVersion: try f.string("ep_version"),
-            arguments: try f.strings("arguments"), workingDirectory: try f.string("working_directory"), model: model, settings: settings,
-            corpus: corpus, shards: shards)
         guard plan.computedID == plan.planID else {
-            throw f.error("plan_id", "does not match the plan's content (was plan.json edited?); make the plan again with ep shards plan")
+            throw FileFormatError(path, "field 'plan_id': does not match the plan's content (was plan.json edited?); make the plan again with ep shards plan")
         }
         return plan
     }
 }
 
-extension JSONFields {
-    /// The same fields, naming their keys under `prefix` in errors.
-    func prefixed(_ prefix: String) -> JSONFields { JSONFields(object, path: path, prefix: prefix) }
+extension ShardPlan: Codable {
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version", planID = "plan_id", created, epVersion = "ep_version", arguments
+        case workingDirectory = "working_directory", model, settings, fingerprint, corpus, shards
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Self.formatName, forKey: .format)
+        try c.encode(Self.formatVersion, forKey: .formatVersion)
+        try c.encode(planID, forKey: .planID)
+        try c.encode(created, forKey: .created)
+        try c.encode(epVersion, forKey: .epVersion)
+        try c.encode(arguments, forKey: .arguments)
+        try c.encode(workingDirectory, forKey: .workingDirectory)
+        try model.encode(to: c.superEncoder(forKey: .model), hooks: settings.hooks)
+        try c.encode(settings, forKey: .settings)
+        try c.encode(JSONValue.object(settings.fingerprint(modelSHA256: model.sha256)), forKey: .fingerprint)
+        try c.encode(corpus, forKey: .corpus)
+        try c.encode(shards, forKey: .shards)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.requireFormat(.format, Self.formatName, what: "an ep shard plan")
+        let version = try c.decode(Int.self, forKey: .formatVersion)
+        guard version == Self.formatVersion else {
+            throw c.fieldError(.formatVersion, "this ep reads shard plans of version \(Self.formatVersion), found \(version)")
+        }
+        settings = try c.decode(TextBuildSettings.self, forKey: .settings)
+        model = try Model(from: c.superDecoder(forKey: .model), hooks: settings.hooks)
+        corpus = try c.decode(Corpus.self, forKey: .corpus)
+        shards = try c.decode([Shard].self, forKey: .shards)
+        for (i, shard) in shards.enumerated() {
+            let expectedStart = i == 0 ? (0, 0) : (shards[i - 1].batches.upperBound, shards[i - 1].windows.upperBound)
+            guard shard.index == i, shard.batches.lowerBound == expectedStart.0, shard.windows.lowerBound == expectedStart.1 else {
+                throw c.fieldError(.shards, "element \(i): shards must be numbered 0, 1, … and cover the batches and windows contiguously")
+            }
+        }
+        guard let last = shards.last, last.batches.upperBound == corpus.batches, last.windows.upperBound == corpus.windows else {
+            throw c.fieldError(.shards, "the shards must cover the plan's \(corpus.batches) batches and \(corpus.windows) windows")
+        }
+        planID = try c.decode(String.self, forKey: .planID)
+        created = try c.decode(String.self, forKey: .created)
+        epVersion = try c.decode(String.self, forKey: .epVersion)
+        arguments = try c.decode([String].self, forKey: .arguments)
+        workingDirectory = try c.decode(String.self, forKey: .workingDirectory)
+    }
+}
+
+extension ShardPlan.Model {
+    enum CodingKeys: String, CodingKey {
+        case name, path, sha256, width, hookWidths = "hook_widths"
+    }
+
+    /// The model as a plan records it, with `hook_widths` an object keyed by `hooks` (the settings' hooks, in order).
+    func encode(to encoder: Encoder, hooks: [String]) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(path, forKey: .path)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(width, forKey: .width)
+        var widths = c.nestedContainer(keyedBy: JSONKey.self, forKey: .hookWidths)
+        for (hook, width) in zip(hooks, hookWidths) { try widths.encode(width, forKey: JSONKey(hook)) }
+    }
+
+    /// The model of a plan whose settings name `hooks`: `hook_widths` must give the width of each, in order.
+    init(from decoder: Decoder, hooks: [String]) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let widths = try c.nestedContainer(keyedBy: JSONKey.self, forKey: .hookWidths)
+        let found = widths.allKeys.map(\.stringValue)
+        guard found == hooks else {
+            throw c.fieldError(.hookWidths, "expected the widths of \(hooks.joined(separator: ", ")), found \(found.joined(separator: ", "))")
+        }
+        self.init(
+            name: try c.decode(String.self, forKey: .name), path: try c.decode(String.self, forKey: .path),
+            sha256: try c.decode(String.self, forKey: .sha256), width: try c.decode(Int.self, forKey: .width),
+            hookWidths: try hooks.map { try widths.decode(Int.self, forKey: JSONKey($0)) })
+    }
+}
+
+extension ShardPlan.Corpus: Codable {
+    enum CodingKeys: String, CodingKey {
+        case windows, tokens, rows, batches, windowsSHA256 = "windows_sha256", exhausted, calibrationBatches = "calibration_batches"
+        case budgetBatches = "budget_batches"
+    }
+}
+
+extension ShardPlan.Shard: Codable {
+    enum CodingKeys: String, CodingKey {
+        case index, batches, windows, tokens, rows, windowsSHA256 = "windows_sha256"
+    }
+
+    /// Ranges are written `[first, end]`.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func range(_ key: CodingKeys) throws -> Range<Int> {
+            let pair = try c.decode([Int].self, forKey: key)
+            guard pair.count == 2, pair[0] >= 0, pair[1] > pair[0] else { throw c.fieldError(key, "expected [first, end] with 0 ≤ first < end") }
+            return pair[0]..<pair[1]
+        }
+        let windows = try range(.windows)
+        self.init(
+            index: try c.decode(Int.self, forKey: .index), batches: try range(.batches), windows: Int64(windows.lowerBound)..<Int64(windows.upperBound),
+            tokens: try c.decode(Int.self, forKey: .tokens), rows: try c.decode(Int.self, forKey: .rows),
+            windowsSHA256: try c.decode(String.self, forKey: .windowsSHA256))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(index, forKey: .index)
+        try c.encode([batches.lowerBound, batches.upperBound], forKey: .batches)
+        try c.encode([windows.lowerBound, windows.upperBound], forKey: .windows)
+        try c.encode(tokens, forKey: .tokens)
+        try c.encode(rows, forKey: .rows)
+        try c.encode(windowsSHA256, forKey: .windowsSHA256)
+    }
 }

@@ -1,10 +1,11 @@
+import EPFormats
 import EPStore
 import EPTensors
 
 /// How documents become context windows.
 public struct WindowSettings: Sendable, Equatable, Codable {
     /// How a document is cut.
-    public enum Mode: String, Sendable, Codable, CaseIterable {
+    public enum Mode: String, Sendable, CaseIterable, JSONStringEnum {
         /// Consecutive windows of `context` tokens over the whole document; a shorter last window is kept when it
         /// has at least `minimumTokens` tokens.
         case chunks
@@ -27,6 +28,11 @@ public struct WindowSettings: Sendable, Equatable, Codable {
     public var seed: UInt64 = 0
 
     public init() {}
+
+    /// The fields as a shard plan's settings record them (`settings.windows`).
+    enum CodingKeys: String, CodingKey {
+        case context, mode, minimumTokens = "min_window", bos = "bos_token_id", shuffleBuffer = "shuffle_buffer", seed
+    }
 }
 
 /// Tokenizes a corpus document by document and cuts it into context windows, shuffled through a seeded buffer
