@@ -65,11 +65,9 @@ struct Export: ParsableCommand {
         guard let dictionaryFormat = format.dictionaryFormat else { return try exportControlVector() }
         try claimOutput(output, DictionaryExport.outputKind(dictionaryFormat), inputs: [dictionary])
         let loaded = try DictionaryStore.load(dictionary, reservoir: false, contexts: false)
-        try DictionaryExport.write(loaded, format: dictionaryFormat, basis: basis, to: output)
+        let notes = try DictionaryExport.write(loaded, format: dictionaryFormat, basis: basis, to: output)
         print("\(grouped(loaded.dictionary.regionCount)) regions exported as \(format.rawValue) → \(output)")
-        if format == .saelens && loaded.manifest.build.source?.hook == nil {
-            note("\(dictionary) records no hook, so cfg.json's hook_name is null, which SAELens's loader refuses: build (ep build ACTS --hook) or import (ep import --hook) with the hook its activations came from")
-        }
+        notes.forEach(note)
     }
 
     func exportControlVector() throws {

@@ -2,7 +2,8 @@ import Foundation
 import EPFormats
 
 // The JSON API of `ep serve` (docs/serve.md, docs/serve-openapi.json): one Codable struct per request and response
-// body, field names in snake_case through CodingKeys. The encoder and decoder are in ``APICoding`` (one place).
+// body, field names in snake_case (CodingKeys where a name differs from the property). The encoder and decoder are in
+// ``APICoding`` (one place).
 
 /// `POST /api/assign`.
 public struct AssignRequest: Codable, Sendable, Equatable {
@@ -12,11 +13,6 @@ public struct AssignRequest: Codable, Sendable, Equatable {
     public init(dictionary: String, text: String) {
         self.dictionary = dictionary
         self.text = text
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case dictionary
-        case text
     }
 }
 
@@ -28,11 +24,6 @@ public struct RegionDistance: Codable, Sendable, Equatable {
     public init(region: Int, distance: Double) {
         self.region = region
         self.distance = distance
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case region
-        case distance
     }
 }
 
@@ -83,12 +74,6 @@ public struct AssignResponse: Codable, Sendable, Equatable {
     /// The dictionary's threshold θ (clamped cosine distance).
     public var threshold: Double
     public var tokens: [AssignedToken]
-
-    enum CodingKeys: String, CodingKey {
-        case dictionary
-        case threshold
-        case tokens
-    }
 }
 
 /// One served dictionary (`GET /api/dictionaries`).
@@ -103,26 +88,11 @@ public struct DictionarySummary: Codable, Sendable, Equatable {
     public var tokens: Int
     /// The report's index page on this server.
     public var report: String
-
-    enum CodingKeys: String, CodingKey {
-        case name
-        case model
-        case hook
-        case width
-        case regions
-        case threshold
-        case tokens
-        case report
-    }
 }
 
 /// The answer to `GET /api/dictionaries`.
 public struct DictionaryList: Codable, Sendable, Equatable {
     public var dictionaries: [DictionarySummary]
-
-    enum CodingKeys: String, CodingKey {
-        case dictionaries
-    }
 }
 
 /// A logit-lens token of a region's direction.
@@ -144,13 +114,6 @@ public struct StoredContext: Codable, Sendable, Equatable {
     public var before: String
     public var token: String
     public var after: String
-
-    enum CodingKeys: String, CodingKey {
-        case distance
-        case before
-        case token
-        case after
-    }
 }
 
 /// The answer to `GET /api/dictionaries/{name}/regions/{id}`.
@@ -225,11 +188,6 @@ public struct InterventionRequest: Codable, Sendable, Equatable {
 public struct Continuation: Codable, Sendable, Equatable {
     public var text: String
     public var pieces: [String]
-
-    enum CodingKeys: String, CodingKey {
-        case text
-        case pieces
-    }
 }
 
 /// The answer to `POST /api/steer` and `POST /api/ablate`: both continuations, same seed.
@@ -283,10 +241,6 @@ public struct APIError: Codable, Sendable, Equatable {
     public var error: String
 
     public init(_ error: String) { self.error = error }
-
-    enum CodingKeys: String, CodingKey {
-        case error
-    }
 }
 
 /// The API's JSON encoding, on the Codable bridge of the JSON stack (``JSONValueEncoder``, ``JSONValueDecoder``):

@@ -14,13 +14,23 @@ public enum DictionaryExport {
     }
 
     /// Writes `loaded` to `path` (a folder for `npy` and `saelens`, a file for `npz`), atomically. `basis` sets the
-    /// SAELens decoder rows (the exemplar directions by default).
-    public static func write(_ loaded: LoadedDictionary, format: Format, basis: DirectionBasis = .exemplar, to path: String) throws {
+    /// SAELens decoder rows (the exemplar directions by default). Returns what the user should know about the
+    /// export (``notes(_:format:)``).
+    @discardableResult
+    public static func write(_ loaded: LoadedDictionary, format: Format, basis: DirectionBasis = .exemplar, to path: String) throws -> [String] {
         switch format {
         case .npy: try writeNPY(loaded, to: path)
         case .npz: try writeNPZ(loaded, to: path)
         case .saelens: try writeSAELens(loaded, basis: basis, to: path)
         }
+        return notes(loaded, format: format)
+    }
+
+    /// What the user should know about an export of `loaded` in `format`: an SAELens export of a dictionary that
+    /// records no hook has `hook_name` null, which SAELens's loader refuses.
+    public static func notes(_ loaded: LoadedDictionary, format: Format) -> [String] {
+        guard format == .saelens, loaded.manifest.build.source?.hook == nil else { return [] }
+        return ["\(loaded.path) records no hook, so cfg.json's hook_name is null, which SAELens's loader refuses: build (ep build ACTS --hook) or import (ep import --hook) with the hook its activations came from"]
     }
 
     /// `center.npy`, `exemplar_direction.npy`, `mean_member_direction.npy`, `exemplar_index.npy`,
