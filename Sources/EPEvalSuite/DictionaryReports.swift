@@ -2,34 +2,71 @@ import EPCore
 import EPEvals
 import EPFormats
 
-/// JSON and table of saturation curves.
-///
-/// JSON (`format` `ep-eval-saturation`, version 1): `curves`, each with `label`, `threshold`, `saturated`, `tokens`,
-/// `regions`, `late_new_region_rate`, `growth_exponent` and `points` — one per build batch: `tokens`,
-/// `activations`, `regions`, `new_regions` (ready to plot K against tokens).
+/// The JSON results of `ep eval saturation` (`format` `ep-eval-saturation`, version 1, written by
+/// ``SaturationReportFormat/json(_:)``): one curve per dictionary or domain, ready to plot K against tokens.
+public struct SaturationReportRecord: Encodable {
+    /// The curves, in the order given.
+    public var curves: [Curve]
+
+    enum CodingKeys: String, CodingKey {
+        case curves
+    }
+
+    /// One curve.
+    public struct Curve: Encodable {
+        /// What the curve is of, θ, and whether the build stopped at saturation.
+        public var label: String
+        public var threshold: Double
+        public var saturated: Bool
+        /// Tokens read and regions K at the end.
+        public var tokens: Int
+        public var regions: Int
+        /// New regions per activation over the last quarter (null when undefined).
+        public var lateNewRegionRate: Double?
+        /// The growth exponent b of K ∝ N^b over the second half (null with fewer than three snapshots there).
+        public var growthExponent: Double?
+        /// One point per build batch.
+        public var points: [Point]
+
+        enum CodingKeys: String, CodingKey {
+            case label, threshold, saturated, tokens, regions, lateNewRegionRate = "late_new_region_rate"
+            case growthExponent = "growth_exponent", points
+        }
+    }
+
+    /// The state after one build batch.
+    public struct Point: Encodable {
+        /// Tokens and activations read so far, regions K, and the regions this batch founded.
+        public var tokens: Int
+        public var activations: Int
+        public var regions: Int
+        public var newRegions: Int
+
+        enum CodingKeys: String, CodingKey {
+            case tokens, activations, regions, newRegions = "new_regions"
+        }
+    }
+
+    /// The record of `curves`.
+    public init(_ curves: [SaturationCurve]) {
+        self.curves = curves.map { c in
+            Curve(
+                label: c.label, threshold: c.threshold, saturated: c.saturated, tokens: c.tokens, regions: c.regions,
+                lateNewRegionRate: c.lateNewRegionRate, growthExponent: c.growthExponent,
+                points: c.points.map { Point(tokens: $0.tokens, activations: $0.activations, regions: $0.regions, newRegions: $0.newRegions) })
+        }
+    }
+}
+
+/// JSON and table of saturation curves; the JSON is a ``SaturationReportRecord``.
 public enum SaturationReportFormat {
     /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
     public static let formatName = "ep-eval-saturation"
     public static let markdownTitle = "# Saturation"
 
-    /// The curves as JSON.
+    /// The curves as JSON: `format`, `format_version` 1, then the ``SaturationReportRecord``.
     public static func json(_ curves: [SaturationCurve]) -> JSONValue {
-        .object(JSONObject([
-            "format": .string(formatName), "format_version": .integer(1),
-            "curves": .array(curves.map { c in
-                .object(JSONObject([
-                    "label": .string(c.label), "threshold": .number(c.threshold), "saturated": .bool(c.saturated),
-                    "tokens": .integer(Int64(c.tokens)), "regions": .integer(Int64(c.regions)),
-                    "late_new_region_rate": number(c.lateNewRegionRate), "growth_exponent": number(c.growthExponent),
-                    "points": .array(c.points.map { p in
-                        .object(JSONObject([
-                            "tokens": .integer(Int64(p.tokens)), "activations": .integer(Int64(p.activations)),
-                            "regions": .integer(Int64(p.regions)), "new_regions": .integer(Int64(p.newRegions)),
-                        ]))
-                    }),
-                ]))
-            }),
-        ]))
+        JSONValueEncoder.value(of: JSONRecordFile(format: formatName, version: 1, record: SaturationReportRecord(curves)))
     }
 
     /// One row per curve.
@@ -44,50 +81,53 @@ public enum SaturationReportFormat {
     }
 }
 
-/// JSON and tables of a ``StabilityAnalysis``.
-///
-/// JSON (`format` `ep-eval-stability`, version 1): `dictionaries`, `basis`, `cutoff`,
-/// `mean_share_within_threshold`, `pairs` (`a`, `b`, `k_a`, `k_b`, `n_matched`, `share_within_theta_a`,
-/// `share_within_theta_b`, `share_above_cutoff_a`, `cos_mean_median`, `cos_mean_p10`, `cos_exemplar_median`,
-/// `cos_exemplar_p10`), `correlations` (`predictor`, `spearman`, `pearson`), `quintiles` (`lower`, `upper`,
-/// `regions`, `mean_stability`, `share_within_theta`) and `regions` (`dictionary`, `region`, `members`,
-/// `coherence`, `predictor` = log10(members·coherence²), `stability`, `minimum`).
+/// The JSON results of `ep eval stability` (`format` `ep-eval-stability`, version 1, written by
+/// ``StabilityReportFormat/json(_:names:)``). Pairs, correlations, quintiles and regions are the
+/// ``StabilityAnalysis``' own records (their fields and keys are described there); NaN is written as null.
+public struct StabilityReportRecord: Encodable {
+    /// The dictionaries' names, in the order the pairs' and regions' indices count.
+    public var dictionaries: [String]
+    /// The basis regions were matched on, and the cosine cutoff of `share_above_cutoff_a`.
+    public var basis: String
+    public var cutoff: Double
+    /// Over all pairs, the mean share of regions matched within θ.
+    public var meanShareWithinThreshold: Double
+    /// Every unordered pair, (0, 1), (0, 2), …
+    public var pairs: [StabilityAnalysis.Pair]
+    /// Correlations of per-region stability with the predictors.
+    public var correlations: [StabilityAnalysis.PredictorCorrelation]
+    /// Stability by quintile of log10(members·coherence²).
+    public var quintiles: [StabilityAnalysis.Quintile]
+    /// Every region of every dictionary.
+    public var regions: [StabilityAnalysis.Region]
+
+    enum CodingKeys: String, CodingKey {
+        case dictionaries, basis, cutoff, meanShareWithinThreshold = "mean_share_within_threshold", pairs, correlations, quintiles, regions
+    }
+
+    /// The record of `analysis`; `names` label the dictionaries.
+    public init(_ analysis: StabilityAnalysis, names: [String]) {
+        dictionaries = names
+        basis = analysis.basis.rawValue
+        cutoff = analysis.cutoff
+        meanShareWithinThreshold = analysis.meanShareWithinThreshold
+        pairs = analysis.pairs
+        correlations = analysis.correlations
+        quintiles = analysis.quintiles
+        regions = analysis.regions
+    }
+}
+
+/// JSON and tables of a ``StabilityAnalysis``; the JSON is a ``StabilityReportRecord``.
 public enum StabilityReportFormat {
     /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
     public static let formatName = "ep-eval-stability"
     public static let markdownTitle = "# Stability across seeds"
 
-    /// The analysis as JSON; `names` label the dictionaries.
+    /// The analysis as JSON: `format`, `format_version` 1, then the ``StabilityReportRecord``; `names` label the
+    /// dictionaries.
     public static func json(_ s: StabilityAnalysis, names: [String]) -> JSONValue {
-        .object(JSONObject([
-            "format": .string(formatName), "format_version": .integer(1),
-            "dictionaries": .array(names.map { .string($0) }), "basis": .string(s.basis.rawValue), "cutoff": .number(s.cutoff),
-            "mean_share_within_threshold": .number(s.meanShareWithinThreshold),
-            "pairs": .array(s.pairs.map { p in
-                .object(JSONObject([
-                    "a": .integer(Int64(p.a)), "b": .integer(Int64(p.b)), "k_a": .integer(Int64(p.regionsA)), "k_b": .integer(Int64(p.regionsB)),
-                    "n_matched": .integer(Int64(p.matched)), "share_within_theta_a": .number(p.withinThresholdA),
-                    "share_within_theta_b": .number(p.withinThresholdB), "share_above_cutoff_a": .number(p.aboveCutoffA),
-                    "cos_mean_median": number(p.meanCosineMedian), "cos_mean_p10": number(p.meanCosineP10),
-                    "cos_exemplar_median": number(p.exemplarCosineMedian), "cos_exemplar_p10": number(p.exemplarCosineP10),
-                ]))
-            }),
-            "correlations": .array(s.correlations.map { c in
-                .object(JSONObject(["predictor": .string(c.predictor), "spearman": number(c.spearman), "pearson": number(c.pearson)]))
-            }),
-            "quintiles": .array(s.quintiles.map { q in
-                .object(JSONObject([
-                    "lower": .number(q.lower), "upper": .number(q.upper), "regions": .integer(Int64(q.regions)),
-                    "mean_stability": .number(q.meanStability), "share_within_theta": .number(q.shareWithinThreshold),
-                ]))
-            }),
-            "regions": .array(s.regions.map { r in
-                .object(JSONObject([
-                    "dictionary": .integer(Int64(r.dictionary)), "region": .integer(Int64(r.region)), "members": .integer(Int64(r.members)),
-                    "coherence": .number(r.coherence), "predictor": .number(r.predictor), "stability": .number(r.stability), "minimum": .number(r.minimum),
-                ]))
-            }),
-        ]))
+        JSONValueEncoder.value(of: JSONRecordFile(format: formatName, version: 1, record: StabilityReportRecord(s, names: names)))
     }
 
     /// The pairs, the correlations and the quintiles.

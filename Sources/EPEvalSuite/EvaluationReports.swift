@@ -25,13 +25,14 @@ public struct ResultTable: Sendable, Equatable {
     }
 }
 
-/// What was evaluated: the dictionary, the model and hook, the data, and the extraction's size and time.
-public struct EvaluationContext: Sendable {
+/// What was evaluated: the dictionary, the model and hook, the data, and the extraction's size and time; the
+/// `context` object of the `ep eval concepts` and `ep eval probe` JSON.
+public struct EvaluationContext: Sendable, Encodable {
     /// The dictionary's folder, the model as named, and the hook.
     public var dictionary: String
     public var model: String
     public var hook: String
-    /// Region count K, θ and the calibration percentile.
+    /// Region count K, θ and the calibration percentile (null for a dictionary built with a given θ).
     public var regions: Int
     public var threshold: Double
     public var percentile: Double?
@@ -46,6 +47,11 @@ public struct EvaluationContext: Sendable {
     public var activations: Int
     /// Seconds spent extracting the activations and reading them against the bases.
     public var extractionSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case dictionary, model, hook, regions = "n_regions", threshold, percentile, datasets, tasks = "n_tasks", texts = "n_texts"
+        case droppedTexts = "n_texts_dropped", tokens = "n_tokens", activations = "n_activations", extractionSeconds = "extraction_seconds"
+    }
 
     /// The context of `evaluation` of the dictionary `loaded` (read with model `model`) on `datasets`.
     public init(_ loaded: LoadedDictionary, model: String, datasets: [String], evaluation: DictionaryEvaluation) {
@@ -65,15 +71,7 @@ public struct EvaluationContext: Sendable {
     }
 
     /// The context as JSON.
-    public var json: JSONValue {
-        .object(JSONObject([
-            "dictionary": .string(dictionary), "model": .string(model), "hook": .string(hook),
-            "n_regions": .integer(Int64(regions)), "threshold": .number(threshold), "percentile": percentile.map { .number($0) } ?? .null,
-            "datasets": .array(datasets.map { .string($0) }), "n_tasks": .integer(Int64(tasks)), "n_texts": .integer(Int64(texts)),
-            "n_texts_dropped": .integer(Int64(droppedTexts)), "n_tokens": .integer(Int64(tokens)),
-            "n_activations": .integer(Int64(activations)), "extraction_seconds": .number(extractionSeconds),
-        ]))
-    }
+    public var json: JSONValue { JSONValueEncoder.value(of: self) }
 
     /// One line for the top of a table.
     public var headline: String {
@@ -83,70 +81,176 @@ public struct EvaluationContext: Sendable {
     }
 }
 
+/// A JSON object whose keys are data (method ids, bases, feature-set names, k), written in the order given (a
+/// Swift dictionary would not keep it).
+struct OrderedFields<Value: Encodable>: Encodable {
+    var fields: [(String, Value)]
+
+    init(_ fields: [(String, Value)]) { self.fields = fields }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: FieldKey.self)
+        for (key, value) in fields { try c.encode(value, forKey: FieldKey(stringValue: key)) }
+    }
+
+    struct FieldKey: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+        var intValue: Int? { nil }
+    }
+}
+
 /// Text of a number with `digits` decimals ("–" for NaN).
 func decimals(_ x: Double, _ digits: Int) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "–" }
 
-/// JSON of an optional number.
-func number(_ x: Double?) -> JSONValue { x.map { $0.isFinite ? .number($0) : .null } ?? .null }
+/// The JSON results of `ep eval concepts` (`format` `ep-eval-concepts`, version 1, written by
+/// ``ConceptReportFormat/json(_:context:options:)``). Numbers that are NaN (an AUROC without both classes) are
+/// written as null.
+public struct ConceptReportRecord: Encodable {
+    /// What was evaluated.
+    public var context: EvaluationContext
+    /// How texts are scored and regions chosen (`protocol`).
+    public var scoring: Scoring
+    /// The detectors, in table order.
+    public var methods: [Method]
+    /// One entry per concept, in task order.
+    public var concepts: [Concept]
 
-/// JSON and tables of a ``ConceptDetectionReport``.
-///
-/// JSON (`format` `ep-eval-concepts`, version 1): `context` (``EvaluationContext/json``), `protocol` (readout, text
-/// score, probe C, random seed), `methods` (`id`, `label`, `kind` `ep`/`random`/`baseline`, `basis`, `rule`,
-/// `mean_auroc`) and `concepts` (`concept`, `source`, `n_train_positive`, `n_train_negative`, `n_test_positive`,
-/// `n_test_negative`, and `scores` keyed by method id: `auroc`, with `region` and `criterion` for EP regions,
-/// `region` for random ones, `converged` and `iterations` for the probe).
+    enum CodingKeys: String, CodingKey {
+        case context, scoring = "protocol", methods, concepts
+    }
+
+    /// How texts are scored and regions chosen.
+    public struct Scoring: Encodable {
+        /// The per-position score of a region.
+        public var readout = "cosine of the centered activation with the region's unit direction"
+        /// How a text's score comes from its positions' scores.
+        public var textScore = "maximum over the text's positions"
+        /// The rules by which EP regions are chosen on the training texts.
+        public var selectionRules = SelectionRule.allCases.map(\.rawValue)
+        /// The probe's inverse regularization C.
+        public var probeC: Double
+        /// Seed of the random regions.
+        public var randomSeed: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case readout, textScore = "text_score", selectionRules = "selection_rules", probeC = "probe_C", randomSeed = "random_seed"
+        }
+    }
+
+    /// One detector.
+    public struct Method: Encodable {
+        /// Its identifier (``ConceptMethod/id``, the key of its scores) and its label for tables.
+        public var id: String
+        public var label: String
+        /// `ep` (an EP region chosen by a rule), `random` (a random region) or `baseline` (DiffMean, the probe).
+        public var kind: String
+        /// The basis of region detectors (left out for baselines).
+        public var basis: String?
+        /// The selection rule of EP regions (left out for the others).
+        public var rule: String?
+        /// Its mean AUROC over the concepts.
+        public var meanAUROC: Double
+
+        enum CodingKeys: String, CodingKey {
+            case id, label, kind, basis, rule, meanAUROC = "mean_auroc"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(label, forKey: .label)
+            try c.encode(kind, forKey: .kind)
+            if let basis { try c.encode(basis, forKey: .basis) }
+            if let rule { try c.encode(rule, forKey: .rule) }
+            try c.encode(meanAUROC, forKey: .meanAUROC)
+        }
+    }
+
+    /// One concept: its task's class counts and every detector's score on it.
+    public struct Concept: Encodable {
+        /// The concept's name and the file it came from.
+        public var concept: String
+        public var source: String
+        /// Training and held-out texts per class.
+        public var trainPositives: Int
+        public var trainNegatives: Int
+        public var testPositives: Int
+        public var testNegatives: Int
+        /// Scores keyed by method id, in method order.
+        var scores: OrderedFields<Score>
+
+        enum CodingKeys: String, CodingKey {
+            case concept, source, trainPositives = "n_train_positive", trainNegatives = "n_train_negative"
+            case testPositives = "n_test_positive", testNegatives = "n_test_negative", scores
+        }
+    }
+
+    /// One detector's result on one concept; the fields after `auroc` are written only for the detectors that have them.
+    public struct Score: Encodable {
+        /// AUROC on the held-out texts.
+        public var auroc: Double
+        /// The region used (EP and random regions).
+        public var region: Int?
+        /// The selection criterion of the region on the training texts (EP regions).
+        public var criterion: Double?
+        /// Whether the probe's solver converged, and its iterations (the probe).
+        public var converged: Bool?
+        public var iterations: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case auroc, region, criterion, converged, iterations
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(auroc, forKey: .auroc)
+            if let region { try c.encode(region, forKey: .region) }
+            if let criterion { try c.encode(criterion, forKey: .criterion) }
+            if let converged { try c.encode(converged, forKey: .converged) }
+            if let iterations { try c.encode(iterations, forKey: .iterations) }
+        }
+    }
+
+    /// The record of `report` in `context`, run with `options`.
+    public init(_ report: ConceptDetectionReport, context: EvaluationContext, options: ConceptDetection.Options) {
+        self.context = context
+        scoring = Scoring(probeC: options.probe.inverseRegularization, randomSeed: options.seed)
+        methods = report.methods.map { m in
+            var method = Method(id: m.id, label: m.description, kind: "baseline", meanAUROC: report.meanAUROC(m))
+            switch m {
+            case let .region(basis, rule): (method.kind, method.basis, method.rule) = ("ep", basis, rule.rawValue)
+            case let .randomRegion(basis): (method.kind, method.basis) = ("random", basis)
+            case .diffMean, .probe: break
+            }
+            return method
+        }
+        concepts = report.concepts.map { c in
+            Concept(
+                concept: c.task.name, source: c.task.source,
+                trainPositives: c.task.train.positives, trainNegatives: c.task.train.negatives,
+                testPositives: c.task.test.positives, testNegatives: c.task.test.negatives,
+                scores: OrderedFields(c.scores.map { s in
+                    (s.method.id, Score(auroc: s.auroc, region: s.region, criterion: s.criterion,
+                                        converged: s.convergence?.converged, iterations: s.convergence?.iterations))
+                }))
+        }
+    }
+}
+
+/// JSON and tables of a ``ConceptDetectionReport``; the JSON is a ``ConceptReportRecord``.
 public enum ConceptReportFormat {
     /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
     public static let formatName = "ep-eval-concepts"
     public static let markdownTitle = "# Concept detection (AUROC)"
 
-    /// The report as JSON.
+    /// The report as JSON: `format`, `format_version` 1, then the ``ConceptReportRecord``.
     public static func json(_ report: ConceptDetectionReport, context: EvaluationContext, options: ConceptDetection.Options) -> JSONValue {
-        .object(JSONObject([
-            "format": .string(formatName), "format_version": .integer(1),
-            "context": context.json,
-            "protocol": .object(JSONObject([
-                "readout": .string("cosine of the centered activation with the region's unit direction"),
-                "text_score": .string("maximum over the text's positions"),
-                "selection_rules": .array(SelectionRule.allCases.map { .string($0.rawValue) }),
-                "probe_C": .number(options.probe.inverseRegularization), "random_seed": .integer(Int64(options.seed)),
-            ])),
-            "methods": .array(report.methods.map { m in
-                var o = JSONObject(["id": .string(m.id), "label": .string(m.description)])
-                switch m {
-                case let .region(basis, rule):
-                    o["kind"] = .string("ep"); o["basis"] = .string(basis); o["rule"] = .string(rule.rawValue)
-                case let .randomRegion(basis):
-                    o["kind"] = .string("random"); o["basis"] = .string(basis)
-                case .diffMean, .probe:
-                    o["kind"] = .string("baseline")
-                }
-                o["mean_auroc"] = number(report.meanAUROC(m))
-                return .object(o)
-            }),
-            "concepts": .array(report.concepts.map { c in
-                var scores = JSONObject()
-                for s in c.scores {
-                    var o = JSONObject(["auroc": number(s.auroc)])
-                    if let region = s.region { o["region"] = .integer(Int64(region)) }
-                    if let criterion = s.criterion { o["criterion"] = number(criterion) }
-                    if let convergence = s.convergence {
-                        o["converged"] = .bool(convergence.converged); o["iterations"] = .integer(Int64(convergence.iterations))
-                    }
-                    scores[s.method.id] = .object(o)
-                }
-                return .object(JSONObject([
-                    "concept": .string(c.task.name), "source": .string(c.task.source),
-                    "n_train_positive": .integer(Int64(c.task.train.positives)), "n_train_negative": .integer(Int64(c.task.train.negatives)),
-                    "n_test_positive": .integer(Int64(c.task.test.positives)), "n_test_negative": .integer(Int64(c.task.test.negatives)),
-                    "scores": .object(scores),
-                ]))
-            }),
-        ]))
+        JSONValueEncoder.value(of: JSONRecordFile(format: formatName, version: 1, record: ConceptReportRecord(report, context: context, options: options)))
     }
 
-    /// Mean AUROC per detector, with the number of concepts on which it beats or ties each baseline.
+/// Mean AUROC per detector, with the number of concepts on which it beats or ties each baseline.
     public static func summary(_ report: ConceptDetectionReport) -> ResultTable {
         let sources = Set(report.concepts.map(\.task.source)).count
         return ResultTable(
@@ -203,63 +307,147 @@ func sourceName(_ path: String) -> String {
     return name.hasSuffix(".jsonl") ? String(name.dropLast(6)) : name
 }
 
-/// JSON and tables of sparse-probing outcomes.
-///
-/// JSON (`format` `ep-eval-probe`, version 1): `context`, `protocol` (pooling, probe, top-k rule, ks), `tasks`
-/// (`task`, `source`, class counts, `feature_sets`: `features` `raw`/`one-hot`/`signed`, `basis` (null for raw),
-/// `width`, `accuracy` (all features), `converged`, `top_k`: [{`k`, `accuracy`, `features`}]; `retention` and
-/// `top_1_retention` keyed by basis) and `mean` (the same accuracies averaged over tasks).
+/// The JSON results of `ep eval probe` (`format` `ep-eval-probe`, version 1, written by
+/// ``ProbeReportFormat/json(_:context:options:bases:)``). Accuracies and ratios that are undefined are written as null.
+public struct ProbeReportRecord: Encodable {
+    /// What was evaluated.
+    public var context: EvaluationContext
+    /// How texts become features and probes are fitted (`protocol`).
+    public var probing: Probing
+    /// One entry per task, in task order.
+    public var tasks: [TaskResult]
+    /// The accuracies averaged over the tasks (the tasks where they are defined): per feature set (`raw`,
+    /// `one-hot-BASIS`, `signed-BASIS`) an object of `all` and `top_K` per k, then per basis `retention-BASIS` and
+    /// `top_1_retention-BASIS`.
+    var mean: OrderedFields<Mean>
+
+    enum CodingKeys: String, CodingKey {
+        case context, probing = "protocol", tasks, mean
+    }
+
+    /// How texts become features and probes are fitted.
+    public struct Probing: Encodable {
+        /// How a text's positions are pooled.
+        public var pooling = "mean over the text's positions"
+        /// The probe and its settings.
+        public var probe: String
+        /// How the top k features are chosen, and the ks.
+        public var topKRule = "largest |mean(positive) − mean(negative)| on the training texts"
+        public var ks: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case pooling, probe, topKRule = "top_k_rule", ks
+        }
+    }
+
+    /// One task: its class counts, every feature set's accuracies and the retention ratios.
+    public struct TaskResult: Encodable {
+        /// The task's name and the file it came from.
+        public var task: String
+        public var source: String
+        /// Training and held-out texts per class.
+        public var trainPositives: Int
+        public var trainNegatives: Int
+        public var testPositives: Int
+        public var testNegatives: Int
+        /// Raw activations, then per basis its one-hot and signed readouts.
+        public var featureSets: [FeatureSet]
+        /// One-hot accuracy over raw accuracy (all features, and the top 1), keyed by basis.
+        var retention: OrderedFields<Double?>
+        var topOneRetention: OrderedFields<Double?>
+
+        enum CodingKeys: String, CodingKey {
+            case task, source, trainPositives = "n_train_positive", trainNegatives = "n_train_negative"
+            case testPositives = "n_test_positive", testNegatives = "n_test_negative", featureSets = "feature_sets"
+            case retention, topOneRetention = "top_1_retention"
+        }
+    }
+
+    /// The probes on one feature set of one task.
+    public struct FeatureSet: Encodable {
+        /// Which features (`raw`, `one-hot`, `signed`) and their basis (null for raw activations).
+        public var features: String
+        public var basis: String?
+        /// Number of features.
+        public var width: Int
+        /// Held-out accuracy with all features, and whether that probe's solver converged.
+        public var accuracy: Double
+        public var converged: Bool
+        /// The top-k probes, one per k.
+        public var topK: [TopK]
+
+        enum CodingKeys: String, CodingKey {
+            case features, basis, width, accuracy, converged, topK = "top_k"
+        }
+    }
+
+    /// A probe on the k features chosen on the training texts.
+    public struct TopK: Encodable {
+        /// k, the held-out accuracy, and the features kept (largest class-mean difference first).
+        public var k: Int
+        public var accuracy: Double
+        public var features: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case k, accuracy, features
+        }
+    }
+
+    /// An entry of `mean`: a feature set's accuracies (`all`, then `top_K` per k) or a ratio.
+    enum Mean: Encodable {
+        case accuracies(OrderedFields<Double?>)
+        case ratio(Double?)
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .accuracies(let fields): try c.encode(fields)
+            case .ratio(let value): try c.encode(value)
+            }
+        }
+    }
+
+    /// The record of `outcomes` in `context`, probed with `options` on the bases named `bases`.
+    public init(_ outcomes: [ProbingOutcome], context: EvaluationContext, options: SparseProbing.Options, bases: [String]) {
+        self.context = context
+        probing = Probing(
+            probe: "L2 logistic regression, C = \(options.probe.inverseRegularization), intercept, no standardisation", ks: options.ks)
+        tasks = outcomes.map { o in
+            TaskResult(
+                task: o.task.name, source: o.task.source,
+                trainPositives: o.task.train.positives, trainNegatives: o.task.train.negatives,
+                testPositives: o.task.test.positives, testNegatives: o.task.test.negatives,
+                featureSets: o.featureSets.map { f in
+                    FeatureSet(
+                        features: f.kind.rawValue, basis: f.basis, width: f.width, accuracy: f.all, converged: f.convergence.converged,
+                        topK: f.topK.map { TopK(k: $0.k, accuracy: $0.accuracy, features: $0.features) })
+                },
+                retention: OrderedFields(bases.map { ($0, o.retention(basis: $0)) }),
+                topOneRetention: OrderedFields(bases.map { ($0, o.topKRetention(basis: $0, k: 1)) }))
+        }
+        var mean: [(String, Mean)] = ProbeReportFormat.featureSets(bases).map { kind, basis in
+            let all = ProbeReportFormat.average(outcomes) { $0.features(kind, basis: basis)?.all }
+            let topK = options.ks.map { k in ("top_\(k)", ProbeReportFormat.average(outcomes) { $0.features(kind, basis: basis)?.accuracy(k: k) }) }
+            return (basis.map { "\(kind.rawValue)-\($0)" } ?? kind.rawValue, .accuracies(OrderedFields([("all", all)] + topK)))
+        }
+        for b in bases {
+            mean.append(("retention-\(b)", .ratio(ProbeReportFormat.average(outcomes) { $0.retention(basis: b) })))
+            mean.append(("top_1_retention-\(b)", .ratio(ProbeReportFormat.average(outcomes) { $0.topKRetention(basis: b, k: 1) })))
+        }
+        self.mean = OrderedFields(mean)
+    }
+}
+
+/// JSON and tables of sparse-probing outcomes; the JSON is a ``ProbeReportRecord``.
 public enum ProbeReportFormat {
     /// The JSON results' `format` field and the Markdown file's first line, by which ep recognises files it wrote.
     public static let formatName = "ep-eval-probe"
     public static let markdownTitle = "# Sparse probing (accuracy)"
 
-    /// The outcomes as JSON.
+    /// The outcomes as JSON: `format`, `format_version` 1, then the ``ProbeReportRecord``.
     public static func json(_ outcomes: [ProbingOutcome], context: EvaluationContext, options: SparseProbing.Options, bases: [String]) -> JSONValue {
-        func set(_ f: FeatureSetAccuracy) -> JSONValue {
-            .object(JSONObject([
-                "features": .string(f.kind.rawValue), "basis": f.basis.map { .string($0) } ?? .null, "width": .integer(Int64(f.width)),
-                "accuracy": number(f.all), "converged": .bool(f.convergence.converged),
-                "top_k": .array(f.topK.map { t in
-                    .object(JSONObject(["k": .integer(Int64(t.k)), "accuracy": number(t.accuracy), "features": .array(t.features.map { .integer(Int64($0)) })]))
-                }),
-            ]))
-        }
-        var mean = JSONObject()
-        for (kind, basis) in featureSets(bases) {
-            var o = JSONObject(["all": number(average(outcomes) { $0.features(kind, basis: basis)?.all })])
-            for k in options.ks { o["top_\(k)"] = number(average(outcomes) { $0.features(kind, basis: basis)?.accuracy(k: k) }) }
-            mean[basis.map { "\(kind.rawValue)-\($0)" } ?? kind.rawValue] = .object(o)
-        }
-        for b in bases {
-            mean["retention-\(b)"] = number(average(outcomes) { $0.retention(basis: b) })
-            mean["top_1_retention-\(b)"] = number(average(outcomes) { $0.topKRetention(basis: b, k: 1) })
-        }
-        return .object(JSONObject([
-            "format": .string(formatName), "format_version": .integer(1),
-            "context": context.json,
-            "protocol": .object(JSONObject([
-                "pooling": .string("mean over the text's positions"),
-                "probe": .string("L2 logistic regression, C = \(options.probe.inverseRegularization), intercept, no standardisation"),
-                "top_k_rule": .string("largest |mean(positive) − mean(negative)| on the training texts"),
-                "ks": .array(options.ks.map { .integer(Int64($0)) }),
-            ])),
-            "tasks": .array(outcomes.map { o in
-                var retention = JSONObject(), topOne = JSONObject()
-                for b in bases {
-                    retention[b] = number(o.retention(basis: b))
-                    topOne[b] = number(o.topKRetention(basis: b, k: 1))
-                }
-                return .object(JSONObject([
-                    "task": .string(o.task.name), "source": .string(o.task.source),
-                    "n_train_positive": .integer(Int64(o.task.train.positives)), "n_train_negative": .integer(Int64(o.task.train.negatives)),
-                    "n_test_positive": .integer(Int64(o.task.test.positives)), "n_test_negative": .integer(Int64(o.task.test.negatives)),
-                    "feature_sets": .array(o.featureSets.map(set)),
-                    "retention": .object(retention), "top_1_retention": .object(topOne),
-                ]))
-            }),
-            "mean": .object(mean),
-        ]))
+        JSONValueEncoder.value(of: JSONRecordFile(
+            format: formatName, version: 1, record: ProbeReportRecord(outcomes, context: context, options: options, bases: bases)))
     }
 
     /// One table per basis: raw, one-hot and signed accuracies per task, the retention ratios, and the mean row.

@@ -7,8 +7,8 @@ import Foundation
 /// within θ, and the cosines of matched pairs on both bases; per region, its mean matched cosine over the other
 /// dictionaries against the predictor log₁₀(members·coherence²).
 public struct StabilityAnalysis: Sendable {
-    /// One pair of dictionaries.
-    public struct Pair: Sendable {
+    /// One pair of dictionaries (an element of the stability report's `pairs`).
+    public struct Pair: Sendable, Encodable {
         /// Indices of the two dictionaries.
         public var a: Int
         public var b: Int
@@ -27,10 +27,16 @@ public struct StabilityAnalysis: Sendable {
         public var meanCosineP10: Double
         public var exemplarCosineMedian: Double
         public var exemplarCosineP10: Double
+
+        enum CodingKeys: String, CodingKey {
+            case a, b, regionsA = "k_a", regionsB = "k_b", matched = "n_matched", withinThresholdA = "share_within_theta_a"
+            case withinThresholdB = "share_within_theta_b", aboveCutoffA = "share_above_cutoff_a", meanCosineMedian = "cos_mean_median"
+            case meanCosineP10 = "cos_mean_p10", exemplarCosineMedian = "cos_exemplar_median", exemplarCosineP10 = "cos_exemplar_p10"
+        }
     }
 
-    /// One region of one dictionary.
-    public struct Region: Sendable {
+    /// One region of one dictionary (an element of the stability report's `regions`, with its `predictor`).
+    public struct Region: Sendable, Encodable {
         /// The dictionary and region.
         public var dictionary: Int
         public var region: Int
@@ -48,17 +54,38 @@ public struct StabilityAnalysis: Sendable {
         static func predictor(members: Int, coherence: Double) -> Double {
             log10(max(Double(members) * coherence * coherence, 1e-9))
         }
+
+        enum CodingKeys: String, CodingKey {
+            case dictionary, region, members, coherence, predictor, stability, minimum
+        }
+
+        /// The stored fields and the computed `predictor`, in `CodingKeys` order.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(dictionary, forKey: .dictionary)
+            try c.encode(region, forKey: .region)
+            try c.encode(members, forKey: .members)
+            try c.encode(coherence, forKey: .coherence)
+            try c.encode(predictor, forKey: .predictor)
+            try c.encode(stability, forKey: .stability)
+            try c.encode(minimum, forKey: .minimum)
+        }
     }
 
     /// A predictor's rank and linear correlation with per-region stability.
-    public struct PredictorCorrelation: Sendable {
+    public struct PredictorCorrelation: Sendable, Encodable {
+        /// The predictor's name, and Spearman's ρ and Pearson's r of it with stability.
         public var predictor: String
         public var spearman: Double
         public var pearson: Double
+
+        enum CodingKeys: String, CodingKey {
+            case predictor, spearman, pearson
+        }
     }
 
     /// One fifth of the regions by predictor value, and their stability.
-    public struct Quintile: Sendable {
+    public struct Quintile: Sendable, Encodable {
         /// The predictor range [lower, upper] of its regions.
         public var lower: Double
         public var upper: Double
@@ -66,6 +93,10 @@ public struct StabilityAnalysis: Sendable {
         public var meanStability: Double
         /// Share of its regions matched within θ of every other dictionary.
         public var shareWithinThreshold: Double
+
+        enum CodingKeys: String, CodingKey {
+            case lower, upper, regions, meanStability = "mean_stability", shareWithinThreshold = "share_within_theta"
+        }
     }
 
     /// The basis regions were matched on.

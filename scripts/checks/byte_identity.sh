@@ -9,12 +9,17 @@
 #   for every conformance case: calibrate (calib.json); build with --center/--threshold and --assignments; build with
 #   --calibration; build with --percentile; export --format npy, npz and saelens; info --json; inspect --json;
 #   match --json of two of its dictionaries; eval stability -o (a JSON report); report (the site's data files);
+#   the evaluation reports of EPEvalSuite on a small SmolLM2 text dictionary (4k tokens): eval concepts -o/--markdown
+#   (2 concepts of data/datasets/concepts/chatterbot.jsonl, 8 texts per class), eval probe -o/--markdown (two binary
+#   files of data/datasets/probes, 10 training and 8 held-out texts per class, --k 2,3: the top-1 ratios are null),
+#   eval saturation -o/--markdown (the dictionary's build log and a 2k-token chat domain built under --builds);
 #   a text build on SmolLM2 (about 20k tokens, --percentile 2, contexts) and its calibration-cache record, info and
 #   inspect --json; ep tokenize --json of a text with characters JSON escapes; ep shards plan / extract / merge / status --json on the same settings.
 #
 # Masked fields (they differ from run to run by nature; everything else must be identical byte for byte):
 #   - build_log.json and build_state.json: "elapsed_s" (timings); the manifest's "bytes" of those two files (the
 #     timings' digit count changes their size; their sha256 is not recorded);
+#   - eval concepts and eval probe JSON: "extraction_seconds" (the time of the extraction and readouts);
 #   - shards: RUN/status/*.json and `ep shards status --json`: "host", "pid", "started", "updated", "ended",
 #     "seconds", "activations_per_second";
 #   - report: data/summary.js "created" (the date the site was written);
@@ -29,7 +34,7 @@ AFTER=$(realpath "$2")
 WORK=${3:-$(mktemp -d /tmp/byte_identity.XXXXXX)}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CONF=$ROOT/Tests/Fixtures/conformance
-MASK_KEYS='activations_per_second|elapsed_s|elapsed_seconds|seconds|rows_per_second|tokens_per_second|started|ended|finished|updated|created|pid|host'
+MASK_KEYS='activations_per_second|elapsed_s|elapsed_seconds|extraction_seconds|seconds|rows_per_second|tokens_per_second|started|ended|finished|updated|created|pid|host'
 mkdir -p "$WORK"
 echo "byte identity: $BEFORE vs $AFTER in $WORK"
 trap 'echo "byte identity: a command failed (see $WORK/*.log)" >&2' ERR
@@ -68,6 +73,23 @@ run_all() {
         "$ep" eval stability "$o/dict-ct" "$o/dict-p" -o "$o/stability.json" > /dev/null
         "$ep" report "$o/dict-p" --no-token-distances -o "$o/report" > /dev/null
     done
+    # Evaluation reports (EPEvalSuite).
+    local emodel=$ROOT/data/models/smollm2-hf ecorpus=$ROOT/data/corpus/default.jsonl sets=$ROOT/data/datasets
+    local chat=$ROOT/data/corpus/domains/chat.jsonl
+    if [[ -d $emodel && -f $ecorpus && -f $chat && -f $sets/concepts/chatterbot.jsonl && -f $sets/probes/code-vs-prose.jsonl
+          && -f $sets/probes/italian-vs-english.jsonl ]]; then
+        local e=$out/eval; mkdir -p "$e"
+        "$ep" build --model "$emodel" --hook blocks.15.hook_resid_post --corpus "$ecorpus" --percentile 2 --max-tokens 4000 \
+            --calibration-tokens 2000 --batch-windows 8 --threads 2 -o "$e/dict" > /dev/null
+        "$ep" eval concepts "$e/dict" --data "$sets/concepts/chatterbot.jsonl" --concepts-per-file 2 --max-train 8 --max-test 8 \
+            -o "$e/concepts.json" --markdown "$e/concepts.md" > /dev/null
+        "$ep" eval probe "$e/dict" --data "$sets/probes/code-vs-prose.jsonl" --data "$sets/probes/italian-vs-english.jsonl" \
+            --max-train 10 --max-test 8 --k 2,3 -o "$e/probe.json" --markdown "$e/probe.md" > /dev/null
+        "$ep" eval saturation "$e/dict" --domain chat="$chat" --calibration-from "$e/dict" --builds "$e/domains" \
+            --max-tokens 2000 --batch-windows 4 --saturation-window 0 --threads 2 -o "$e/saturation.json" --markdown "$e/saturation.md" > /dev/null
+    else
+        echo "note: $emodel, $ecorpus, $chat or the datasets in $sets missing: the evaluation reports are skipped" >&2
+    fi
     # A small text build on SmolLM2 with contexts, and the same settings as a sharded build.
     local model=$ROOT/data/models/smollm2-hf corpus=$ROOT/data/corpus/default.jsonl
     if [[ -d $model && -f $corpus ]]; then
