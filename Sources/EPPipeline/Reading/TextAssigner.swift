@@ -234,9 +234,10 @@ public struct TextAssignmentReport: Sendable, Encodable {
         self.tokens = tokens
     }
 
-    /// The report's JSON written piece by piece as its tokens come, batch by batch (``TextAssigner/assign(_:batchWindows:_:)``),
-    /// so that a long text is never held whole: ``opening``, then ``rows(_:)`` of every batch, then ``closing()``,
-    /// joined, are `JSONValueEncoder.value(of: report).rendered()` of the report with all the tokens.
+    /// The report's JSON written piece by piece as its tokens come, batch by batch
+    /// (``TextAssigner/assign(_:batchWindows:_:)``), so that a long text is never held whole: ``opening``, then
+    /// ``rows(_:)`` of every batch, then ``closing()``, joined, are `JSONValueEncoder.value(of: report).rendered()`
+    /// of the report with all the tokens.
     public struct JSONStream {
         /// The text before the tokens' array: the report's JSON up to `"tokens": `.
         public let opening: String
