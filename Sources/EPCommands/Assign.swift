@@ -102,29 +102,10 @@ struct Assign: ParsableCommand {
         let text = assigner.tokenize(input)
         let theta = loaded.dictionary.threshold
         if json {
-            // The object `{"threshold", "hook", "tokens": [...]}` as JSONValue renders it, written token by token.
-            print("{\n  \"threshold\": \(JSONValue.number(theta).rendered()),\n  \"hook\": \(JSONValue.string(extraction.hook).rendered()),\n  \"tokens\": ", terminator: "")
-            guard text.count > 0 else {
-                print("[]\n}")
-                return
-            }
-            print("[", terminator: "")
-            var first = true
-            try assigner.assign(text, batchWindows: batchWindows) { batch in
-                var out = ""
-                for t in batch {
-                    let row = JSONValue.object(JSONObject([
-                        "window": .integer(Int64(t.window)), "position": .integer(Int64(t.position)), "token_id": .integer(Int64(t.tokenID)),
-                        "text": .string(t.text), "region": t.region.map { .integer(Int64($0)) } ?? .null,
-                        "distance": t.distance.map { .number(Double($0)) } ?? .null,
-                        "within_threshold": t.withinThreshold.map { .bool($0) } ?? .null,
-                    ]))
-                    out += (first ? "\n    " : ",\n    ") + row.rendered(indent: 4)
-                    first = false
-                }
-                print(out, terminator: "")
-            }
-            print("\n  ]\n}")
+            var stream = TextAssignmentReport.JSONStream(threshold: theta, hook: extraction.hook)
+            print(stream.opening, terminator: "")
+            try assigner.assign(text, batchWindows: batchWindows) { batch in print(stream.rows(batch), terminator: "") }
+            print(stream.closing())
             return
         }
         // The table is printed batch by batch, so its columns are as wide as the widest cell they can hold, found

@@ -76,7 +76,7 @@ struct BenchForward: ParsableCommand {
         }
         let report = try ForwardBenchmark.run(model: lm, options: options)
         if json {
-            print(Self.json(report, path: path, model: lm, loadSeconds: loadSeconds).rendered())
+            print(JSONValueEncoder.value(of: ForwardBenchmark.Record(report, path: path, model: lm, loadSeconds: loadSeconds)).rendered())
             return
         }
         print("model: \(path) (\(lm.config.architecture.rawValue), \(lm.config.layerCount) blocks), loaded in \(String(format: "%.2f", loadSeconds)) s")
@@ -110,27 +110,5 @@ struct BenchForward: ParsableCommand {
     private func load(_ m: ForwardBenchmark.Measurement) -> String {
         guard let worst = m.foreignCores.max() else { return "unknown" }
         return String(format: "≤ %.2f cores busy", worst)
-    }
-
-    /// The report as JSON: every measurement with each call's seconds and the other processes' load.
-    static func json(_ report: ForwardBenchmark.Report, path: String, model lm: LanguageModel, loadSeconds: Double) -> JSONValue {
-        func measurement(_ m: ForwardBenchmark.Measurement?) -> JSONValue {
-            guard let m else { return .null }
-            return .object(JSONObject([
-                "label": .string(m.label), "tokens": .integer(Int64(m.tokens)), "flops": .number(m.flops),
-                "seconds": .array(m.seconds.map { .number($0) }), "other_cores_busy": .array(m.foreignCores.map { .number($0) }),
-            ]))
-        }
-        return .object(JSONObject([
-            "model": .string(path), "architecture": .string(lm.config.architecture.rawValue),
-            "blocks": .integer(Int64(lm.config.layerCount)), "load_seconds": .number(loadSeconds),
-            "cores": .integer(Int64(ProcessInfo.processInfo.activeProcessorCount)), "threads": .integer(Int64(report.threads)),
-            "blas": .string(report.blas), "load_averages": report.loadAverages.map { .array($0.map { .number($0) }) } ?? .null,
-            "windows": .integer(Int64(report.windows)), "window_length": .integer(Int64(report.windowLength)),
-            "early_exit_hook": .string(report.earlyExitPoint.name),
-            "sgemm_multithreaded": measurement(report.sgemmMultiThreaded), "sgemm_concurrent": measurement(report.sgemmConcurrent),
-            "full": measurement(report.full), "early_exit": measurement(report.earlyExit),
-            "peak_resident_bytes": report.peakResidentBytes.map { .integer(Int64($0)) } ?? .null,
-        ]))
     }
 }

@@ -73,39 +73,21 @@ struct Coverage: ParsableCommand {
         if randomTokens > 0 {
             results.append(("random tokens (\(randomTokens) windows)", try meter.measureRandomTokens(windows: randomTokens, seed: seed)))
         }
-        let ranked = perDocument.sorted { $0.meanDistance > $1.meanDistance }
+        let report = CoverageReport(dictionary: dictionary, threshold: loaded.dictionary.threshold, corpora: results, documents: perDocument)
         if json {
-            func stats(_ s: CoverageStatistics) -> JSONValue {
-                .object(JSONObject([
-                    "n": .integer(Int64(s.count)), "within_threshold_rate": .number(s.withinThresholdRate), "mean_distance": .number(s.mean),
-                    "median_distance": .number(s.median), "p90_distance": .number(s.p90), "p99_distance": .number(s.p99),
-                    "min_distance": .number(s.minimum), "max_distance": .number(s.maximum),
-                ]))
-            }
-            var corpora = JSONObject()
-            for (name, statistics) in results { corpora[name] = stats(statistics) }
-            print(JSONValue.object(JSONObject([
-                "dictionary": .string(dictionary), "threshold": .number(loaded.dictionary.threshold),
-                "corpora": .object(corpora),
-                "documents": .array(ranked.map { d in
-                    .object(JSONObject([
-                        "origin": .string(d.origin), "activations": .integer(Int64(d.activations)),
-                        "mean_distance": .number(d.meanDistance), "within_threshold_rate": .number(d.withinThresholdRate),
-                    ]))
-                }),
-            ])).rendered())
+            print(JSONValueEncoder.value(of: report).rendered())
             return
         }
         let m = loaded.manifest
         print("\(dictionary): \(grouped(m.regionCount)) regions, θ = \(fixed(m.threshold, 4))\(m.percentile.map { " (\(percentileLabel($0)))" } ?? ""), \(meter.extraction.hook)")
         var rows = [["corpus", "activations", "within θ", "mean", "median", "p90", "p99"]]
-        for (name, s) in results {
+        for (name, s) in report.corpora.entries {
             rows.append([name, grouped(s.count), "\(fixed(100 * s.withinThresholdRate, 1)) %", fixed(s.mean, 4), fixed(s.median, 4), fixed(s.p90, 4), fixed(s.p99, 4)])
         }
         print(alignedColumns(rows, rightAligned: [1, 2, 3, 4, 5, 6]))
-        if documents > 0 && !ranked.isEmpty {
+        if documents > 0 && !report.documents.isEmpty {
             print("\ndocuments farthest outside the dictionary (mean nearest distance):")
-            print(alignedColumns([["document", "activations", "mean distance", "within θ"]] + ranked.prefix(documents).map {
+            print(alignedColumns([["document", "activations", "mean distance", "within θ"]] + report.documents.prefix(documents).map {
                 [$0.origin, grouped($0.activations), fixed($0.meanDistance, 4), "\(fixed(100 * $0.withinThresholdRate, 1)) %"]
             }, rightAligned: [1, 2, 3]))
         }

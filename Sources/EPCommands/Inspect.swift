@@ -82,7 +82,7 @@ struct Inspect: ParsableCommand {
         let ids = region.isEmpty ? Array(reader.ordered(sort).prefix(top)) : region
         let readings = try reader.read(ids, lensTokens: lensTokens, closest: contexts, farthest: boundary, before: before, after: after)
         if json {
-            print(JSONValue.array(readings.map(Self.json)).rendered())
+            print(JSONValueEncoder.value(of: readings).rendered())
             return
         }
         let terminal = isatty(1) != 0
@@ -126,28 +126,5 @@ struct Inspect: ParsableCommand {
         let marked = terminal ? "\u{1B}[7m\(token)\u{1B}[0m" : "[\(token)]"
         let head = s.position > before ? "…" : "", tail = s.position + 1 + after < s.tokens.count ? "…" : ""
         return "\(head)\(visible(s.before))\(marked)\(visible(s.after))\(tail)  (\(s.origin))"
-    }
-
-    static func json(_ r: RegionReading) -> JSONValue {
-        func lens(_ tokens: [LensToken]) -> JSONValue {
-            .array(tokens.map { .object(JSONObject(["id": .integer(Int64($0.id)), "text": .string($0.text), "logit": .number(Double($0.logit))])) })
-        }
-        func snippets(_ list: [ContextSnippet]) -> JSONValue {
-            .array(list.map { s in
-                var o = JSONObject([
-                    "distance": .number(Double(s.distance)), "window": .integer(s.window), "position": .integer(Int64(s.position)),
-                    "origin": .string(s.origin), "before": .string(s.before), "token": .string(s.token), "after": .string(s.after),
-                ])
-                if let text = s.text { o["text"] = .string(text) }
-                return .object(o)
-            })
-        }
-        return .object(JSONObject([
-            "id": .integer(Int64(r.id)), "members": .integer(Int64(r.members)), "coherence": .number(r.coherence),
-            "mean_distance": .number(r.meanDistance), "distance_std": .number(r.distanceDeviation),
-            "first_batch": .integer(Int64(r.firstBatch)), "last_batch": .integer(Int64(r.lastBatch)),
-            "lens_exemplar": lens(r.exemplarLens), "lens_mean": lens(r.meanLens),
-            "closest": snippets(r.closest), "boundary": snippets(r.farthest),
-        ]))
     }
 }

@@ -62,21 +62,7 @@ struct Match: ParsableCommand {
         let cosines = m.pairs.map(\.cosine)
         let withinA = m.shareWithinThresholdA, withinB = m.shareWithinThresholdB
         if json {
-            print(JSONValue.object(JSONObject([
-                "a": .string(a), "b": .string(b), "basis": .string(basis.rawValue),
-                "k_a": .integer(Int64(da.dictionary.regionCount)), "k_b": .integer(Int64(db.dictionary.regionCount)),
-                "theta_a": .number(m.thresholdA), "theta_b": .number(m.thresholdB),
-                "share_matched_within_theta_a": .number(withinA), "share_matched_within_theta_b": .number(withinB),
-                "seconds": .number(seconds),
-                "pairs": .array(m.pairs.map { p in
-                    .object(JSONObject([
-                        "a": .integer(Int64(p.a)), "b": .integer(Int64(p.b)), "cosine": .number(p.cosine), "distance": .number(p.distance),
-                        "distance_over_theta_a": .number(p.distance / m.thresholdA), "distance_over_theta_b": .number(p.distance / m.thresholdB),
-                    ]))
-                }),
-                "unmatched_a": .array(m.unmatchedA.map { .integer(Int64($0)) }),
-                "unmatched_b": .array(m.unmatchedB.map { .integer(Int64($0)) }),
-            ])).rendered())
+            print(JSONValueEncoder.value(of: DictionaryMatchReport(m, a: a, b: b, basis: basis, seconds: seconds)).rendered())
             return
         }
         print("A \(a): \(grouped(da.dictionary.regionCount)) regions, θ = \(fixed(m.thresholdA, 4))\(describe(da))")

@@ -331,18 +331,7 @@ struct ShardsStatus: ParsableCommand {
         let run = ShardRun(absolutePath(runFolder))
         let plan = try readPlan(run)
         let status = ShardRunStatus.read(run, plan: plan)
-        print(json ? Self.json(status, plan: plan, run: run).rendered() : Self.table(status, plan: plan, run: run))
-    }
-
-    /// Activations per second of a finished extraction.
-    private static func rate(_ shard: ShardRunStatus.Shard) -> Double? {
-        guard shard.state == .done, let r = shard.record, r.state == .done, r.seconds > 0 else { return nil }
-        return Double(r.rows) / r.seconds
-    }
-
-    /// Whether the merge's process is gone (on this machine) while its record says it runs.
-    private static func mergeVanished(_ m: MergeStatusRecord) -> Bool {
-        (m.state == .running || m.state == .waiting) && m.host == ShardRun.hostName && kill(Int32(m.pid), 0) != 0 && errno == ESRCH
+        print(json ? JSONValueEncoder.value(of: ShardRunStatus.Report(status, plan: plan, run: run)).rendered() : Self.table(status, plan: plan, run: run))
     }
 
     static func table(_ status: ShardRunStatus, plan: ShardPlan, run: ShardRun) -> String {
@@ -352,12 +341,12 @@ struct ShardsStatus: ParsableCommand {
         for s in status.shards {
             let rows = s.state == .running ? "\(grouped(s.record?.rows ?? 0))/\(grouped(s.rows))" : grouped(s.rows)
             let where_ = s.record.map { "\($0.host) pid \($0.pid)" } ?? ""
-            var line = "\(pad(String(s.index), 5, right: true))  \(pad(s.state.rawValue, 8))  \(pad(rows, 17, right: true))  \(pad(rate(s).map { grouped(Int($0)) } ?? "", 9, right: true))  \(where_)"
+            var line = "\(pad(String(s.index), 5, right: true))  \(pad(s.state.rawValue, 8))  \(pad(rows, 17, right: true))  \(pad(s.activationsPerSecond.map { grouped(Int($0)) } ?? "", 9, right: true))  \(where_)"
             if let detail = s.detail { line += " — \(detail)" }
             lines.append(line)
         }
         if let m = status.merge {
-            let state = mergeVanished(m) ? "ended without finishing (killed?)" : m.state.rawValue
+            let state = m.hasVanished ? "ended without finishing (killed?)" : m.state.rawValue
             var line = "merge: \(state) → \(m.output): batch \(m.batches) of \(m.batchesPlanned)\(m.shard.map { " (shard \($0))" } ?? ""), \(grouped(m.rows)) activations, \(fixed(m.seconds, 1)) s"
             if let w = m.waitingFor { line += "; waiting for shard \(w)" }
             if let reason = m.stopReason { line += "; stopped: \(reason)" }
@@ -367,42 +356,6 @@ struct ShardsStatus: ParsableCommand {
             lines.append("merge: not started")
         }
         return lines.joined(separator: "\n")
-    }
-
-    static func json(_ status: ShardRunStatus, plan: ShardPlan, run: ShardRun) -> JSONValue {
-        var o = JSONObject()
-        o["plan_id"] = .string(plan.planID)
-        o["run"] = .string(run.folder)
-        o["shard_count"] = .integer(Int64(plan.shards.count))
-        o["batches"] = .integer(Int64(plan.corpus.batches))
-        o["tokens"] = .integer(Int64(plan.corpus.tokens))
-        var counts = JSONObject()
-        for s in [ShardRunStatus.State.done, .running, .failed, .pending, .invalid] { counts[s.rawValue] = .integer(Int64(status.count(s))) }
-        o["counts"] = .object(counts)
-        o["shards"] = .array(status.shards.map { s in
-            var e = JSONObject()
-            e["index"] = .integer(Int64(s.index))
-            e["state"] = .string(s.state.rawValue)
-            e["path"] = .string(run.shardPath(s.index))
-            e["tokens"] = .integer(Int64(s.tokens))
-            e["activations"] = .integer(Int64(s.rows))
-            e["activations_done"] = .integer(Int64(s.state == .done ? s.rows : s.record?.rows ?? 0))
-            e["activations_per_second"] = rate(s).map { .number($0) } ?? .null
-            e["seconds"] = s.record.map { .number($0.seconds) } ?? .null
-            e["host"] = s.record.map { .string($0.host) } ?? .null
-            e["pid"] = s.record.map { .integer(Int64($0.pid)) } ?? .null
-            e["detail"] = s.detail.map { .string($0) } ?? .null
-            return .object(e)
-        })
-        if let m = status.merge {
-            var merge = JSONObject()
-            if case .object(let record) = m.json { for key in record.keys where !["format", "format_version", "plan_id"].contains(key) { merge[key] = record[key] } }
-            if mergeVanished(m) { merge["state"] = .string("vanished") }
-            o["merge"] = .object(merge)
-        } else {
-            o["merge"] = .null
-        }
-        return .object(o)
     }
 
     private static func pad(_ text: String, _ width: Int, right: Bool = false) -> String {

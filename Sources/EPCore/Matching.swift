@@ -165,3 +165,70 @@ public struct DictionaryMatching: Sendable {
         total > 0 ? Double(pairs.filter { $0.distance <= threshold }.count) / Double(total) : 0
     }
 }
+
+extension DirectionBasis: Encodable {}
+
+/// What `ep match` reports (its `--json`): the two dictionaries, the shares matched within θ, and every pair (by
+/// descending cosine) with its distance in units of each side's θ.
+public struct DictionaryMatchReport: Sendable, Encodable {
+    /// A matched pair.
+    public struct Pair: Sendable, Encodable {
+        public var a: Int
+        public var b: Int
+        public var cosine: Double
+        public var distance: Double
+        /// The cosine distance over θ_A and over θ_B.
+        public var distanceOverThetaA: Double
+        public var distanceOverThetaB: Double
+
+        enum CodingKeys: String, CodingKey {
+            case a, b, cosine, distance, distanceOverThetaA = "distance_over_theta_a", distanceOverThetaB = "distance_over_theta_b"
+        }
+    }
+
+    /// The dictionaries, as the caller named them, and the directions compared.
+    public var a: String
+    public var b: String
+    public var basis: DirectionBasis
+    /// Their region counts and thresholds.
+    public var regionCountA: Int
+    public var regionCountB: Int
+    public var thresholdA: Double
+    public var thresholdB: Double
+    /// ``DictionaryMatching/shareWithinThresholdA`` and ``DictionaryMatching/shareWithinThresholdB``.
+    public var shareWithinThresholdA: Double
+    public var shareWithinThresholdB: Double
+    /// Seconds the matching took.
+    public var seconds: Double
+    public var pairs: [Pair]
+    public var unmatchedA: [Int]
+    public var unmatchedB: [Int]
+
+    enum CodingKeys: String, CodingKey {
+        case a, b, basis, regionCountA = "k_a", regionCountB = "k_b", thresholdA = "theta_a", thresholdB = "theta_b"
+        case shareWithinThresholdA = "share_matched_within_theta_a", shareWithinThresholdB = "share_matched_within_theta_b"
+        case seconds, pairs, unmatchedA = "unmatched_a", unmatchedB = "unmatched_b"
+    }
+
+    /// The report of `matching` of the dictionaries named `a` and `b` on their `basis` directions, which took
+    /// `seconds`.
+    public init(_ matching: DictionaryMatching, a: String, b: String, basis: DirectionBasis, seconds: Double) {
+        let m = matching
+        self.a = a
+        self.b = b
+        self.basis = basis
+        // Every region of a side is in a pair or unmatched.
+        regionCountA = m.pairs.count + m.unmatchedA.count
+        regionCountB = m.pairs.count + m.unmatchedB.count
+        thresholdA = m.thresholdA
+        thresholdB = m.thresholdB
+        shareWithinThresholdA = m.shareWithinThresholdA
+        shareWithinThresholdB = m.shareWithinThresholdB
+        self.seconds = seconds
+        pairs = m.pairs.map {
+            Pair(a: $0.a, b: $0.b, cosine: $0.cosine, distance: $0.distance, distanceOverThetaA: $0.distance / m.thresholdA, distanceOverThetaB: $0.distance / m.thresholdB)
+        }
+        unmatchedA = m.unmatchedA
+        unmatchedB = m.unmatchedB
+    }
+}

@@ -43,6 +43,17 @@ import Testing
         #expect(!omitted.containsNonFiniteNumber)
         #expect(JSONValue.array([.object(JSONObject(["x": .number(.nan)]))]).containsNonFiniteNumber)
     }
+
+    /// Keys that are data keep their order; a repeated key keeps its first place and its last value, as JSONObject.
+    @Test func orderedObjectKeepsTheGivenOrder() throws {
+        let o = JSONOrderedObject([(key: "b", value: [1.5]), (key: "a", value: []), (key: "b", value: [2])])
+        #expect(try JSONValueEncoder().encode(o).compactText == #"{"b":[2.0],"a":[]}"#)
+        #expect(o["b"] == [2] && o["c"] == nil)
+        var object = JSONObject()
+        for (k, v) in o.entries { object[k] = .array(v.map { .number($0) }) }
+        #expect(try JSONValueEncoder().encode(o) == .object(object))
+        #expect(try JSONValueEncoder().encode(JSONOrderedObject<Int>()).rendered() == "{}")
+    }
 }
 
 @Suite struct ArchiveTests {

@@ -1,4 +1,5 @@
 import EPCore
+import EPFormats
 import EPRuntime
 import EPStore
 import EPTestSupport
@@ -37,7 +38,14 @@ import Testing
             try assigner.assign(windows, batchWindows: batchWindows) { batches.append($0) }
             #expect(batches.count == (windows.count + batchWindows - 1) / batchWindows)
             #expect(Array(batches.joined()) == single[0], "batches of \(batchWindows) windows")
+            // The JSON written batch by batch is the whole report's.
+            var stream = TextAssignmentReport.JSONStream(threshold: loaded.dictionary.threshold, hook: "blocks.5.hook_resid_post")
+            let streamed = stream.opening + batches.map { stream.rows($0) }.joined() + stream.closing()
+            let whole = TextAssignmentReport(threshold: loaded.dictionary.threshold, hook: "blocks.5.hook_resid_post", tokens: single[0])
+            #expect(streamed == JSONValueEncoder.value(of: whole).rendered(), "JSON in batches of \(batchWindows) windows")
         }
+        let none = TextAssignmentReport.JSONStream(threshold: 0.25, hook: "h")
+        #expect(none.opening + none.closing() == JSONValueEncoder.value(of: TextAssignmentReport(threshold: 0.25, hook: "h", tokens: [])).rendered())
         // The per-token listing without the model matches the assignment's tokens.
         var listed: [(Int, Int, Int32)] = []
         windows.forEachToken { listed.append(($0, $1, $2)) }

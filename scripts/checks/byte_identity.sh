@@ -14,7 +14,13 @@
 #   files of data/datasets/probes, 10 training and 8 held-out texts per class, --k 2,3: the top-1 ratios are null),
 #   eval saturation -o/--markdown (the dictionary's build log and a 2k-token chat domain built under --builds);
 #   a text build on SmolLM2 (about 20k tokens, --percentile 2, contexts) and its calibration-cache record, info and
-#   inspect --json; ep tokenize --json of a text with characters JSON escapes; ep shards plan / extract / merge / status --json on the same settings.
+#   inspect --json; ep tokenize --json of a text with characters JSON escapes; ep shards plan / extract / merge /
+#   status --json on the same settings;
+#   verbs' --json outputs on that dictionary: ep assign --text (a text of several windows with characters JSON
+#   escapes, in batches of one window; and an empty text), ep coverage (the corpus and random token windows),
+#   ep bench forward (two windows of 16 tokens, one timed call), ep inspect with the logit lens and boundary
+#   members, ep match with the logit lens (the dictionary against the sharded build's, both bases); ep import of a
+#   pickle fixture and inspect --json of it (members shown as their prompts).
 #
 # Masked fields (they differ from run to run by nature; everything else must be identical byte for byte):
 #   - build_log.json and build_state.json: "elapsed_s" (timings); the manifest's "bytes" of those two files (the
@@ -23,10 +29,14 @@
 #   - shards: RUN/status/*.json and `ep shards status --json`: "host", "pid", "started", "updated", "ended",
 #     "seconds", "activations_per_second";
 #   - report: data/summary.js "created" (the date the site was written);
+#   - ep match --json: "seconds" (the matching's time);
+#   - ep bench forward --json: "seconds", "load_seconds", "other_cores_busy", "load_averages",
+#     "peak_resident_bytes" (timings, the machine's load and the process's memory);
 #   - stdout of commands is not compared (progress lines hold rates) except the --json outputs listed above.
-# The key list is MASK_KEYS below; a masked value is replaced by "<masked>" in both copies before cmp, in .json and
-# .js files. A file present on one side only is a difference. Both runs happen in the same folder, so recorded
-# paths agree. The BEFORE outputs are reused when WORK_FOLDER already holds them for the same BEFORE binary, script and checkout.
+# The key list is MASK_KEYS below; a masked value (a string, a number, null or an array of numbers) is replaced by
+# "<masked>" in both copies before cmp, in .json and .js files. A file present on one side only is a difference.
+# Both runs happen in the same folder, so recorded paths agree. The BEFORE outputs are reused when WORK_FOLDER
+# already holds them for the same BEFORE binary, script and checkout.
 set -Eeuo pipefail
 
 BEFORE=$(realpath "$1")
@@ -34,7 +44,7 @@ AFTER=$(realpath "$2")
 WORK=${3:-$(mktemp -d /tmp/byte_identity.XXXXXX)}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CONF=$ROOT/Tests/Fixtures/conformance
-MASK_KEYS='activations_per_second|elapsed_s|elapsed_seconds|extraction_seconds|seconds|rows_per_second|tokens_per_second|started|ended|finished|updated|created|pid|host'
+MASK_KEYS='activations_per_second|elapsed_s|elapsed_seconds|extraction_seconds|seconds|rows_per_second|tokens_per_second|started|ended|finished|updated|created|pid|host|load_seconds|other_cores_busy|load_averages|peak_resident_bytes'
 mkdir -p "$WORK"
 echo "byte identity: $BEFORE vs $AFTER in $WORK"
 trap 'echo "byte identity: a command failed (see $WORK/*.log)" >&2' ERR
@@ -106,6 +116,18 @@ run_all() {
         "$ep" shards extract "$t/run" --index 1 > /dev/null
         "$ep" shards merge "$t/run" --wait 0 -o "$t/merged" > /dev/null
         "$ep" shards status "$t/run" --json > "$t/status-merged.json" || true
+        # Verbs' --json outputs.
+        local sample=$'The river rose after three days of rain, and the "old" bridge <closed> at dawn & dusk.\n\tTolls: 5\\10 caf\u00e9 \u2028 end. '
+        "$ep" assign "$t/dict" --text "$sample$sample$sample$sample$sample$sample$sample$sample" --batch-windows 1 --threads 2 --json > "$t/assign.json"
+        "$ep" assign "$t/dict" --text "" --threads 2 --json > "$t/assign-empty.json"
+        "$ep" coverage "$t/dict" --corpus "$corpus" --max-tokens 3000 --random-tokens 3 --documents 2 --threads 2 --json > "$t/coverage.json"
+        "$ep" bench forward "$model" --windows 2 --window-length 16 --repeats 1 --threads 2 --json > "$t/bench-forward.json"
+        "$ep" inspect "$t/merged" --json --region 0 --region 3 --boundary 2 --contexts 1 --lens-tokens 3 > "$t/inspect-boundary.json"
+        "$ep" match "$t/dict" "$t/merged" --json --lens-tokens 2 --threads 2 > "$t/match.json"
+        "$ep" match "$t/dict" "$t/merged" --json --basis mean --no-lens > "$t/match-mean.json"
+        local pickle=$ROOT/Tests/Fixtures/pickles/legacy-cas-d64
+        "$ep" import "$pickle.pkl" --metadata "${pickle}_metadata.json" -o "$t/imported" > /dev/null
+        "$ep" inspect "$t/imported" --json --region 0 --contexts 2 --boundary 1 > "$t/inspect-imported.json"
         "$ep" report "$t/dict" --no-token-distances --contexts 2 --boundary 1 -o "$t/report" > /dev/null
     else
         echo "note: $model or $corpus missing: the text cases are skipped" >&2
@@ -118,7 +140,7 @@ mask() {
     python3 - "$1" "$MASK_KEYS" <<'EOF'
 import os, re, sys
 root, keys = sys.argv[1], sys.argv[2]
-pattern = re.compile(r'("(?:' + keys + r')"\s*:\s*)("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|null)')
+pattern = re.compile(r'("(?:' + keys + r')"\s*:\s*)("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|null|\[[^\[\]{}"]*\])')
 for folder, _, files in os.walk(root):
     for name in files:
         if not (name.endswith('.json') or name.endswith('.js')):

@@ -1,11 +1,12 @@
 import EPCore
+import EPFormats
 import EPRuntime
 import EPStore
 import EPTensors
 
 /// How well a dictionary covers a set of activations (docs/use.md): the share within θ of their nearest exemplar
 /// and the quantiles of that distance (the continuous out-of-distribution score).
-public struct CoverageStatistics: Sendable, Equatable {
+public struct CoverageStatistics: Sendable, Equatable, Encodable {
     /// Activations measured.
     public var count: Int
     /// Share with nearest distance ≤ θ.
@@ -17,6 +18,11 @@ public struct CoverageStatistics: Sendable, Equatable {
     public var p99: Double
     public var minimum: Double
     public var maximum: Double
+
+    enum CodingKeys: String, CodingKey {
+        case count = "n", withinThresholdRate = "within_threshold_rate", mean = "mean_distance", median = "median_distance"
+        case p90 = "p90_distance", p99 = "p99_distance", minimum = "min_distance", maximum = "max_distance"
+    }
 
     /// The statistics of `distances` against `threshold` (θ as `Float`, as every comparison uses).
     public init(distances: [Float], threshold: Float) {
@@ -71,12 +77,40 @@ struct CoverageAccumulator {
 
 /// The coverage of one document: its activations' mean nearest-exemplar distance and within-θ share, to rank
 /// documents by how far outside the dictionary they fall.
-public struct DocumentCoverage: Sendable, Equatable {
+public struct DocumentCoverage: Sendable, Equatable, Encodable {
     /// Where the document came from (`file:line` for JSONL).
     public var origin: String
     public var activations: Int
     public var meanDistance: Double
     public var withinThresholdRate: Double
+
+    enum CodingKeys: String, CodingKey {
+        case origin, activations, meanDistance = "mean_distance", withinThresholdRate = "within_threshold_rate"
+    }
+}
+
+/// What `ep coverage` reports (its `--json`): the statistics of every corpus measured, and the documents ranked by
+/// how far outside the dictionary they fall.
+public struct CoverageReport: Sendable, Encodable {
+    /// The dictionary, as the caller named it, and its θ.
+    public var dictionary: String
+    public var threshold: Double
+    /// The statistics of each corpus (or of the random token windows) under its name, in the order measured.
+    public var corpora: JSONOrderedObject<CoverageStatistics>
+    /// Every document measured, highest mean distance first.
+    public var documents: [DocumentCoverage]
+
+    enum CodingKeys: String, CodingKey {
+        case dictionary, threshold, corpora, documents
+    }
+
+    /// The report of `corpora` (name and statistics, in order) and of `documents` (in any order: they are ranked).
+    public init(dictionary: String, threshold: Double, corpora: [(name: String, statistics: CoverageStatistics)], documents: [DocumentCoverage]) {
+        self.dictionary = dictionary
+        self.threshold = threshold
+        self.corpora = JSONOrderedObject(corpora.map { (key: $0.name, value: $0.statistics) })
+        self.documents = documents.sorted { $0.meanDistance > $1.meanDistance }
+    }
 }
 
 /// Measures coverage of text by a dictionary, extracting activations as the dictionary's build did.

@@ -4,18 +4,23 @@ import EPStore
 import EPTensors
 
 /// A token the logit lens ranks high, with its logit.
-public struct LensToken: Sendable, Equatable {
+public struct LensToken: Sendable, Equatable, Encodable {
     /// The token id.
     public var id: Int32
     /// The token's text (its bytes as UTF-8, invalid sequences replaced).
     public var text: String
     /// Its logit.
     public var logit: Float
+
+    enum CodingKeys: String, CodingKey {
+        case id, text, logit
+    }
 }
 
 /// A member of a region shown in its context window: the text before the member token, the token, and the text
-/// after it, decoded from the window's tokens.
-public struct ContextSnippet: Sendable, Equatable {
+/// after it, decoded from the window's tokens. Its JSON (in `ep inspect --json`) leaves out the window's tokens, and
+/// `text` when there is none.
+public struct ContextSnippet: Sendable, Equatable, Encodable {
     /// The member's distance to the region's exemplar.
     public var distance: Float
     /// The window (its id in the build's stream) and the member token's position in it.
@@ -33,10 +38,27 @@ public struct ContextSnippet: Sendable, Equatable {
     /// For a text window (an imported dictionary's prompt, ``ContextWindow/text``): the whole prompt; `position`
     /// then counts tokens of the tokenizer that made the dictionary, and `before`, `token`, `after` are empty.
     public var text: String? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case distance, window, position, origin, before, token, after, text
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(distance, forKey: .distance)
+        try c.encode(window, forKey: .window)
+        try c.encode(position, forKey: .position)
+        try c.encode(origin, forKey: .origin)
+        try c.encode(before, forKey: .before)
+        try c.encode(token, forKey: .token)
+        try c.encode(after, forKey: .after)
+        // Only an imported dictionary's prompt windows have a text: the key is left out otherwise (not null).
+        if let text { try c.encode(text, forKey: .text) }
+    }
 }
 
-/// What a reader shows of one region.
-public struct RegionReading: Sendable {
+/// What a reader shows of one region; its JSON is an element of `ep inspect --json`.
+public struct RegionReading: Sendable, Encodable {
     public var id: Int
     public var members: Int
     public var coherence: Double
@@ -52,6 +74,12 @@ public struct RegionReading: Sendable {
     /// Closest members (nearest first) and farthest members (farthest first) in context (empty without contexts).
     public var closest: [ContextSnippet]
     public var farthest: [ContextSnippet]
+
+    enum CodingKeys: String, CodingKey {
+        case id, members, coherence, meanDistance = "mean_distance", distanceDeviation = "distance_std"
+        case firstBatch = "first_batch", lastBatch = "last_batch", exemplarLens = "lens_exemplar", meanLens = "lens_mean"
+        case closest, farthest = "boundary"
+    }
 }
 
 /// The order regions are listed in.

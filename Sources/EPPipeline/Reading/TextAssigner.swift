@@ -1,4 +1,5 @@
 import EPCore
+import EPFormats
 import EPRuntime
 import EPStore
 import EPTensors
@@ -195,8 +196,8 @@ extension DictionaryExtraction {
     }
 }
 
-/// One token of an assigned text.
-public struct TokenAssignment: Sendable, Equatable {
+/// One token of an assigned text (an element of `ep assign --text … --json`'s tokens; nil fields as null).
+public struct TokenAssignment: Sendable, Equatable, Encodable {
     /// The window it fell in (texts longer than the dictionary's context are cut into windows) and its position
     /// there.
     public var window: Int
@@ -211,6 +212,59 @@ public struct TokenAssignment: Sendable, Equatable {
     public var distance: Float?
     /// Whether the distance is within θ (false: out of distribution at this resolution).
     public var withinThreshold: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case window, position, tokenID = "token_id", text, region, distance, withinThreshold = "within_threshold"
+    }
+}
+
+/// What `ep assign DICT --text … --json` prints: θ, the dictionary's hook, and every token of the text.
+public struct TextAssignmentReport: Sendable, Encodable {
+    public var threshold: Double
+    public var hook: String
+    public var tokens: [TokenAssignment]
+
+    enum CodingKeys: String, CodingKey {
+        case threshold, hook, tokens
+    }
+
+    public init(threshold: Double, hook: String, tokens: [TokenAssignment]) {
+        self.threshold = threshold
+        self.hook = hook
+        self.tokens = tokens
+    }
+
+    /// The report's JSON written piece by piece as its tokens come, batch by batch
+    /// (``TextAssigner/assign(_:batchWindows:_:)``), so that a long text is never held whole: ``opening``, then
+    /// ``rows(_:)`` of every batch, then ``closing()``, joined, are `JSONValueEncoder.value(of: report).rendered()`
+    /// of the report with all the tokens.
+    public struct JSONStream {
+        /// The text before the tokens' array: the report's JSON up to `"tokens": `.
+        public let opening: String
+        private var rowsWritten = 0
+
+        public init(threshold: Double, hook: String) {
+            let empty = JSONValueEncoder.value(of: TextAssignmentReport(threshold: threshold, hook: hook, tokens: [])).rendered()
+            // `tokens` is the last key: the empty report ends with its empty array.
+            precondition(empty.hasSuffix(Self.emptyTail), "TextAssignmentReport: tokens must be the last key")
+            opening = String(empty.dropLast(Self.emptyTail.count))
+        }
+
+        private static let emptyTail = "[]\n}"
+
+        /// The text of `batch`'s tokens (elements of the array, opened before the first).
+        public mutating func rows(_ batch: [TokenAssignment]) -> String {
+            var out = ""
+            for t in batch {
+                out += (rowsWritten == 0 ? "[\n    " : ",\n    ") + JSONValueEncoder.value(of: t).rendered(indent: 4)
+                rowsWritten += 1
+            }
+            return out
+        }
+
+        /// The text after the last token.
+        public func closing() -> String { rowsWritten == 0 ? Self.emptyTail : "\n  ]\n}" }
+    }
 }
 
 /// Assigns the tokens of texts to a dictionary's regions, running the model the way the dictionary's

@@ -122,12 +122,17 @@ public struct MergeStatusRecord: Sendable, Equatable, Codable {
     public static func read(path: String) throws -> MergeStatusRecord {
         try JSONValueDecoder().decodeRecord(Self.self, path: path, format: formatName)
     }
+
+    /// Whether the merge's process is gone (on this machine) while its record says it runs or waits.
+    public var hasVanished: Bool {
+        (state == .running || state == .waiting) && host == ShardRun.hostName && kill(Int32(pid), 0) != 0 && errno == ESRCH
+    }
 }
 
 /// The state of every shard of a plan and of its merge, as `ep shards status` shows it.
 public struct ShardRunStatus: Sendable {
     /// Where a shard stands.
-    public enum State: String, Sendable {
+    public enum State: String, Sendable, Encodable {
         /// Its file is there and belongs to the plan.
         case done
         /// An extraction is running (its status record says so and, on this machine, its process is alive).
@@ -150,6 +155,12 @@ public struct ShardRunStatus: Sendable {
         /// Planned rows and tokens.
         public var rows: Int
         public var tokens: Int
+
+        /// Activations per second of a finished extraction (nil unless done, by an extraction of this plan).
+        public var activationsPerSecond: Double? {
+            guard state == .done, let r = record, r.state == .done, r.seconds > 0 else { return nil }
+            return Double(r.rows) / r.seconds
+        }
     }
 
     public var planID: String
@@ -197,5 +208,96 @@ public struct ShardRunStatus: Sendable {
         }
         let merge = (try? MergeStatusRecord.read(path: run.mergeStatusPath)).flatMap { $0.planID == plan.planID ? $0 : nil }
         return ShardRunStatus(planID: plan.planID, shards: shards, merge: merge)
+    }
+}
+
+extension ShardRunStatus {
+    /// What `ep shards status --json` prints: the plan, the count of shards in each state, every shard, and the
+    /// merge's record (null before a merge ran).
+    public struct Report: Sendable, Encodable {
+        /// Shards in each state.
+        public struct Counts: Sendable, Encodable {
+            public var done: Int
+            public var running: Int
+            public var failed: Int
+            public var pending: Int
+            public var invalid: Int
+
+            enum CodingKeys: String, CodingKey {
+                case done, running, failed, pending, invalid
+            }
+        }
+
+        /// A shard: its state and file, its planned tokens and activations, and what its last extraction did.
+        public struct Shard: Sendable, Encodable {
+            public var index: Int
+            public var state: State
+            public var path: String
+            public var tokens: Int
+            public var activations: Int
+            /// Activations written (all of them once done).
+            public var activationsDone: Int
+            public var activationsPerSecond: Double?
+            /// The last extraction's seconds, host and process id (null without one).
+            public var seconds: Double?
+            public var host: String?
+            public var pid: Int?
+            /// Why failed or invalid.
+            public var detail: String?
+
+            enum CodingKeys: String, CodingKey {
+                case index, state, path, tokens, activations, activationsDone = "activations_done", activationsPerSecond = "activations_per_second"
+                case seconds, host, pid, detail
+            }
+        }
+
+        /// The merge's record (``MergeStatusRecord``'s fields but the plan id), with the state "vanished" when its
+        /// process is gone (on this machine) while the record says it runs.
+        public struct Merge: Sendable, Encodable {
+            public var record: MergeStatusRecord
+            public var vanished: Bool
+
+            public func encode(to encoder: any Encoder) throws {
+                guard case .object(let fields) = JSONValueEncoder.value(of: record) else { preconditionFailure("MergeStatusRecord: not an object") }
+                var merge = JSONObject()
+                for key in fields.keys where key != MergeStatusRecord.CodingKeys.planID.stringValue { merge[key] = fields[key] }
+                if vanished { merge[MergeStatusRecord.CodingKeys.state.stringValue] = .string("vanished") }
+                try JSONValue.object(merge).encode(to: encoder)
+            }
+        }
+
+        public var planID: String
+        /// The run folder.
+        public var run: String
+        public var shardCount: Int
+        /// The plan's batches and tokens.
+        public var batches: Int
+        public var tokens: Int
+        public var counts: Counts
+        public var shards: [Shard]
+        public var merge: Merge?
+
+        enum CodingKeys: String, CodingKey {
+            case planID = "plan_id", run, shardCount = "shard_count", batches, tokens, counts, shards, merge
+        }
+
+        /// The report of `status`, read from `run` (its plan `plan`).
+        public init(_ status: ShardRunStatus, plan: ShardPlan, run: ShardRun) {
+            planID = plan.planID
+            self.run = run.folder
+            shardCount = plan.shards.count
+            batches = plan.corpus.batches
+            tokens = plan.corpus.tokens
+            counts = Counts(
+                done: status.count(.done), running: status.count(.running), failed: status.count(.failed), pending: status.count(.pending),
+                invalid: status.count(.invalid))
+            shards = status.shards.map { s in
+                Shard(
+                    index: s.index, state: s.state, path: run.shardPath(s.index), tokens: s.tokens, activations: s.rows,
+                    activationsDone: s.state == .done ? s.rows : s.record?.rows ?? 0, activationsPerSecond: s.activationsPerSecond,
+                    seconds: s.record?.seconds, host: s.record?.host, pid: s.record?.pid, detail: s.detail)
+            }
+            merge = status.merge.map { Merge(record: $0, vanished: $0.hasVanished) }
+        }
     }
 }

@@ -31,7 +31,7 @@ public enum ForwardBenchmark {
     }
 
     /// The timings of one configuration.
-    public struct Measurement: Sendable {
+    public struct Measurement: Sendable, Encodable {
         /// What ran.
         public var label: String
         /// Tokens per call.
@@ -42,6 +42,10 @@ public enum ForwardBenchmark {
         public var seconds: [Double]
         /// Cores other processes kept busy during each timed call.
         public var foreignCores: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case label, tokens, flops, seconds, foreignCores = "other_cores_busy"
+        }
 
         /// Tokens per second of the fastest call.
         public var bestTokensPerSecond: Double { Double(tokens) / seconds.min()! }
@@ -96,6 +100,55 @@ public enum ForwardBenchmark {
             best.label = "the faster sgemm of the round"
             best.seconds = zip(one.seconds, split.seconds).map { min($0, $1) }
             return best
+        }
+    }
+
+    /// What `ep bench forward --json` prints: the model and the machine, then every measurement with each call's
+    /// seconds and the other processes' load (nil measurements as null).
+    public struct Record: Sendable, Encodable {
+        /// The model's path, architecture and blocks, and the seconds loading it took.
+        public var model: String
+        public var architecture: String
+        public var blocks: Int
+        public var loadSeconds: Double
+        /// The machine's cores, the threads the model used, and the BLAS library.
+        public var cores: Int
+        public var threads: Int
+        public var blas: String
+        public var loadAverages: [Double]?
+        public var windows: Int
+        public var windowLength: Int
+        public var earlyExitHook: String
+        public var sgemmMultiThreaded: Measurement?
+        public var sgemmConcurrent: Measurement?
+        public var full: Measurement?
+        public var earlyExit: Measurement
+        public var peakResidentBytes: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case model, architecture, blocks, loadSeconds = "load_seconds", cores, threads, blas, loadAverages = "load_averages"
+            case windows, windowLength = "window_length", earlyExitHook = "early_exit_hook", sgemmMultiThreaded = "sgemm_multithreaded"
+            case sgemmConcurrent = "sgemm_concurrent", full, earlyExit = "early_exit", peakResidentBytes = "peak_resident_bytes"
+        }
+
+        /// The record of `report`, run on `model` (loaded from `path` in `loadSeconds`) on this machine.
+        public init(_ report: Report, path: String, model: LanguageModel, loadSeconds: Double) {
+            self.model = path
+            architecture = model.config.architecture.rawValue
+            blocks = model.config.layerCount
+            self.loadSeconds = loadSeconds
+            cores = ProcessInfo.processInfo.activeProcessorCount
+            threads = report.threads
+            blas = report.blas
+            loadAverages = report.loadAverages
+            windows = report.windows
+            windowLength = report.windowLength
+            earlyExitHook = report.earlyExitPoint.name
+            sgemmMultiThreaded = report.sgemmMultiThreaded
+            sgemmConcurrent = report.sgemmConcurrent
+            full = report.full
+            earlyExit = report.earlyExit
+            peakResidentBytes = report.peakResidentBytes
         }
     }
 
