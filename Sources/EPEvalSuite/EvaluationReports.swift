@@ -81,26 +81,6 @@ public struct EvaluationContext: Sendable, Encodable {
     }
 }
 
-/// A JSON object whose keys are data (method ids, bases, feature-set names, k), written in the order given (a
-/// Swift dictionary would not keep it).
-struct OrderedFields<Value: Encodable>: Encodable {
-    var fields: [(String, Value)]
-
-    init(_ fields: [(String, Value)]) { self.fields = fields }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: FieldKey.self)
-        for (key, value) in fields { try c.encode(value, forKey: FieldKey(stringValue: key)) }
-    }
-
-    struct FieldKey: CodingKey {
-        let stringValue: String
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-        var intValue: Int? { nil }
-    }
-}
-
 /// Text of a number with `digits` decimals ("–" for NaN).
 func decimals(_ x: Double, _ digits: Int) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "–" }
 
@@ -179,7 +159,7 @@ public struct ConceptReportRecord: Encodable {
         public var testPositives: Int
         public var testNegatives: Int
         /// Scores keyed by method id, in method order.
-        var scores: OrderedFields<Score>
+        var scores: JSONOrderedObject<Score>
 
         enum CodingKeys: String, CodingKey {
             case concept, source, trainPositives = "n_train_positive", trainNegatives = "n_train_negative"
@@ -231,7 +211,7 @@ public struct ConceptReportRecord: Encodable {
                 concept: c.task.name, source: c.task.source,
                 trainPositives: c.task.train.positives, trainNegatives: c.task.train.negatives,
                 testPositives: c.task.test.positives, testNegatives: c.task.test.negatives,
-                scores: OrderedFields(c.scores.map { s in
+                scores: JSONOrderedObject(c.scores.map { s in
                     (s.method.id, Score(auroc: s.auroc, region: s.region, criterion: s.criterion,
                                         converged: s.convergence?.converged, iterations: s.convergence?.iterations))
                 }))
@@ -319,7 +299,7 @@ public struct ProbeReportRecord: Encodable {
     /// The accuracies averaged over the tasks (the tasks where they are defined): per feature set (`raw`,
     /// `one-hot-BASIS`, `signed-BASIS`) an object of `all` and `top_K` per k, then per basis `retention-BASIS` and
     /// `top_1_retention-BASIS`.
-    var mean: OrderedFields<Mean>
+    var mean: JSONOrderedObject<Mean>
 
     enum CodingKeys: String, CodingKey {
         case context, probing = "protocol", tasks, mean
@@ -353,8 +333,8 @@ public struct ProbeReportRecord: Encodable {
         /// Raw activations, then per basis its one-hot and signed readouts.
         public var featureSets: [FeatureSet]
         /// One-hot accuracy over raw accuracy (all features, and the top 1), keyed by basis.
-        var retention: OrderedFields<Double?>
-        var topOneRetention: OrderedFields<Double?>
+        var retention: JSONOrderedObject<Double?>
+        var topOneRetention: JSONOrderedObject<Double?>
 
         enum CodingKeys: String, CodingKey {
             case task, source, trainPositives = "n_train_positive", trainNegatives = "n_train_negative"
@@ -395,7 +375,7 @@ public struct ProbeReportRecord: Encodable {
 
     /// An entry of `mean`: a feature set's accuracies (`all`, then `top_K` per k) or a ratio.
     enum Mean: Encodable {
-        case accuracies(OrderedFields<Double?>)
+        case accuracies(JSONOrderedObject<Double?>)
         case ratio(Double?)
 
         func encode(to encoder: Encoder) throws {
@@ -422,19 +402,19 @@ public struct ProbeReportRecord: Encodable {
                         features: f.kind.rawValue, basis: f.basis, width: f.width, accuracy: f.all, converged: f.convergence.converged,
                         topK: f.topK.map { TopK(k: $0.k, accuracy: $0.accuracy, features: $0.features) })
                 },
-                retention: OrderedFields(bases.map { ($0, o.retention(basis: $0)) }),
-                topOneRetention: OrderedFields(bases.map { ($0, o.topKRetention(basis: $0, k: 1)) }))
+                retention: JSONOrderedObject(bases.map { ($0, o.retention(basis: $0)) }),
+                topOneRetention: JSONOrderedObject(bases.map { ($0, o.topKRetention(basis: $0, k: 1)) }))
         }
         var mean: [(String, Mean)] = ProbeReportFormat.featureSets(bases).map { kind, basis in
             let all = ProbeReportFormat.average(outcomes) { $0.features(kind, basis: basis)?.all }
             let topK = options.ks.map { k in ("top_\(k)", ProbeReportFormat.average(outcomes) { $0.features(kind, basis: basis)?.accuracy(k: k) }) }
-            return (basis.map { "\(kind.rawValue)-\($0)" } ?? kind.rawValue, .accuracies(OrderedFields([("all", all)] + topK)))
+            return (basis.map { "\(kind.rawValue)-\($0)" } ?? kind.rawValue, .accuracies(JSONOrderedObject([("all", all)] + topK)))
         }
         for b in bases {
             mean.append(("retention-\(b)", .ratio(ProbeReportFormat.average(outcomes) { $0.retention(basis: b) })))
             mean.append(("top_1_retention-\(b)", .ratio(ProbeReportFormat.average(outcomes) { $0.topKRetention(basis: b, k: 1) })))
         }
-        self.mean = OrderedFields(mean)
+        self.mean = JSONOrderedObject(mean)
     }
 }
 

@@ -13,18 +13,11 @@ public struct JSONOrderedObject<Value: Encodable>: Encodable {
     public func encode(to encoder: any Encoder) throws {
         var last: [String: Int] = [:]
         for (i, e) in entries.enumerated() { last[e.key] = i }
-        var c = encoder.container(keyedBy: Key.self)
+        var c = encoder.container(keyedBy: JSONKey.self)
         for e in entries {
             guard let i = last.removeValue(forKey: e.key) else { continue }
-            try c.encode(entries[i].value, forKey: Key(stringValue: e.key))
+            try c.encode(entries[i].value, forKey: JSONKey(e.key))
         }
-    }
-
-    private struct Key: CodingKey {
-        let stringValue: String
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-        var intValue: Int? { nil }
     }
 }
 

@@ -203,8 +203,7 @@ extension ShardPlan.Model {
         try c.encode(path, forKey: .path)
         try c.encode(sha256, forKey: .sha256)
         try c.encode(width, forKey: .width)
-        var widths = c.nestedContainer(keyedBy: JSONKey.self, forKey: .hookWidths)
-        for (hook, width) in zip(hooks, hookWidths) { try widths.encode(width, forKey: JSONKey(hook)) }
+        try c.encode(JSONOrderedObject(zip(hooks, hookWidths).map { (key: $0, value: $1) }), forKey: .hookWidths)
     }
 
     /// The model of a plan whose settings name `hooks`: `hook_widths` must give the width of each, in order.
