@@ -230,7 +230,7 @@ public enum ConceptReportFormat {
         JSONValueEncoder.value(of: JSONRecordFile(format: formatName, version: 1, record: ConceptReportRecord(report, context: context, options: options)))
     }
 
-/// Mean AUROC per detector, with the number of concepts on which it beats or ties each baseline.
+    /// Mean AUROC per detector, with the number of concepts on which it beats or ties each baseline.
     public static func summary(_ report: ConceptDetectionReport) -> ResultTable {
         let sources = Set(report.concepts.map(\.task.source)).count
         return ResultTable(
