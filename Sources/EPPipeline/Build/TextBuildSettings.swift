@@ -104,9 +104,10 @@ public struct TextBuildSettings: Sendable {
     static let optionalFingerprintFields: [String: JSONValue] = ["activation_dtype": .string(ActivationDType.f32.rawValue)]
 }
 
-/// Every setting as JSON (a shard plan records them, so that the merge runs the build the plan describes):
-/// ``init(json:path:)`` reads it back to equal settings. Keys: `model`, `hooks`, `corpus`, `corpus_options`
-/// (``CorpusOptions``), `windows` (``WindowSettings``), `extraction` (``ExtractionSettings``), then the build's own.
+/// Every setting as JSON (a shard plan records them, so that the merge runs the build the plan describes); decoding
+/// reads it back to equal settings, which the shard plan's reader then checks with ``validate()``. Keys: `model`,
+/// `hooks`, `corpus`, `corpus_options` (``CorpusOptions``), `windows` (``WindowSettings``), `extraction`
+/// (``ExtractionSettings``), then the build's own.
 extension TextBuildSettings: Codable {
     enum CodingKeys: String, CodingKey {
         case model, hooks, corpus, corpusOptions = "corpus_options", windows, extraction, percentiles
@@ -117,10 +118,4 @@ extension TextBuildSettings: Codable {
 
     /// The settings as JSON.
     public var json: JSONValue { JSONValueEncoder.value(of: self) }
-
-    /// Settings read from ``json`` and checked (``validate()``); errors name `path` and the field.
-    public init(json value: JSONValue, path: String) throws {
-        self = try JSONValueDecoder().decode(Self.self, from: value, path: path)
-        do { try validate() } catch let error as PipelineError { throw FileFormatError(path, "the settings are not valid: \(error.description)") }
-    }
 }

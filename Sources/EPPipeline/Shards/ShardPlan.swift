@@ -131,9 +131,6 @@ public struct ShardPlan: Sendable {
     /// Reads and checks a plan: format, version, fields, the shards' ranges, and that `plan_id` is the content's.
     public static func read(path: String) throws -> ShardPlan {
         let plan = try JSONValueDecoder().decode(ShardPlan.self, path: path)
-        do { try plan.settings.validate() } catch let error as PipelineError {
-            throw FileFormatError(path, "field 'settings': the settings are not valid: \(error.description)")
-        }
         guard plan.computedID == plan.planID else {
             throw FileFormatError(path, "field 'plan_id': does not match the plan's content (was plan.json edited?); make the plan again with ep shards plan")
         }
@@ -171,6 +168,9 @@ extension ShardPlan: Codable {
             throw c.fieldError(.formatVersion, "this ep reads shard plans of version \(Self.formatVersion), found \(version)")
         }
         settings = try c.decode(TextBuildSettings.self, forKey: .settings)
+        do { try settings.validate() } catch let error as PipelineError {
+            throw c.fieldError(.settings, "the settings are not valid: \(error.description)")
+        }
         model = try Model(from: c.superDecoder(forKey: .model), hooks: settings.hooks)
         corpus = try c.decode(Corpus.self, forKey: .corpus)
         shards = try c.decode([Shard].self, forKey: .shards)
